@@ -1,0 +1,119 @@
+use crate::{AppId, Error};
+
+/// The layer that wrote an [`AuditRecord`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Layer {
+    /// Package verification and install.
+    Validate,
+    /// The capability gateway.
+    Gateway,
+    /// Per-app storage.
+    Storage,
+    /// Behaviour monitoring.
+    Monitor,
+    /// The wasm runtime.
+    Runtime,
+    /// The render side.
+    Render,
+    /// The host (install, launch, uninstall, key rotation).
+    Host,
+}
+
+impl Layer {
+    /// The layer's name as written in audit logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Layer::Validate => "validate",
+            Layer::Gateway => "gateway",
+            Layer::Storage => "storage",
+            Layer::Monitor => "monitor",
+            Layer::Runtime => "runtime",
+            Layer::Render => "render",
+            Layer::Host => "host",
+        }
+    }
+}
+
+/// How the audited action ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuditOutcome {
+    /// It was allowed and succeeded.
+    Allowed,
+    /// It was refused by a check (capability, policy, trust, rate, size).
+    Denied,
+    /// It was allowed but failed.
+    Failed,
+}
+
+/// One audit record, borrowed so that writing it allocates nothing.
+///
+/// Every layer writes these through [`AuditSink`]; the default sink (in `sandframe-gateway`)
+/// chains them with a keyed MAC so that an edit, reordering or truncation is detected.
+#[derive(Clone, Copy, Debug)]
+pub struct AuditRecord<'a> {
+    /// The app concerned, if any.
+    pub app: Option<&'a AppId>,
+    /// The layer writing the record.
+    pub layer: Layer,
+    /// What was done, e.g. `"call"`, `"install"`, `"verdict"`.
+    pub action: &'a str,
+    /// What it was done to, e.g. an API name or a capability.
+    pub subject: &'a str,
+    /// How it ended.
+    pub outcome: AuditOutcome,
+    /// Free text for a reader (a reason, a rule id); never secrets.
+    pub detail: &'a str,
+    /// Time the action took, in nanoseconds (0 where not measured).
+    pub latency_ns: u64,
+    /// Bytes received from the app (request size), 0 where none.
+    pub bytes_in: u32,
+    /// Bytes sent to the app (response size), 0 where none.
+    pub bytes_out: u32,
+}
+
+/// Where every layer writes its audit records.
+///
+/// # Errors
+/// A sink that cannot record must say so: the caller then refuses the audited action rather
+/// than perform it unaudited.
+///
+/// ```
+/// use std::sync::Mutex;
+/// use sandframe_core::{AuditOutcome, AuditRecord, AuditSink, Error, Layer};
+///
+/// /// Keeps subjects in memory (a test sink).
+/// #[derive(Default)]
+/// struct Memory(Mutex<Vec<String>>);
+///
+/// impl AuditSink for Memory {
+///     fn record(&self, r: &AuditRecord<'_>) -> Result<(), Error> {
+///         let mut v = self.0.lock().map_err(|_| Error::Unavailable("poisoned".into()))?;
+///         v.push(format!("{} {} {:?}", r.action, r.subject, r.outcome));
+///         Ok(())
+///     }
+///     fn flush(&self) -> Result<(), Error> { Ok(()) }
+/// }
+///
+/// let sink = Memory::default();
+/// sink.record(&AuditRecord {
+///     app: None, layer: Layer::Host, action: "install", subject: "com.example.app",
+///     outcome: AuditOutcome::Allowed, detail: "", latency_ns: 0, bytes_in: 0, bytes_out: 0,
+/// })?;
+/// assert_eq!(sink.0.lock().unwrap()[0], "install com.example.app Allowed");
+/// # Ok::<(), Error>(())
+/// ```
+pub trait AuditSink: Send + Sync {
+    /// Appends one record. It may be buffered; [`AuditSink::flush`] makes it durable.
+    ///
+    /// # Errors
+    /// When the record cannot be kept.
+    fn record(&self, record: &AuditRecord<'_>) -> Result<(), Error>;
+
+    /// Makes every record appended so far durable.
+    ///
+    /// # Errors
+    /// When the records cannot be written out.
+    fn flush(&self) -> Result<(), Error>;
+}

@@ -1,0 +1,44 @@
+//! # sandframe-core: the contracts
+//!
+//! The shared vocabulary every sandframe layer speaks, and the traits the `host` crate wires
+//! together. Nothing here does I/O, runs an engine or touches cryptography: this crate only
+//! names things and checks that names are well formed.
+//!
+//! - [`AppId`]: a validated reverse-DNS app id, never a raw string.
+//! - [`Capability`] and [`Grant`]: what an app may ask for, and what it was given.
+//! - [`ApiName`], [`ErrorCode`], [`ApiError`]: the calls a mini-app makes through ABI v1.
+//! - [`Gateway`] / [`GatewaySession`]: the one door every guest call goes through.
+//! - [`Storage`]: per-app namespaces.
+//! - [`Monitor`] / [`AppMonitor`], [`MonitorEvent`], [`Verdict`], [`AlertSink`]: behaviour watch.
+//! - [`Consent`]: the embedder's answer to "may this app have that capability?".
+//! - [`AuditSink`]: where every layer writes its audit records.
+//! - [`Surface`], [`ViewNode`], [`ViewPatch`], [`SurfaceEvent`]: the render side's output.
+//!
+//! **Boundary:** this crate depends on no other sandframe crate and on nothing but `serde` and
+//! `thiserror`. Every layer depends on it; it depends on none of them.
+
+mod api;
+mod audit;
+mod capability;
+mod consent;
+mod error;
+mod gateway;
+mod id;
+mod limits;
+mod monitor;
+mod storage;
+mod surface;
+
+pub use api::{ApiError, ApiName, ErrorCode};
+pub use audit::{AuditOutcome, AuditRecord, AuditSink, Layer};
+pub use capability::{Capability, Grant, GrantSource};
+pub use consent::{Consent, ConsentDecision, ConsentRequest, DenyAll};
+pub use error::Error;
+pub use gateway::{AppContext, Gateway, GatewaySession};
+pub use id::AppId;
+pub use limits::Limits;
+pub use monitor::{
+    Alert, AlertSink, AppMonitor, DenyReason, Monitor, MonitorEvent, TrapKind, Verdict,
+};
+pub use storage::{Storage, Usage};
+pub use surface::{EventKind, Surface, SurfaceEvent, ViewNode, ViewPatch};

@@ -1,0 +1,191 @@
+use std::sync::Arc;
+
+use crate::{AppId, Error};
+
+/// What the monitor decides about an app after an event, from mildest to most severe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Verdict {
+    /// Nothing to do.
+    Allow,
+    /// Raise an alert, change nothing.
+    Warn,
+    /// Swap in slower rate limits.
+    Throttle,
+    /// Stop the running instance now.
+    Terminate,
+    /// Stop it, and refuse to launch it again until the host re-enables it.
+    Quarantine,
+}
+
+impl Verdict {
+    /// The verdict's name as written in logs and alerts.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Warn => "warn",
+            Verdict::Throttle => "throttle",
+            Verdict::Terminate => "terminate",
+            Verdict::Quarantine => "quarantine",
+        }
+    }
+}
+
+/// Why the gateway refused a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DenyReason {
+    /// The app holds no grant for the capability the API needs.
+    Capability,
+    /// An allow/deny policy forbids the API.
+    Policy,
+    /// A rate limit was hit.
+    RateLimit,
+    /// Too many calls in flight.
+    InFlight,
+    /// The request or response exceeded its size cap.
+    TooLarge,
+    /// The API name or request was malformed.
+    Malformed,
+}
+
+/// Why a guest trapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TrapKind {
+    /// Its fuel (per event or per lifetime) ran out.
+    FuelExhausted,
+    /// It overflowed the wasm stack.
+    StackOverflow,
+    /// It touched memory or a table out of bounds.
+    OutOfBounds,
+    /// It executed `unreachable` (a Rust panic, usually).
+    Unreachable,
+    /// It was stopped by a terminate verdict.
+    Terminated,
+    /// Any other trap.
+    Other,
+}
+
+/// One thing an app did, as the monitor sees it. Borrowed and `Copy`, so observing it
+/// allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MonitorEvent<'a> {
+    /// The gateway served a call.
+    Call {
+        /// The API name.
+        api: &'a str,
+        /// Time spent in the host, in nanoseconds.
+        latency_ns: u64,
+        /// Request size in bytes.
+        request_bytes: u32,
+        /// Response size in bytes.
+        response_bytes: u32,
+    },
+    /// The gateway refused a call.
+    Denied {
+        /// The API name (as the guest sent it, possibly malformed: display escaped).
+        api: &'a str,
+        /// Why.
+        reason: DenyReason,
+    },
+    /// The runtime finished one event (or `sf_init`).
+    EventHandled {
+        /// Fuel the event burnt.
+        fuel_used: u64,
+    },
+    /// The guest's memory grew.
+    MemoryGrown {
+        /// Its size now, in pages.
+        pages: u32,
+    },
+    /// The guest trapped.
+    Trap {
+        /// How.
+        kind: TrapKind,
+    },
+    /// `sf_init` or `sf_event` returned non-zero.
+    AppError {
+        /// The value it returned.
+        code: i32,
+    },
+    /// Storage acknowledged a write.
+    StorageWrite {
+        /// Bytes written.
+        bytes: u64,
+    },
+    /// A storage quota refused a write.
+    QuotaHit,
+}
+
+/// Watches every app's behaviour and decides [`Verdict`]s.
+pub trait Monitor: Send + Sync {
+    /// Starts watching one launched app; the layers of that app share the handle.
+    ///
+    /// # Errors
+    /// [`Error::Denied`] when the app is quarantined and must not launch.
+    fn watch(&self, app: &AppId) -> Result<Arc<dyn AppMonitor>, Error>;
+
+    /// Whether the app is quarantined (survives a host restart).
+    fn is_quarantined(&self, app: &AppId) -> bool;
+
+    /// Lifts a quarantine: an explicit host decision, audited.
+    ///
+    /// # Errors
+    /// When the quarantine record cannot be changed.
+    fn release(&self, app: &AppId) -> Result<(), Error>;
+}
+
+/// One app's watch: cheap enough to see every call (no allocation, no global lock).
+pub trait AppMonitor: Send + Sync {
+    /// Records one event and returns the verdict it leads to.
+    fn observe(&self, event: &MonitorEvent<'_>) -> Verdict;
+}
+
+/// An alert raised by a monitor rule.
+#[derive(Clone, Copy, Debug)]
+pub struct Alert<'a> {
+    /// The app.
+    pub app: &'a AppId,
+    /// The rule's stable id, e.g. `"denials.burst"`.
+    pub rule: &'a str,
+    /// The verdict the rule reached.
+    pub verdict: Verdict,
+    /// What was seen, for a person (numbers, not guest-supplied text).
+    pub evidence: &'a str,
+}
+
+/// Where alerts go; the embedder supplies one (default: `tracing` at warn level).
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use sandframe_core::{Alert, AlertSink, Verdict};
+///
+/// struct Count(AtomicUsize);
+/// impl AlertSink for Count {
+///     fn alert(&self, _: &Alert<'_>) { self.0.fetch_add(1, Ordering::Relaxed); }
+/// }
+/// let sink = Count(AtomicUsize::new(0));
+/// let app = "com.example.app".parse()?;
+/// sink.alert(&Alert { app: &app, rule: "x", verdict: Verdict::Warn, evidence: "" });
+/// assert_eq!(sink.0.load(Ordering::Relaxed), 1);
+/// # Ok::<(), sandframe_core::Error>(())
+/// ```
+pub trait AlertSink: Send + Sync {
+    /// Delivers one alert. Must not block for long: it runs on the path that raised it.
+    fn alert(&self, alert: &Alert<'_>);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_order_by_severity() {
+        assert!(Verdict::Allow < Verdict::Warn);
+        assert!(Verdict::Warn < Verdict::Throttle);
+        assert!(Verdict::Throttle < Verdict::Terminate);
+        assert!(Verdict::Terminate < Verdict::Quarantine);
+        assert_eq!(Verdict::Allow.max(Verdict::Terminate), Verdict::Terminate);
+    }
+}

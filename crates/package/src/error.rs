@@ -1,0 +1,168 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong reading, writing, signing or checking a package.
+///
+/// Grouped by cause: malformed bytes, content rules, limits, cryptography and trust, and the
+/// author-side source directory. Every message says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PackageError {
+    // --- malformed container ------------------------------------------------------------
+    /// The bytes do not start with the package magic.
+    #[error("not a sandframe package (no SFPKG header); pass a .sfpkg file made by `pack`")]
+    NotAPackage,
+    /// The container's format version is not one this library reads.
+    #[error("package format version {0} is not supported (this build reads version 1); update sandframe")]
+    UnsupportedVersion(u8),
+    /// The container body does not decode.
+    #[error("package is corrupt: {0}; re-download or re-pack it")]
+    Corrupt(String),
+    /// Bytes follow the container body.
+    #[error("package is corrupt: {0} unexpected bytes after the end; re-download or re-pack it")]
+    TrailingBytes(usize),
+    /// The body decodes but is not in canonical form (it would re-encode differently).
+    #[error("package is not canonically encoded; it was altered or made by a faulty tool: re-pack it")]
+    NotCanonical,
+
+    // --- content rules ------------------------------------------------------------------
+    /// A file path breaks the path rules.
+    #[error("bad path {path:?} in package: {reason}")]
+    BadPath {
+        /// The path (truncated, escaped by `Debug`).
+        path: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// Files are not in strictly increasing path order (also catches duplicates).
+    #[error("package files are out of order or duplicated at {path:?}; re-pack it")]
+    Unsorted {
+        /// The first path out of order.
+        path: String,
+    },
+    /// Two paths differ only in ASCII case.
+    #[error("paths {a:?} and {b:?} differ only in case; rename one")]
+    CaseCollision {
+        /// One path.
+        a: String,
+        /// The other.
+        b: String,
+    },
+    /// A file's bytes do not match its recorded digest.
+    #[error("file {path:?} does not match its digest; the package was altered")]
+    DigestMismatch {
+        /// The file.
+        path: String,
+    },
+    /// The package has no `logic.wasm`.
+    #[error("package has no logic.wasm; add logic.wasm, logic.wat or a Rust crate to the source")]
+    MissingLogic,
+    /// A file outside the allowed layout (`logic.wasm`, `views/*.xml`, `assets/**`).
+    #[error("unexpected file {path:?}: a package holds only logic.wasm, views/<name>.xml and assets/**")]
+    UnexpectedFile {
+        /// The file.
+        path: String,
+    },
+    /// The manifest lists a view with no `views/<name>.xml`.
+    #[error("manifest lists view {view:?} but views/{view}.xml is missing")]
+    ViewMissing {
+        /// The view name.
+        view: String,
+    },
+    /// A `views/*.xml` file the manifest does not list.
+    #[error("{path:?} is not listed in the manifest's views; list it or remove it")]
+    ViewNotListed {
+        /// The file.
+        path: String,
+    },
+    /// The manifest is not valid.
+    #[error("manifest.toml: {0}")]
+    Manifest(String),
+
+    // --- limits -------------------------------------------------------------------------
+    /// Something is larger than its hard limit.
+    #[error("{what} is {size} bytes; the limit is {max}")]
+    TooLarge {
+        /// What is too large.
+        what: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// Too many of something.
+    #[error("too many {what}: {count}; the limit is {max}")]
+    TooMany {
+        /// What there are too many of.
+        what: &'static str,
+        /// How many.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+
+    // --- cryptography and trust ---------------------------------------------------------
+    /// The signature does not verify against the package's publisher key.
+    ///
+    /// Opaque on purpose: it does not say which byte or why.
+    #[error("signature is invalid: the package was changed after signing or signed badly")]
+    SignatureInvalid,
+    /// A key file or key text is malformed.
+    #[error("bad key: {0}")]
+    BadKey(String),
+    /// A trust store is malformed.
+    #[error("trust store: {0}")]
+    TrustStore(String),
+    /// The publisher key is not in the trust store.
+    #[error("publisher {key} is not trusted; add its public key to the trust store if you trust it")]
+    Untrusted {
+        /// The publisher key, as text.
+        key: String,
+    },
+    /// The publisher key was revoked.
+    #[error("publisher {key} is revoked; the package must be re-signed by a current key")]
+    Revoked {
+        /// The publisher key, as text.
+        key: String,
+    },
+    /// The system random source failed.
+    #[error("the system random generator failed: {0}")]
+    Random(String),
+
+    // --- source directories (author side) -----------------------------------------------
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The source directory does not have the expected layout.
+    #[error("source {}: {reason}", dir.display())]
+    Source {
+        /// The source directory.
+        dir: PathBuf,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// `logic.wat` does not assemble.
+    #[error("logic.wat does not assemble: {0}")]
+    Wat(String),
+    /// Building a Rust logic crate failed.
+    #[error("building the Rust logic crate failed: {0}")]
+    Build(String),
+}
+
+impl PackageError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        PackageError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// At most 100 characters of an untrusted string, for messages.
+pub(crate) fn clip(s: &str) -> String {
+    s.chars().take(100).collect()
+}

@@ -1,0 +1,219 @@
+//! Reading an author's source directory into [`PackageContents`].
+//!
+//! The layout (see `docs/format.md`):
+//!
+//! ```text
+//! manifest.toml
+//! logic.wasm | logic.wat | Cargo.toml (a Rust crate built for wasm32-unknown-unknown)
+//! views/<name>.xml
+//! assets/**            (optional)
+//! ```
+//!
+//! Symbolic links are refused everywhere (a link could pull the author's private files into a
+//! published package), as is any file name the package path rules reject.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::PackageError;
+use crate::limits::{MAX_FILES, MAX_MANIFEST_BYTES, MAX_PACKAGE_BYTES, MAX_PATH_DEPTH};
+use crate::{Manifest, PackageContents, PackagePath};
+
+/// Default declared memory maximum for Rust guests whose manifest sets no `memory_pages`
+/// (rustc's output declares none; the validator refuses a memory without one). 64 pages = 4 MiB.
+pub const DEFAULT_RUST_MEMORY_PAGES: u32 = 64;
+
+/// Reads `dir` into package contents: the manifest, the logic module (assembled from
+/// `logic.wat` or built from a Rust crate when needed), views and assets.
+///
+/// # Errors
+/// [`PackageError::Source`] for a layout problem, [`PackageError::Wat`] or
+/// [`PackageError::Build`] when the logic does not build, [`PackageError::Io`] for I/O, and
+/// any package rule the files break.
+pub fn read_dir(dir: &Path) -> Result<PackageContents, PackageError> {
+    let source_err = |reason: String| PackageError::Source {
+        dir: dir.to_path_buf(),
+        reason,
+    };
+    let manifest_bytes = read_file(&dir.join("manifest.toml"), MAX_MANIFEST_BYTES)?;
+    let manifest = Manifest::parse(&manifest_bytes)?;
+    let mut contents = PackageContents::new(manifest_bytes);
+
+    let wasm = dir.join("logic.wasm");
+    let wat = dir.join("logic.wat");
+    let cargo = dir.join("Cargo.toml");
+    let present: Vec<&str> = [(&wasm, "logic.wasm"), (&wat, "logic.wat"), (&cargo, "Cargo.toml")]
+        .into_iter()
+        .filter(|(p, _)| p.exists())
+        .map(|(_, n)| n)
+        .collect();
+    let logic = match present.as_slice() {
+        ["logic.wasm"] => read_file(&wasm, MAX_PACKAGE_BYTES)?,
+        ["logic.wat"] => {
+            let text = read_file(&wat, MAX_PACKAGE_BYTES)?;
+            wat::parse_bytes(&text)
+                .map_err(|e| PackageError::Wat(e.to_string()))?
+                .into_owned()
+        }
+        ["Cargo.toml"] => build_rust(
+            dir,
+            manifest.limits().memory_pages.unwrap_or(DEFAULT_RUST_MEMORY_PAGES),
+        )?,
+        [] => {
+            return Err(source_err(
+                "no logic: add logic.wasm, logic.wat or a Rust crate (Cargo.toml)".into(),
+            ));
+        }
+        several => {
+            return Err(source_err(format!(
+                "more than one logic source ({}); keep exactly one",
+                several.join(", ")
+            )));
+        }
+    };
+    contents.add_file(PackagePath::LOGIC, logic)?;
+
+    let views = dir.join("views");
+    if views.is_dir() {
+        for entry in list(&views)? {
+            let (name, path) = entry;
+            if path.symlink_metadata().map_err(|e| PackageError::io(&path, e))?.is_dir() {
+                return Err(source_err(format!("views/{name} is a directory; views are flat")));
+            }
+            contents.add_file(&format!("views/{name}"), read_file(&path, MAX_PACKAGE_BYTES)?)?;
+        }
+    }
+    let assets = dir.join("assets");
+    if assets.is_dir() {
+        add_assets(&mut contents, &assets, "assets", 1)?;
+    }
+    if contents.files.len() > MAX_FILES {
+        return Err(PackageError::TooMany {
+            what: "files",
+            count: contents.files.len(),
+            max: MAX_FILES,
+        });
+    }
+    Ok(contents)
+}
+
+fn add_assets(
+    contents: &mut PackageContents,
+    dir: &Path,
+    prefix: &str,
+    depth: usize,
+) -> Result<(), PackageError> {
+    if depth >= MAX_PATH_DEPTH {
+        return Err(PackageError::Source {
+            dir: dir.to_path_buf(),
+            reason: format!("assets nest deeper than {MAX_PATH_DEPTH} levels"),
+        });
+    }
+    for (name, path) in list(dir)? {
+        let meta = path.symlink_metadata().map_err(|e| PackageError::io(&path, e))?;
+        let rel = format!("{prefix}/{name}");
+        if meta.is_dir() {
+            add_assets(contents, &path, &rel, depth + 1)?;
+        } else {
+            contents.add_file(&rel, read_file(&path, MAX_PACKAGE_BYTES)?)?;
+        }
+        if contents.files.len() > MAX_FILES {
+            return Err(PackageError::TooMany {
+                what: "files",
+                count: contents.files.len(),
+                max: MAX_FILES,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The entries of `dir` as (UTF-8 name, path), refusing symlinks and non-UTF-8 names.
+fn list(dir: &Path) -> Result<Vec<(String, PathBuf)>, PackageError> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| PackageError::io(dir, e))? {
+        let entry = entry.map_err(|e| PackageError::io(dir, e))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|e| PackageError::io(&path, e))?;
+        if kind.is_symlink() {
+            return Err(PackageError::Source {
+                dir: dir.to_path_buf(),
+                reason: format!("{} is a symbolic link; copy the file in instead", path.display()),
+            });
+        }
+        let name = entry.file_name().into_string().map_err(|n| PackageError::Source {
+            dir: dir.to_path_buf(),
+            reason: format!("file name {n:?} is not UTF-8; rename it"),
+        })?;
+        out.push((name, path));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Reads a regular file of at most `max` bytes.
+fn read_file(path: &Path, max: usize) -> Result<Vec<u8>, PackageError> {
+    let meta = fs::symlink_metadata(path).map_err(|e| PackageError::io(path, e))?;
+    if meta.file_type().is_symlink() || !meta.is_file() {
+        return Err(PackageError::Source {
+            dir: path.parent().unwrap_or(path).to_path_buf(),
+            reason: format!("{} is not a regular file", path.display()),
+        });
+    }
+    if meta.len() > max as u64 {
+        return Err(PackageError::TooLarge {
+            what: path.display().to_string(),
+            size: meta.len(),
+            max: max as u64,
+        });
+    }
+    fs::read(path).map_err(|e| PackageError::io(path, e))
+}
+
+/// Builds the Rust crate in `dir` for `wasm32-unknown-unknown` (release, `cdylib`), linking
+/// with a declared memory maximum of `memory_pages` pages, and returns the module bytes.
+fn build_rust(dir: &Path, memory_pages: u32) -> Result<Vec<u8>, PackageError> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let max_bytes = u64::from(memory_pages) * 65_536;
+    let output = Command::new(&cargo)
+        .arg("rustc")
+        .arg("--release")
+        .args(["--target", "wasm32-unknown-unknown", "--crate-type", "cdylib"])
+        .arg("--manifest-path")
+        .arg(dir.join("Cargo.toml"))
+        .args(["--message-format", "json-render-diagnostics", "--quiet"])
+        .arg("--")
+        .arg("-C")
+        .arg(format!("link-arg=--max-memory={max_bytes}"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .map_err(|e| PackageError::Build(format!("cannot run {}: {e}", Path::new(&cargo).display())))?;
+    if !output.status.success() {
+        return Err(PackageError::Build(format!(
+            "cargo failed ({}); is the wasm32-unknown-unknown target installed? stderr:\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    let mut wasm: Option<PathBuf> = None;
+    for line in output.stdout.split(|b| *b == b'\n') {
+        let Ok(msg) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        if msg.get("reason").and_then(|r| r.as_str()) != Some("compiler-artifact") {
+            continue;
+        }
+        let files = msg.get("filenames").and_then(|f| f.as_array());
+        for f in files.into_iter().flatten().filter_map(|f| f.as_str()) {
+            if f.ends_with(".wasm") {
+                wasm = Some(PathBuf::from(f));
+            }
+        }
+    }
+    let wasm = wasm.ok_or_else(|| {
+        PackageError::Build("cargo produced no .wasm; is the crate a library?".into())
+    })?;
+    read_file(&wasm, MAX_PACKAGE_BYTES)
+}
