@@ -222,6 +222,12 @@ impl TrustStore {
         self.revoked.insert(key);
     }
 
+    /// Adds every publisher and revocation of `other` (a revocation in either store wins).
+    pub fn merge(&mut self, other: TrustStore) {
+        self.trusted.extend(other.trusted);
+        self.revoked.extend(other.revoked);
+    }
+
     /// Checks that `key` is trusted and not revoked; returns the publisher's name.
     ///
     /// # Errors

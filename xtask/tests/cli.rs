@@ -1,0 +1,176 @@
+//! `cargo xtask` end to end: keygen, pack the example, verify; then every kind of tampering
+//! makes verify fail with a reason and a non-zero exit.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn xtask(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .output()
+        .expect("xtask runs")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello")
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    pkg: PathBuf,
+    pubkey: PathBuf,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let out = xtask(&["keygen", "--out", s(&keys)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pkg = dir.path().join("hello.sfpkg");
+    let out = xtask(&[
+        "pack",
+        s(&example()),
+        "--key",
+        s(&keys.join("publisher.key")),
+        "--out",
+        s(&pkg),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Setup {
+        pubkey: keys.join("publisher.pub"),
+        pkg,
+        dir,
+    }
+}
+
+fn verify(pkg: &Path, trust: &Path) -> Output {
+    xtask(&["verify", s(pkg), "--trust", s(trust)])
+}
+
+fn assert_rejected(out: &Output, reason: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(err.contains(reason), "expected {reason:?} in {err:?}");
+}
+
+#[test]
+fn keygen_pack_verify_succeeds() {
+    let t = setup();
+    let out = verify(&t.pkg, &t.pubkey);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("valid"));
+    assert!(text.contains("dev.sandframe.hello"));
+    assert!(text.contains("0.1.0"));
+    assert!(text.contains("blake3:"));
+    let pubtext = std::fs::read_to_string(&t.pubkey).unwrap();
+    let hex = pubtext.split(' ').nth(1).unwrap().trim();
+    assert!(text.contains(hex), "publisher key not printed");
+}
+
+#[cfg(unix)]
+#[test]
+fn secret_key_is_private_and_never_printed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = xtask(&["keygen", "--out", s(dir.path())]);
+    assert!(out.status.success());
+    let key = dir.path().join("publisher.key");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let secret = std::fs::read_to_string(&key).unwrap();
+    let hex = secret.split(' ').nth(1).unwrap().trim();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(hex));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(hex));
+    // A second keygen does not overwrite the pair.
+    let again = xtask(&["keygen", "--out", s(dir.path())]);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), secret);
+}
+
+#[test]
+fn flipped_byte_fails_verify() {
+    let t = setup();
+    let bytes = std::fs::read(&t.pkg).unwrap();
+    // A byte in the middle (file data), and the last byte (the signature).
+    for at in [bytes.len() / 2, bytes.len() - 1] {
+        let mut b = bytes.clone();
+        b[at] ^= 0x01;
+        let bad = t.dir.path().join("bad.sfpkg");
+        std::fs::write(&bad, &b).unwrap();
+        let out = verify(&bad, &t.pubkey);
+        assert_eq!(out.status.code(), Some(1), "byte {at}");
+    }
+    let mut b = bytes.clone();
+    let last = b.len() - 1;
+    b[last] ^= 0x01;
+    let bad = t.dir.path().join("bad.sfpkg");
+    std::fs::write(&bad, &b).unwrap();
+    assert_rejected(&verify(&bad, &t.pubkey), "signature is invalid");
+}
+
+#[test]
+fn appended_byte_fails_verify() {
+    let t = setup();
+    let mut b = std::fs::read(&t.pkg).unwrap();
+    b.push(0);
+    let bad = t.dir.path().join("bad.sfpkg");
+    std::fs::write(&bad, &b).unwrap();
+    assert_rejected(&verify(&bad, &t.pubkey), "unexpected bytes after the end");
+}
+
+#[test]
+fn edited_manifest_fails_verify() {
+    let t = setup();
+    let mut b = std::fs::read(&t.pkg).unwrap();
+    let at = b.windows(5).position(|w| w == b"Hello").unwrap();
+    b[at] = b'J';
+    let bad = t.dir.path().join("bad.sfpkg");
+    std::fs::write(&bad, &b).unwrap();
+    assert_rejected(&verify(&bad, &t.pubkey), "signature is invalid");
+}
+
+#[test]
+fn other_key_fails_verify_and_resign_rotates() {
+    let t = setup();
+    let other = t.dir.path().join("other");
+    assert!(xtask(&["keygen", "--out", s(&other)]).status.success());
+    let resigned = t.dir.path().join("resigned.sfpkg");
+    let out = xtask(&[
+        "sign",
+        s(&t.pkg),
+        "--key",
+        s(&other.join("publisher.key")),
+        "--out",
+        s(&resigned),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Signed by a key the verifier does not trust.
+    assert_rejected(&verify(&resigned, &t.pubkey), "is not trusted");
+    // Trusted once its key is given.
+    assert!(verify(&resigned, &other.join("publisher.pub")).status.success());
+}
+
+#[test]
+fn bad_arguments_exit_2_and_missing_files_exit_3() {
+    assert_eq!(xtask(&["verify"]).status.code(), Some(2));
+    assert_eq!(xtask(&["frobnicate"]).status.code(), Some(2));
+    let out = xtask(&["inspect", "/nonexistent/x.sfpkg"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.sfpkg"));
+}
+
+#[test]
+fn inspect_shows_an_untrusted_package() {
+    let t = setup();
+    let out = xtask(&["inspect", s(&t.pkg)]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("logic.wasm"));
+    assert!(text.contains("views/index.xml"));
+    assert!(text.contains("id = \"dev.sandframe.hello\""));
+}
