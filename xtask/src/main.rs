@@ -113,7 +113,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
-    let w = |r: std::io::Result<()>| r.map_err(|e| env_failure(format!("cannot write output: {e}")));
+    let w =
+        |r: std::io::Result<()>| r.map_err(|e| env_failure(format!("cannot write output: {e}")));
     match cmd {
         Cmd::Keygen { out: dir, force } => {
             let key = SecretKey::generate()?;
@@ -131,10 +132,19 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
             }
             write_secret(&secret, key.to_file_text().as_bytes(), force)?;
             write_file(&public, key.public_key().to_file_text().as_bytes())?;
-            w(writeln!(out, "wrote {} (secret, mode 0600) and {}", secret.display(), public.display()))?;
+            w(writeln!(
+                out,
+                "wrote {} (secret, mode 0600) and {}",
+                secret.display(),
+                public.display()
+            ))?;
             w(writeln!(out, "publisher {}", key.public_key()))
         }
-        Cmd::Pack { src, key, out: dest } => {
+        Cmd::Pack {
+            src,
+            key,
+            out: dest,
+        } => {
             let key = SecretKey::from_file_text(&read(&key)?)?;
             let bytes = source::read_dir(&src)?.sign(&key)?;
             let p = Package::parse(&bytes)?;
@@ -150,7 +160,11 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
                 p.digest()
             ))
         }
-        Cmd::Sign { package, key, out: dest } => {
+        Cmd::Sign {
+            package,
+            key,
+            out: dest,
+        } => {
             let old = Package::parse(&read(&package)?)?;
             old.verify_signature()?;
             let key = SecretKey::from_file_text(&read(&key)?)?;
@@ -176,13 +190,21 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
             w(writeln!(out, "valid"))?;
             w(writeln!(out, "app        {}", p.manifest().id()))?;
             w(writeln!(out, "version    {}", p.manifest().version()))?;
-            w(writeln!(out, "publisher  {} ({})", p.publisher(), shown(name)))?;
+            w(writeln!(
+                out,
+                "publisher  {} ({})",
+                p.publisher(),
+                shown(name)
+            ))?;
             w(writeln!(out, "digest     blake3:{}", p.digest()))
         }
         Cmd::Inspect { package } => {
             let p = Package::parse(&read(&package)?)?;
             let sig = match p.verify_signature() {
-                Ok(()) => "valid for the embedded key (publisher not checked against any trust store)".to_string(),
+                Ok(()) => {
+                    "valid for the embedded key (publisher not checked against any trust store)"
+                        .to_string()
+                }
                 Err(e) => format!("INVALID: {e}"),
             };
             w(writeln!(out, "package    {}", package.display()))?;
@@ -214,8 +236,13 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
 fn fuzz(target: &str, seconds: u64, out: &mut impl Write) -> Result<(), Failure> {
     let root = repo_root();
     let fuzz_dir = root.join("fuzz");
-    if !target.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        || !fuzz_dir.join("fuzz_targets").join(format!("{target}.rs")).is_file()
+    if !target
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        || !fuzz_dir
+            .join("fuzz_targets")
+            .join(format!("{target}.rs"))
+            .is_file()
     {
         return Err(Failure {
             code: 2,
@@ -243,9 +270,11 @@ fn fuzz(target: &str, seconds: u64, out: &mut impl Write) -> Result<(), Failure>
         .arg("--")
         .arg(format!("-max_total_time={seconds}"))
         .current_dir(&fuzz_dir);
-    let status = cmd
-        .status()
-        .map_err(|e| env_failure(format!("cannot run cargo fuzz (cargo install cargo-fuzz --version 0.13.2 --locked): {e}")))?;
+    let status = cmd.status().map_err(|e| {
+        env_failure(format!(
+            "cannot run cargo fuzz (cargo install cargo-fuzz --version 0.13.2 --locked): {e}"
+        ))
+    })?;
     exit_status(status, "fuzzing")
 }
 

@@ -1,6 +1,13 @@
 //! `cargo xtask` end to end: keygen, pack the example, verify; then every kind of tampering
 //! makes verify fail with a reason and a non-zero exit.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // a test: failing loudly is the point
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -29,7 +36,11 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
     let out = xtask(&["keygen", "--out", s(&keys)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let pkg = dir.path().join("hello.sfpkg");
     let out = xtask(&[
         "pack",
@@ -39,7 +50,11 @@ fn setup() -> Setup {
         "--out",
         s(&pkg),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Setup {
         pubkey: keys.join("publisher.pub"),
         pkg,
@@ -62,7 +77,11 @@ fn keygen_pack_verify_succeeds() {
     let t = setup();
     let out = verify(&t.pkg, &t.pubkey);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("valid"));
     assert!(text.contains("dev.sandframe.hello"));
     assert!(text.contains("0.1.0"));
@@ -148,11 +167,19 @@ fn other_key_fails_verify_and_resign_rotates() {
         "--out",
         s(&resigned),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Signed by a key the verifier does not trust.
     assert_rejected(&verify(&resigned, &t.pubkey), "is not trusted");
     // Trusted once its key is given.
-    assert!(verify(&resigned, &other.join("publisher.pub")).status.success());
+    assert!(
+        verify(&resigned, &other.join("publisher.pub"))
+            .status
+            .success()
+    );
 }
 
 #[test]

@@ -1,9 +1,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::Error;
 use crate::capability::ident;
 use crate::id::truncate;
-use crate::Error;
 
 /// An API name such as `clock.now`, `storage.get` or `ui.setData`.
 ///
@@ -178,10 +178,25 @@ mod tests {
 
     #[test]
     fn api_names_are_checked() {
-        for ok in ["clock.now", "ui.setData", "storage.shared.get", "acme.pay.v2.go"] {
+        for ok in [
+            "clock.now",
+            "ui.setData",
+            "storage.shared.get",
+            "acme.pay.v2.go",
+        ] {
             assert!(ApiName::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "clock", ".now", "clock.", "Clock.now", "clock.now!", "a.b.c.d.e", "clock..now", "clock.1now"] {
+        for bad in [
+            "",
+            "clock",
+            ".now",
+            "clock.",
+            "Clock.now",
+            "clock.now!",
+            "a.b.c.d.e",
+            "clock..now",
+            "clock.1now",
+        ] {
             assert!(ApiName::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -36,6 +36,5 @@ pub trait GatewaySession: Send {
     ///
     /// # Errors
     /// An [`ApiError`] whose code the guest sees; never a panic, whatever the bytes.
-    fn call(&mut self, api: &[u8], request: &[u8], response: &mut Vec<u8>)
-    -> Result<(), ApiError>;
+    fn call(&mut self, api: &[u8], request: &[u8], response: &mut Vec<u8>) -> Result<(), ApiError>;
 }

@@ -66,8 +66,12 @@ pub trait Storage: Send + Sync {
     ///
     /// # Errors
     /// [`Error::Denied`] when no share grants it, plus the errors of [`Storage::get`].
-    fn get_shared(&self, reader: &AppId, owner: &AppId, key: &str)
-    -> Result<Option<Vec<u8>>, Error>;
+    fn get_shared(
+        &self,
+        reader: &AppId,
+        owner: &AppId,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, Error>;
 
     /// Deletes everything of `app`: values, key material, shares both ways.
     ///

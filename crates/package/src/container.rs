@@ -99,6 +99,8 @@ pub(crate) fn statement(
         files: files.to_vec(),
     };
     let mut out = STATEMENT_DOMAIN.to_vec();
-    out.extend_from_slice(&postcard::to_stdvec(&st).map_err(|e| PackageError::Corrupt(e.to_string()))?);
+    out.extend_from_slice(
+        &postcard::to_stdvec(&st).map_err(|e| PackageError::Corrupt(e.to_string()))?,
+    );
     Ok(out)
 }

@@ -12,7 +12,9 @@ pub enum PackageError {
     #[error("not a sandframe package (no SFPKG header); pass a .sfpkg file made by `pack`")]
     NotAPackage,
     /// The container's format version is not one this library reads.
-    #[error("package format version {0} is not supported (this build reads version 1); update sandframe")]
+    #[error(
+        "package format version {0} is not supported (this build reads version 1); update sandframe"
+    )]
     UnsupportedVersion(u8),
     /// The container body does not decode.
     #[error("package is corrupt: {0}; re-download or re-pack it")]
@@ -21,7 +23,9 @@ pub enum PackageError {
     #[error("package is corrupt: {0} unexpected bytes after the end; re-download or re-pack it")]
     TrailingBytes(usize),
     /// The body decodes but is not in canonical form (it would re-encode differently).
-    #[error("package is not canonically encoded; it was altered or made by a faulty tool: re-pack it")]
+    #[error(
+        "package is not canonically encoded; it was altered or made by a faulty tool: re-pack it"
+    )]
     NotCanonical,
 
     // --- content rules ------------------------------------------------------------------
@@ -57,7 +61,9 @@ pub enum PackageError {
     #[error("package has no logic.wasm; add logic.wasm, logic.wat or a Rust crate to the source")]
     MissingLogic,
     /// A file outside the allowed layout (`logic.wasm`, `views/*.xml`, `assets/**`).
-    #[error("unexpected file {path:?}: a package holds only logic.wasm, views/<name>.xml and assets/**")]
+    #[error(
+        "unexpected file {path:?}: a package holds only logic.wasm, views/<name>.xml and assets/**"
+    )]
     UnexpectedFile {
         /// The file.
         path: String,
@@ -113,7 +119,9 @@ pub enum PackageError {
     #[error("trust store: {0}")]
     TrustStore(String),
     /// The publisher key is not in the trust store.
-    #[error("publisher {key} is not trusted; add its public key to the trust store if you trust it")]
+    #[error(
+        "publisher {key} is not trusted; add its public key to the trust store if you trust it"
+    )]
     Untrusted {
         /// The publisher key, as text.
         key: String,

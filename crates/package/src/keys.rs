@@ -117,14 +117,22 @@ impl PublicKey {
 
 /// Parses `<label> <64 lowercase hex>` with at most one trailing `\n`.
 fn parse_key_text(text: &[u8], label: &str, out: &mut [u8; 32]) -> Result<(), PackageError> {
-    let bad = |why: &str| PackageError::BadKey(format!("{why}; expected a file made by keygen ({label} ...)"));
+    let bad = |why: &str| {
+        PackageError::BadKey(format!(
+            "{why}; expected a file made by keygen ({label} ...)"
+        ))
+    };
     if text.len() > MAX_KEY_FILE_BYTES {
         return Err(bad("the file is too large"));
     }
     let text = std::str::from_utf8(text).map_err(|_| bad("not UTF-8"))?;
     let text = text.strip_suffix('\n').unwrap_or(text);
     let Some(hex_part) = text.strip_prefix(label).and_then(|r| r.strip_prefix(' ')) else {
-        let other = if label == SECRET_KEY_LABEL { PUBLIC_KEY_LABEL } else { SECRET_KEY_LABEL };
+        let other = if label == SECRET_KEY_LABEL {
+            PUBLIC_KEY_LABEL
+        } else {
+            SECRET_KEY_LABEL
+        };
         if text.starts_with(other) {
             return Err(bad(&format!("this is a {other} file, not a {label} file")));
         }
@@ -234,12 +242,16 @@ impl TrustStore {
     /// [`PackageError::Revoked`] or [`PackageError::Untrusted`].
     pub fn check(&self, key: &PublicKey) -> Result<&str, PackageError> {
         if self.revoked.contains(key) {
-            return Err(PackageError::Revoked { key: key.to_string() });
+            return Err(PackageError::Revoked {
+                key: key.to_string(),
+            });
         }
         self.trusted
             .get(key)
             .map(String::as_str)
-            .ok_or_else(|| PackageError::Untrusted { key: key.to_string() })
+            .ok_or_else(|| PackageError::Untrusted {
+                key: key.to_string(),
+            })
     }
 
     /// The trusted keys and their names.
@@ -262,9 +274,14 @@ impl TrustStore {
         let mut store = TrustStore::new();
         for p in raw.publisher {
             if p.name.trim().is_empty() || p.name.chars().any(char::is_control) {
-                return Err(bad("a publisher name is empty or has control characters".into()));
+                return Err(bad(
+                    "a publisher name is empty or has control characters".into()
+                ));
             }
-            let key: PublicKey = p.key.parse().map_err(|e: PackageError| bad(e.to_string()))?;
+            let key: PublicKey = p
+                .key
+                .parse()
+                .map_err(|e: PackageError| bad(e.to_string()))?;
             store.trust(key, p.name);
         }
         for r in raw.revoked {
@@ -304,10 +321,18 @@ mod tests {
         let back = SecretKey::from_file_text(text.as_bytes()).unwrap();
         assert_eq!(back.public_key(), sk.public_key());
         let pubtext = sk.public_key().to_file_text();
-        assert_eq!(PublicKey::from_file_text(pubtext.as_bytes()).unwrap(), sk.public_key());
+        assert_eq!(
+            PublicKey::from_file_text(pubtext.as_bytes()).unwrap(),
+            sk.public_key()
+        );
 
         // A secret key file is not a public key file and the other way round.
-        assert!(PublicKey::from_file_text(text.as_bytes()).unwrap_err().to_string().contains("secret"));
+        assert!(
+            PublicKey::from_file_text(text.as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("secret")
+        );
         assert!(SecretKey::from_file_text(pubtext.as_bytes()).is_err());
         // Uppercase hex, short keys, extra whitespace, two newlines: all refused.
         for bad in [
@@ -316,7 +341,10 @@ mod tests {
             format!("{pubtext}\n"),
             pubtext[..pubtext.len() - 3].to_string() + "\n",
         ] {
-            assert!(PublicKey::from_file_text(bad.as_bytes()).is_err(), "{bad:?}");
+            assert!(
+                PublicKey::from_file_text(bad.as_bytes()).is_err(),
+                "{bad:?}"
+            );
         }
         assert!(!format!("{sk:?}").contains(&hex::encode([7u8; 32])));
     }
@@ -335,7 +363,11 @@ mod tests {
         // The identity point is a small-order key: strict verification refuses it.
         let mut id = [0u8; 32];
         id[0] = 1;
-        assert!(PublicKey::from_bytes(id).verify(b"hello", &[0; 64]).is_err());
+        assert!(
+            PublicKey::from_bytes(id)
+                .verify(b"hello", &[0; 64])
+                .is_err()
+        );
     }
 
     #[test]
@@ -352,7 +384,10 @@ mod tests {
         assert_eq!(back.check(&a).unwrap(), "Alice");
         assert!(matches!(back.check(&b), Err(PackageError::Revoked { .. })));
         let c = SecretKey::from_seed(&[3; 32]).public_key();
-        assert!(matches!(back.check(&c), Err(PackageError::Untrusted { .. })));
+        assert!(matches!(
+            back.check(&c),
+            Err(PackageError::Untrusted { .. })
+        ));
         assert!(TrustStore::from_toml(b"[[publisher]]\nname = \"x\"\nkey = \"abc\"\n").is_err());
         assert!(TrustStore::from_toml(b"owner = 1\n").is_err());
     }

@@ -113,7 +113,9 @@ impl PackageContents {
     pub fn add_file(&mut self, path: &str, bytes: Vec<u8>) -> Result<(), PackageError> {
         let path = PackagePath::parse(path)?;
         if !path.in_layout() {
-            return Err(PackageError::UnexpectedFile { path: path.as_str().into() });
+            return Err(PackageError::UnexpectedFile {
+                path: path.as_str().into(),
+            });
         }
         self.files.insert(path, bytes);
         Ok(())
@@ -233,7 +235,9 @@ impl Package {
                 });
             }
             if blake3::hash(f.bytes).as_bytes() != &f.digest {
-                return Err(PackageError::DigestMismatch { path: f.path.into() });
+                return Err(PackageError::DigestMismatch {
+                    path: f.path.into(),
+                });
             }
             digests.push((f.path, f.digest));
             files.insert(path, f.bytes.to_vec());
@@ -248,11 +252,13 @@ impl Package {
                 return Err(PackageError::ViewMissing { view: view.clone() });
             }
         }
-        if let Some(extra) = files
-            .keys()
-            .find(|p| p.view_name().is_some_and(|v| !manifest.views().iter().any(|m| m == v)))
-        {
-            return Err(PackageError::ViewNotListed { path: extra.as_str().into() });
+        if let Some(extra) = files.keys().find(|p| {
+            p.view_name()
+                .is_some_and(|v| !manifest.views().iter().any(|m| m == v))
+        }) {
+            return Err(PackageError::ViewNotListed {
+                path: extra.as_str().into(),
+            });
         }
 
         let statement = container::statement(wire.manifest, &digests)?;

@@ -107,7 +107,10 @@ impl Manifest {
             check_text("description", d, MAX_DESCRIPTION_CHARS, true)?;
         }
         let version = semver::Version::parse(&raw.version).map_err(|e| {
-            bad(format!("version {:?} is not semver ({e}); write e.g. \"1.0.0\"", raw.version))
+            bad(format!(
+                "version {:?} is not semver ({e}); write e.g. \"1.0.0\"",
+                raw.version
+            ))
         })?;
         if raw.capabilities.len() > MAX_CAPABILITIES {
             return Err(PackageError::TooMany {
@@ -131,7 +134,9 @@ impl Manifest {
         }
         check_limits(&raw.limits)?;
         if raw.views.is_empty() {
-            return Err(bad("views is empty; list at least the entry view, e.g. views = [\"index\"]".into()));
+            return Err(bad(
+                "views is empty; list at least the entry view, e.g. views = [\"index\"]".into(),
+            ));
         }
         if raw.views.len() > MAX_VIEWS {
             return Err(PackageError::TooMany {
@@ -184,7 +189,9 @@ impl Manifest {
     }
     /// Whether the manifest declares `capability`.
     pub fn declares(&self, capability: &Capability) -> bool {
-        self.capabilities.iter().any(|d| &d.capability == capability)
+        self.capabilities
+            .iter()
+            .any(|d| &d.capability == capability)
     }
     /// The limits the app asks for.
     pub fn limits(&self) -> &Limits {
@@ -201,28 +208,38 @@ pub(crate) fn is_view_name(v: &str) -> bool {
     let b = v.as_bytes();
     matches!(b.first(), Some(f) if f.is_ascii_lowercase())
         && b.len() <= 64
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-'))
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-'))
 }
 
-fn check_text(what: &str, s: &str, max_chars: usize, allow_newlines: bool) -> Result<(), PackageError> {
+fn check_text(
+    what: &str,
+    s: &str,
+    max_chars: usize,
+    allow_newlines: bool,
+) -> Result<(), PackageError> {
     if s.trim().is_empty() {
         return Err(PackageError::Manifest(format!("{what} is empty")));
     }
     if s.chars().count() > max_chars {
-        return Err(PackageError::Manifest(format!("{what} is longer than {max_chars} characters")));
+        return Err(PackageError::Manifest(format!(
+            "{what} is longer than {max_chars} characters"
+        )));
     }
-    if s.chars().any(|c| c.is_control() && !(allow_newlines && c == '\n')) {
-        return Err(PackageError::Manifest(format!("{what} contains control characters")));
+    if s.chars()
+        .any(|c| c.is_control() && !(allow_newlines && c == '\n'))
+    {
+        return Err(PackageError::Manifest(format!(
+            "{what} contains control characters"
+        )));
     }
     Ok(())
 }
 
 fn check_limits(l: &Limits) -> Result<(), PackageError> {
     let bad = |s: &str| Err(PackageError::Manifest(format!("limits: {s}")));
-    if let Some(p) = l.memory_pages {
-        if p == 0 || p > 65_536 {
-            return bad("memory_pages must be 1..=65536 (64 KiB pages)");
-        }
+    if l.memory_pages.is_some_and(|p| p == 0 || p > 65_536) {
+        return bad("memory_pages must be 1..=65536 (64 KiB pages)");
     }
     if l.fuel_per_event == Some(0) {
         return bad("fuel_per_event must be at least 1");
@@ -303,11 +320,31 @@ memory_pages = 32
             ("version = \"1.2.3\"", "version = \"1.0\"", "semver"),
             ("name = \"Counter\"", "name = \"\"", "name is empty"),
             ("name = \"Counter\"", "name = \"a\\u0007b\"", "control"),
-            ("views = [\"index\", \"about\"]", "views = []", "views is empty"),
-            ("views = [\"index\", \"about\"]", "views = [\"Index\"]", "view name"),
-            ("views = [\"index\", \"about\"]", "views = [\"a\", \"a\"]", "twice"),
-            ("name = \"Counter\"", "name = \"C\"\ncolour = \"red\"", "unknown field"),
-            ("name = \"storage:local\"", "name = \"storage\"", "capabilities"),
+            (
+                "views = [\"index\", \"about\"]",
+                "views = []",
+                "views is empty",
+            ),
+            (
+                "views = [\"index\", \"about\"]",
+                "views = [\"Index\"]",
+                "view name",
+            ),
+            (
+                "views = [\"index\", \"about\"]",
+                "views = [\"a\", \"a\"]",
+                "twice",
+            ),
+            (
+                "name = \"Counter\"",
+                "name = \"C\"\ncolour = \"red\"",
+                "unknown field",
+            ),
+            (
+                "name = \"storage:local\"",
+                "name = \"storage\"",
+                "capabilities",
+            ),
         ];
         for (from, to, want) in cases {
             assert!(GOOD.contains(from), "{from}");
@@ -323,7 +360,12 @@ memory_pages = 32
             "[limits]",
             "[[capabilities]]\nname = \"storage:local\"\nreason = \"again\"\n\n[limits]",
         );
-        assert!(Manifest::parse(dup.as_bytes()).unwrap_err().to_string().contains("twice"));
+        assert!(
+            Manifest::parse(dup.as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
         let unknown = GOOD.replace("memory_pages = 32", "memory_pages = 32\ncpu = 1");
         assert!(Manifest::parse(unknown.as_bytes()).is_err());
         let zero = GOOD.replace("memory_pages = 32", "memory_pages = 0");
@@ -333,9 +375,17 @@ memory_pages = 32
     #[test]
     fn deep_nesting_and_huge_input_are_refused_before_parsing() {
         let deep = format!("id = {}", "[".repeat(10_000));
-        assert!(Manifest::parse(deep.as_bytes()).unwrap_err().to_string().contains("nested"));
+        assert!(
+            Manifest::parse(deep.as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("nested")
+        );
         let huge = vec![b'#'; MAX_MANIFEST_BYTES + 1];
-        assert!(matches!(Manifest::parse(&huge), Err(PackageError::TooLarge { .. })));
+        assert!(matches!(
+            Manifest::parse(&huge),
+            Err(PackageError::TooLarge { .. })
+        ));
         assert!(Manifest::parse(b"\xff\xfe").is_err());
     }
 }

@@ -47,7 +47,9 @@ impl PackagePath {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
             {
-                return Err(bad("only ASCII letters, digits, '.', '_', '-' and '/' are allowed"));
+                return Err(bad(
+                    "only ASCII letters, digits, '.', '_', '-' and '/' are allowed",
+                ));
             }
         }
         if depth > MAX_PATH_DEPTH {
@@ -72,7 +74,10 @@ impl PackagePath {
     pub fn in_layout(&self) -> bool {
         self.0 == Self::LOGIC
             || self.view_name().is_some()
-            || self.0.strip_prefix("assets/").is_some_and(|r| !r.is_empty())
+            || self
+                .0
+                .strip_prefix("assets/")
+                .is_some_and(|r| !r.is_empty())
     }
 }
 
@@ -103,8 +108,22 @@ mod tests {
         let long = "a/".repeat(9) + "b";
         let wide = "a".repeat(65);
         for bad in [
-            "", "/etc/passwd", "../x", "a/../b", "a/./b", "./a", "a//b", "a/", ".hidden",
-            "a\\b", "c:x", "a\0b", "assets/ä.png", "a b", "views/\u{202e}lmx.js", long.as_str(),
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a/./b",
+            "./a",
+            "a//b",
+            "a/",
+            ".hidden",
+            "a\\b",
+            "c:x",
+            "a\0b",
+            "assets/ä.png",
+            "a b",
+            "views/\u{202e}lmx.js",
+            long.as_str(),
             wide.as_str(),
         ] {
             assert!(PackagePath::parse(bad).is_err(), "{bad:?} accepted");

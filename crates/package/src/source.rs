@@ -43,11 +43,15 @@ pub fn read_dir(dir: &Path) -> Result<PackageContents, PackageError> {
     let wasm = dir.join("logic.wasm");
     let wat = dir.join("logic.wat");
     let cargo = dir.join("Cargo.toml");
-    let present: Vec<&str> = [(&wasm, "logic.wasm"), (&wat, "logic.wat"), (&cargo, "Cargo.toml")]
-        .into_iter()
-        .filter(|(p, _)| p.exists())
-        .map(|(_, n)| n)
-        .collect();
+    let present: Vec<&str> = [
+        (&wasm, "logic.wasm"),
+        (&wat, "logic.wat"),
+        (&cargo, "Cargo.toml"),
+    ]
+    .into_iter()
+    .filter(|(p, _)| p.exists())
+    .map(|(_, n)| n)
+    .collect();
     let logic = match present.as_slice() {
         ["logic.wasm"] => read_file(&wasm, MAX_PACKAGE_BYTES)?,
         ["logic.wat"] => {
@@ -58,7 +62,10 @@ pub fn read_dir(dir: &Path) -> Result<PackageContents, PackageError> {
         }
         ["Cargo.toml"] => build_rust(
             dir,
-            manifest.limits().memory_pages.unwrap_or(DEFAULT_RUST_MEMORY_PAGES),
+            manifest
+                .limits()
+                .memory_pages
+                .unwrap_or(DEFAULT_RUST_MEMORY_PAGES),
         )?,
         [] => {
             return Err(source_err(
@@ -78,10 +85,19 @@ pub fn read_dir(dir: &Path) -> Result<PackageContents, PackageError> {
     if views.is_dir() {
         for entry in list(&views)? {
             let (name, path) = entry;
-            if path.symlink_metadata().map_err(|e| PackageError::io(&path, e))?.is_dir() {
-                return Err(source_err(format!("views/{name} is a directory; views are flat")));
+            if path
+                .symlink_metadata()
+                .map_err(|e| PackageError::io(&path, e))?
+                .is_dir()
+            {
+                return Err(source_err(format!(
+                    "views/{name} is a directory; views are flat"
+                )));
             }
-            contents.add_file(&format!("views/{name}"), read_file(&path, MAX_PACKAGE_BYTES)?)?;
+            contents.add_file(
+                &format!("views/{name}"),
+                read_file(&path, MAX_PACKAGE_BYTES)?,
+            )?;
         }
     }
     let assets = dir.join("assets");
@@ -111,7 +127,9 @@ fn add_assets(
         });
     }
     for (name, path) in list(dir)? {
-        let meta = path.symlink_metadata().map_err(|e| PackageError::io(&path, e))?;
+        let meta = path
+            .symlink_metadata()
+            .map_err(|e| PackageError::io(&path, e))?;
         let rel = format!("{prefix}/{name}");
         if meta.is_dir() {
             add_assets(contents, &path, &rel, depth + 1)?;
@@ -139,13 +157,19 @@ fn list(dir: &Path) -> Result<Vec<(String, PathBuf)>, PackageError> {
         if kind.is_symlink() {
             return Err(PackageError::Source {
                 dir: dir.to_path_buf(),
-                reason: format!("{} is a symbolic link; copy the file in instead", path.display()),
+                reason: format!(
+                    "{} is a symbolic link; copy the file in instead",
+                    path.display()
+                ),
             });
         }
-        let name = entry.file_name().into_string().map_err(|n| PackageError::Source {
-            dir: dir.to_path_buf(),
-            reason: format!("file name {n:?} is not UTF-8; rename it"),
-        })?;
+        let name = entry
+            .file_name()
+            .into_string()
+            .map_err(|n| PackageError::Source {
+                dir: dir.to_path_buf(),
+                reason: format!("file name {n:?} is not UTF-8; rename it"),
+            })?;
         out.push((name, path));
     }
     out.sort();
@@ -179,7 +203,12 @@ fn build_rust(dir: &Path, memory_pages: u32) -> Result<Vec<u8>, PackageError> {
     let output = Command::new(&cargo)
         .arg("rustc")
         .arg("--release")
-        .args(["--target", "wasm32-unknown-unknown", "--crate-type", "cdylib"])
+        .args([
+            "--target",
+            "wasm32-unknown-unknown",
+            "--crate-type",
+            "cdylib",
+        ])
         .arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
         .args(["--message-format", "json-render-diagnostics", "--quiet"])
@@ -189,7 +218,9 @@ fn build_rust(dir: &Path, memory_pages: u32) -> Result<Vec<u8>, PackageError> {
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .output()
-        .map_err(|e| PackageError::Build(format!("cannot run {}: {e}", Path::new(&cargo).display())))?;
+        .map_err(|e| {
+            PackageError::Build(format!("cannot run {}: {e}", Path::new(&cargo).display()))
+        })?;
     if !output.status.success() {
         return Err(PackageError::Build(format!(
             "cargo failed ({}); is the wasm32-unknown-unknown target installed? stderr:\n{}",

@@ -1,6 +1,13 @@
 //! Attacks on the package format: every change to a signed package must be refused, and no
 //! input may panic the parser.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // a test: failing loudly is the point
+
 use proptest::prelude::*;
 use sandframe_package::{Package, PackageContents, PackageError, SecretKey, TrustStore};
 
@@ -20,8 +27,10 @@ fn key() -> SecretKey {
 
 fn contents() -> PackageContents {
     let mut c = PackageContents::new(MANIFEST.as_bytes().to_vec());
-    c.add_file("logic.wasm", b"\0asm\x01\0\0\0".to_vec()).unwrap();
-    c.add_file("views/index.xml", b"<view>{{count}}</view>".to_vec()).unwrap();
+    c.add_file("logic.wasm", b"\0asm\x01\0\0\0".to_vec())
+        .unwrap();
+    c.add_file("views/index.xml", b"<view>{{count}}</view>".to_vec())
+        .unwrap();
     c.add_file("assets/logo.txt", b"logo".to_vec()).unwrap();
     c
 }
@@ -63,7 +72,10 @@ fn every_single_byte_flip_is_rejected() {
         for bit in [0x01u8, 0x80] {
             let mut b = bytes.clone();
             b[i] ^= bit;
-            assert!(accept(&b).is_err(), "flipping bit {bit:#x} of byte {i} was accepted");
+            assert!(
+                accept(&b).is_err(),
+                "flipping bit {bit:#x} of byte {i} was accepted"
+            );
         }
     }
 }
@@ -80,7 +92,10 @@ fn appended_and_truncated_bytes_are_rejected() {
         );
     }
     for len in 0..bytes.len() {
-        assert!(accept(&bytes[..len]).is_err(), "truncated to {len} was accepted");
+        assert!(
+            accept(&bytes[..len]).is_err(),
+            "truncated to {len} was accepted"
+        );
     }
 }
 
@@ -90,7 +105,10 @@ fn another_key_is_not_trusted() {
     let bytes = contents().sign(&other).unwrap();
     let p = Package::parse(&bytes).unwrap();
     p.verify_signature().unwrap(); // validly signed ...
-    assert!(matches!(accept(&bytes), Err(PackageError::Untrusted { .. }))); // ... by a stranger
+    assert!(matches!(
+        accept(&bytes),
+        Err(PackageError::Untrusted { .. })
+    )); // ... by a stranger
 }
 
 #[test]
@@ -98,7 +116,10 @@ fn revoked_key_is_refused() {
     let mut t = trust();
     t.revoke(key().public_key());
     let p = Package::parse(&signed()).unwrap();
-    assert!(matches!(t.check(p.publisher()), Err(PackageError::Revoked { .. })));
+    assert!(matches!(
+        t.check(p.publisher()),
+        Err(PackageError::Revoked { .. })
+    ));
 }
 
 #[test]
@@ -118,7 +139,10 @@ fn signature_moved_to_another_package_fails() {
     let a_bytes = signed();
     forged[sig_at..].copy_from_slice(&a_bytes[a_bytes.len() - 64..]);
     let p = Package::parse(&forged).unwrap();
-    assert!(matches!(p.verify_signature(), Err(PackageError::SignatureInvalid)));
+    assert!(matches!(
+        p.verify_signature(),
+        Err(PackageError::SignatureInvalid)
+    ));
 }
 
 #[test]
@@ -130,7 +154,10 @@ fn edited_manifest_fails_the_signature() {
     b[at] = b'2';
     let p = Package::parse(&b).unwrap();
     assert_eq!(p.manifest().version().major, 2);
-    assert!(matches!(p.verify_signature(), Err(PackageError::SignatureInvalid)));
+    assert!(matches!(
+        p.verify_signature(),
+        Err(PackageError::SignatureInvalid)
+    ));
 }
 
 #[test]
@@ -139,45 +166,79 @@ fn edited_file_fails_its_digest() {
     let at = bytes.windows(4).rposition(|w| w == b"logo").unwrap();
     let mut b = bytes.clone();
     b[at] = b'L';
-    assert!(matches!(Package::parse(&b), Err(PackageError::DigestMismatch { .. })));
+    assert!(matches!(
+        Package::parse(&b),
+        Err(PackageError::DigestMismatch { .. })
+    ));
 }
 
 #[test]
 fn layout_rules_hold_at_pack_time() {
     let mut c = PackageContents::new(MANIFEST.as_bytes().to_vec());
-    assert!(matches!(c.add_file("../etc/passwd", vec![]), Err(PackageError::BadPath { .. })));
-    assert!(matches!(c.add_file("run.sh", vec![]), Err(PackageError::UnexpectedFile { .. })));
+    assert!(matches!(
+        c.add_file("../etc/passwd", vec![]),
+        Err(PackageError::BadPath { .. })
+    ));
+    assert!(matches!(
+        c.add_file("run.sh", vec![]),
+        Err(PackageError::UnexpectedFile { .. })
+    ));
     // No logic module.
     c.add_file("views/index.xml", vec![]).unwrap();
     assert!(matches!(c.sign(&key()), Err(PackageError::MissingLogic)));
     // A view the manifest does not list.
     c.add_file("logic.wasm", vec![]).unwrap();
     c.add_file("views/secret.xml", vec![]).unwrap();
-    assert!(matches!(c.sign(&key()), Err(PackageError::ViewNotListed { .. })));
+    assert!(matches!(
+        c.sign(&key()),
+        Err(PackageError::ViewNotListed { .. })
+    ));
     // A listed view that is missing.
-    let mut c = PackageContents::new(MANIFEST.replace("[\"index\"]", "[\"index\", \"more\"]").into_bytes());
+    let mut c = PackageContents::new(
+        MANIFEST
+            .replace("[\"index\"]", "[\"index\", \"more\"]")
+            .into_bytes(),
+    );
     c.add_file("logic.wasm", vec![]).unwrap();
     c.add_file("views/index.xml", vec![]).unwrap();
-    assert!(matches!(c.sign(&key()), Err(PackageError::ViewMissing { .. })));
+    assert!(matches!(
+        c.sign(&key()),
+        Err(PackageError::ViewMissing { .. })
+    ));
     // Case collisions.
     let mut c = contents();
     c.add_file("assets/Logo.txt", vec![]).unwrap();
-    assert!(matches!(c.sign(&key()), Err(PackageError::CaseCollision { .. })));
+    assert!(matches!(
+        c.sign(&key()),
+        Err(PackageError::CaseCollision { .. })
+    ));
 }
 
 #[test]
 fn wrong_magic_and_version_are_named() {
     let mut b = signed();
     b[5] = 2;
-    assert!(matches!(Package::parse(&b), Err(PackageError::UnsupportedVersion(2))));
-    assert!(matches!(Package::parse(b"PK\x03\x04zip"), Err(PackageError::NotAPackage)));
-    assert!(matches!(Package::parse(b""), Err(PackageError::NotAPackage)));
+    assert!(matches!(
+        Package::parse(&b),
+        Err(PackageError::UnsupportedVersion(2))
+    ));
+    assert!(matches!(
+        Package::parse(b"PK\x03\x04zip"),
+        Err(PackageError::NotAPackage)
+    ));
+    assert!(matches!(
+        Package::parse(b""),
+        Err(PackageError::NotAPackage)
+    ));
 }
 
 #[test]
 fn oversized_package_is_refused_before_decoding() {
     let huge = vec![0u8; sandframe_package::limits::MAX_PACKAGE_BYTES + 1];
-    assert!(matches!(Package::parse(&huge), Err(PackageError::TooLarge { .. })));
+    assert!(matches!(
+        Package::parse(&huge),
+        Err(PackageError::TooLarge { .. })
+    ));
 }
 
 #[test]
