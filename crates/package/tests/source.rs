@@ -126,7 +126,7 @@ fn missing_manifest_names_the_file() {
 /// otherwise, and validation refuses a memory without one).
 #[test]
 fn rust_crate_is_built_with_a_memory_maximum() {
-    let manifest = MANIFEST.replace("views", "views") + "[limits]\nmemory_pages = 20\n";
+    let manifest = MANIFEST.to_string() + "[limits]\nmemory_pages = 20\n";
     let d = dir_with(&[
         ("manifest.toml", &manifest),
         (

@@ -25,12 +25,13 @@ fn vector() -> HashMap<String, String> {
     let mut last = String::new();
     for line in doc[start..end].lines() {
         let line = line.trim_end();
-        if let Some((k, val)) = line.split_once(": ") {
-            if !k.contains(' ') && !k.is_empty() && !k.starts_with('`') {
-                last = k.to_string();
-                v.insert(last.clone(), val.trim().to_string());
-                continue;
-            }
+        if let Some((k, val)) = line.split_once(": ")
+            && !k.contains(' ')
+            && !k.is_empty()
+        {
+            last = k.to_string();
+            v.insert(last.clone(), val.trim().to_string());
+            continue;
         }
         // continuation of a long hex value
         if !last.is_empty() && !line.is_empty() && line.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -41,10 +42,6 @@ fn vector() -> HashMap<String, String> {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    hex_decode(s)
-}
-
-fn hex_decode(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
