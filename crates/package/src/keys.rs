@@ -43,6 +43,15 @@ impl SecretKey {
         self.0.sign(message).to_bytes()
     }
 
+    /// Signs `domain || message`. The domain separates what one key signs for different
+    /// purposes (packages, definitions): a signature for one is never valid for another.
+    pub fn sign_with_domain(&self, domain: &[u8], message: &[u8]) -> [u8; 64] {
+        let mut m = Vec::with_capacity(domain.len() + message.len());
+        m.extend_from_slice(domain);
+        m.extend_from_slice(message);
+        self.sign(&m)
+    }
+
     /// The key file text: `sandframe-secret-key-v1 <64 hex digits>\n`.
     ///
     /// # Security
@@ -97,6 +106,22 @@ impl PublicKey {
         let sig = ed25519_dalek::Signature::from_bytes(signature);
         key.verify_strict(message, &sig)
             .map_err(|_| PackageError::SignatureInvalid)
+    }
+
+    /// Verifies a signature made by [`SecretKey::sign_with_domain`], strictly.
+    ///
+    /// # Errors
+    /// [`PackageError::SignatureInvalid`], opaque on purpose.
+    pub fn verify_with_domain(
+        &self,
+        domain: &[u8],
+        message: &[u8],
+        signature: &[u8; 64],
+    ) -> Result<(), PackageError> {
+        let mut m = Vec::with_capacity(domain.len() + message.len());
+        m.extend_from_slice(domain);
+        m.extend_from_slice(message);
+        self.verify(&m, signature)
     }
 
     /// The public key file text: `sandframe-public-key-v1 <64 hex digits>\n`.
