@@ -10,6 +10,7 @@ use std::process::{Command, ExitCode};
 
 use clap::{Parser, Subcommand};
 use sandframe_package::{Package, PackageError, PublicKey, SecretKey, TrustStore, source};
+use sandframe_validate::{Definitions, ValidateError};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "sandframe repository tasks", version)]
@@ -64,6 +65,18 @@ enum Cmd {
         /// The package.
         package: PathBuf,
     },
+    /// Sign a security definitions set (TOML) with a definitions key, for hosts that trust it.
+    Defs {
+        /// The definitions source (TOML: version, blocked_digests, revoked_publishers,
+        /// blocked_patterns, blocked_exports).
+        src: PathBuf,
+        /// The definitions secret key file (made by keygen; keep it apart from publisher keys).
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the signed definitions.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Run one fuzz target (cargo-fuzz; a sanitizer where nightly is present).
     Fuzz {
         /// The target, e.g. package_parse (see fuzz/fuzz_targets).
@@ -92,6 +105,13 @@ impl From<PackageError> for Failure {
             code,
             message: e.to_string(),
         }
+    }
+}
+
+fn validate_failure(e: ValidateError) -> Failure {
+    Failure {
+        code: 1,
+        message: e.to_string(),
     }
 }
 
@@ -221,6 +241,27 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
                 w(writeln!(out, "{digest}  {:>9}  {path}", bytes.len()))?;
             }
             Ok(())
+        }
+        Cmd::Defs {
+            src,
+            key,
+            out: dest,
+        } => {
+            let text = String::from_utf8(read(&src)?).map_err(|_| Failure {
+                code: 1,
+                message: format!("{} is not UTF-8", src.display()),
+            })?;
+            let defs = Definitions::from_toml(&text).map_err(validate_failure)?;
+            let key = SecretKey::from_file_text(&read(&key)?)?;
+            let bytes = defs.sign(&key).map_err(validate_failure)?;
+            write_file(&dest, &bytes)?;
+            w(writeln!(
+                out,
+                "signed definitions version {} -> {}\nsigner {}",
+                defs.version(),
+                dest.display(),
+                key.public_key()
+            ))
         }
         Cmd::Fuzz { target, seconds } => fuzz(&target, seconds, out),
         Cmd::Ci => {

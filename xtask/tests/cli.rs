@@ -201,3 +201,47 @@ fn inspect_shows_an_untrusted_package() {
     assert!(text.contains("views/index.xml"));
     assert!(text.contains("id = \"dev.sandframe.hello\""));
 }
+
+#[test]
+fn defs_signs_a_definitions_set_a_validator_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("defs-keys");
+    assert!(xtask(&["keygen", "--out", s(&keys)]).status.success());
+    let src = dir.path().join("defs.toml");
+    std::fs::write(&src, "version = 7\nblocked_exports = [\"mine\"]\n").unwrap();
+    let out_file = dir.path().join("defs.sfdefs");
+    let out = xtask(&[
+        "defs",
+        s(&src),
+        "--key",
+        s(&keys.join("publisher.key")),
+        "--out",
+        s(&out_file),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pubkey = sandframe_package::PublicKey::from_file_text(
+        &std::fs::read(keys.join("publisher.pub")).unwrap(),
+    )
+    .unwrap();
+    let mut v = sandframe_validate::Validator::new().with_definitions_key(pubkey);
+    assert_eq!(
+        v.update_definitions(&std::fs::read(&out_file).unwrap())
+            .unwrap(),
+        7
+    );
+    // A malformed source is refused with exit 1.
+    std::fs::write(&src, "version = \"seven\"\n").unwrap();
+    let out = xtask(&[
+        "defs",
+        s(&src),
+        "--key",
+        s(&keys.join("publisher.key")),
+        "--out",
+        s(&out_file),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -1,0 +1,370 @@
+//! Integrity, origin, pinning, version policy, capabilities, views, definitions and host
+//! checks: each one tried with a package that should break it.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // a test: failing loudly is the point
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use sandframe_core::AppId;
+use sandframe_package::{Package, PackageContents, TrustStore};
+use sandframe_validate::{
+    Check, Context, Definitions, Finding, Installed, Location, Pin, ValidateError, Validator, codes,
+};
+
+fn wasm() -> Vec<u8> {
+    wat::parse_str(good_module()).unwrap()
+}
+
+fn rejected(
+    result: Result<sandframe_validate::VerifiedPackage, ValidateError>,
+) -> sandframe_validate::Report {
+    match result {
+        Err(ValidateError::Rejected(r)) => *r,
+        Err(e) => panic!("unexpected error: {e}"),
+        Ok(v) => panic!("accepted: {:?}", v.report()),
+    }
+}
+
+fn installed(version: Option<&str>, signer: u8, caps: &[&str]) -> BTreeMap<AppId, Installed> {
+    let mut m = BTreeMap::new();
+    m.insert(
+        ID.parse().unwrap(),
+        Installed {
+            publisher: key(signer).public_key(),
+            version: version.map(|v| v.parse().unwrap()),
+            capabilities: caps.iter().map(|c| c.parse().unwrap()).collect(),
+        },
+    );
+    m
+}
+
+#[test]
+fn a_good_package_is_verified_and_pins_its_publisher() {
+    let v = verify_with(&Validator::new(), &package(&good_module())).unwrap();
+    assert_eq!(v.pin(), &Pin::New);
+    assert_eq!(v.publisher_name(), "One");
+    assert!(!v.report().has_errors());
+}
+
+#[test]
+fn tampered_bytes_never_verify() {
+    let bytes = package(&good_module());
+    for at in (0..bytes.len()).step_by(7) {
+        let mut b = bytes.clone();
+        b[at] ^= 0x20;
+        let r = rejected(verify_with(&Validator::new(), &b));
+        assert!(
+            r.has(codes::MALFORMED) || r.has(codes::BAD_SIGNATURE) || r.has(codes::UNTRUSTED),
+            "byte {at}: {r}"
+        );
+        assert_eq!(
+            r.findings().len(),
+            1,
+            "integrity failures stop verification: {r}"
+        );
+    }
+}
+
+#[test]
+fn untrusted_and_revoked_publishers_are_refused() {
+    let stranger = package_with(&manifest("1.0.0", ""), wasm(), &key(9));
+    assert!(rejected(verify_with(&Validator::new(), &stranger)).has(codes::UNTRUSTED));
+
+    let mut t = trust();
+    t.revoke(key(1).public_key());
+    let none = nothing_installed();
+    let r = rejected(Validator::new().verify(&package(&good_module()), &Context::new(&t, &none)));
+    assert!(r.has(codes::REVOKED), "{r}");
+}
+
+#[test]
+fn an_app_id_pinned_to_another_trusted_publisher_is_refused() {
+    // Both keys are trusted, but the id was first installed by key 1.
+    let by_two = package_with(&manifest("2.0.0", ""), wasm(), &key(2));
+    let pins = installed(Some("1.0.0"), 1, &[]);
+    let t = trust();
+    let r = rejected(Validator::new().verify(&by_two, &Context::new(&t, &pins)));
+    assert!(r.has(codes::PINNED_ELSEWHERE), "{r}");
+
+    // Still refused after an uninstall: the pin is a tombstone.
+    let tomb = installed(None, 1, &[]);
+    let r = rejected(Validator::new().verify(&by_two, &Context::new(&t, &tomb)));
+    assert!(r.has(codes::PINNED_ELSEWHERE), "{r}");
+
+    // An explicit rotation to key 2 is accepted and reported.
+    let k2 = key(2).public_key();
+    let v = Validator::new()
+        .verify(&by_two, &Context::new(&t, &pins).rotate_pin_to(&k2))
+        .unwrap();
+    assert_eq!(
+        v.pin(),
+        &Pin::Rotated {
+            from: key(1).public_key()
+        }
+    );
+
+    // A rotation to some other key does not open the door for key 2.
+    let k3 = key(3).public_key();
+    let r = rejected(Validator::new().verify(&by_two, &Context::new(&t, &pins).rotate_pin_to(&k3)));
+    assert!(r.has(codes::PINNED_ELSEWHERE));
+}
+
+#[test]
+fn downgrades_are_refused_unless_allowed() {
+    let old = package_with(&manifest("1.0.0", ""), wasm(), &key(1));
+    let pins = installed(Some("1.2.0"), 1, &[]);
+    let t = trust();
+    let r = rejected(Validator::new().verify(&old, &Context::new(&t, &pins)));
+    assert!(r.has(codes::DOWNGRADE), "{r}");
+    let v = Validator::new()
+        .verify(&old, &Context::new(&t, &pins).allow_downgrade())
+        .unwrap();
+    assert!(
+        v.report().has(codes::DOWNGRADE),
+        "the allowed downgrade is still reported"
+    );
+    // A pre-release is lower than its release.
+    let pre = package_with(&manifest("1.2.0-beta.1", ""), wasm(), &key(1));
+    assert!(
+        rejected(Validator::new().verify(&pre, &Context::new(&t, &pins))).has(codes::DOWNGRADE)
+    );
+    // Same version: accepted, reported.
+    let same = package_with(&manifest("1.2.0", ""), wasm(), &key(1));
+    let v = Validator::new()
+        .verify(&same, &Context::new(&t, &pins))
+        .unwrap();
+    assert!(v.report().has(codes::SAME_VERSION));
+}
+
+#[test]
+fn an_update_reports_the_capabilities_it_adds() {
+    let caps = "[[capabilities]]\nname = \"storage:local\"\nreason = \"r\"\n\n[[capabilities]]\nname = \"user:readProfile\"\nreason = \"r\"\n";
+    let update = package_with(&manifest("2.0.0", caps), wasm(), &key(1));
+    let pins = installed(Some("1.0.0"), 1, &["storage:local"]);
+    let t = trust();
+    let v = Validator::new()
+        .verify(&update, &Context::new(&t, &pins))
+        .unwrap();
+    let added: Vec<&str> = v.added_capabilities().iter().map(|c| c.as_str()).collect();
+    assert_eq!(added, ["user:readProfile"]);
+    assert!(v.report().has(codes::NEW_CAPABILITIES));
+}
+
+#[test]
+fn unknown_capabilities_are_refused_and_hosts_can_add_their_own() {
+    let caps = "[[capabilities]]\nname = \"payments:charge\"\nreason = \"buy things\"\n";
+    let pkg = package_with(&manifest("1.0.0", caps), wasm(), &key(1));
+    let r = rejected(verify_with(&Validator::new(), &pkg));
+    assert!(r.has(codes::UNKNOWN_CAPABILITY), "{r}");
+    let host = Validator::new().with_capability("payments:charge".parse().unwrap());
+    assert!(verify_with(&host, &pkg).is_ok());
+}
+
+#[test]
+fn oversized_and_non_utf8_views_are_refused() {
+    let build = |view: Vec<u8>| {
+        let mut c = PackageContents::new(manifest("1.0.0", "").into_bytes());
+        c.add_file("logic.wasm", wasm()).unwrap();
+        c.add_file("views/index.xml", view).unwrap();
+        c.sign(&key(1)).unwrap()
+    };
+    let cap = sandframe_validate::DEFAULT_VIEW_BYTES as usize;
+    assert!(verify_with(&Validator::new(), &build(vec![b'a'; cap])).is_ok());
+    assert!(
+        rejected(verify_with(&Validator::new(), &build(vec![b'a'; cap + 1])))
+            .has(codes::VIEW_TOO_LARGE)
+    );
+    assert!(
+        rejected(verify_with(&Validator::new(), &build(vec![0xff, 0xfe])))
+            .has(codes::VIEW_NOT_UTF8)
+    );
+}
+
+#[test]
+fn builtin_definitions_catch_a_miner_pool_url() {
+    let r = rejected(verify_with(
+        &Validator::new(),
+        &package(&module(
+            r#"(memory (export "memory") 1 1) (data (i32.const 64) "connect stratum+tcp://pool.example:3333")"#,
+        )),
+    ));
+    let f = r
+        .findings()
+        .iter()
+        .find(|f| f.code == codes::BLOCKED_PATTERN)
+        .expect("finding");
+    assert_eq!(f.location.section.as_deref(), Some("data"));
+    assert!(f.location.offset.is_some());
+    // In a custom section too.
+    let mut wasm = wasm();
+    let payload = b"\x04note xmrig inside";
+    wasm.push(0);
+    wasm.push(payload.len() as u8);
+    wasm.extend_from_slice(payload);
+    let r = rejected(verify_with(
+        &Validator::new(),
+        &package_with(&manifest("1.0.0", ""), wasm, &key(1)),
+    ));
+    assert!(r.has(codes::BLOCKED_PATTERN), "{r}");
+}
+
+fn signed_defs(version: u64, extra: &str, signer: u8) -> Vec<u8> {
+    Definitions::from_toml(&format!("version = {version}\n{extra}"))
+        .unwrap()
+        .sign(&key(signer))
+        .unwrap()
+}
+
+#[test]
+fn definitions_updates_must_be_signed_newer_and_canonical() {
+    let defs_key = key(40);
+    let mut v = Validator::new().with_definitions_key(defs_key.public_key());
+    // No key configured: refused.
+    assert!(matches!(
+        Validator::new().update_definitions(&signed_defs(1, "", 40)),
+        Err(ValidateError::NoDefinitionsKey)
+    ));
+    // Wrong signer: refused.
+    assert!(matches!(
+        v.update_definitions(&signed_defs(1, "", 41)),
+        Err(ValidateError::DefinitionsSignature)
+    ));
+    // Unsigned garbage and a flipped byte: refused.
+    assert!(v.update_definitions(b"SFDEF\x01garbage").is_err());
+    let mut bent = signed_defs(1, "blocked_exports = [\"mine\"]", 40);
+    let last = bent.len() - 1;
+    bent[last] ^= 1;
+    assert!(v.update_definitions(&bent).is_err());
+    let mut long = signed_defs(1, "", 40);
+    long.push(0);
+    assert!(v.update_definitions(&long).is_err());
+    // Good: version 3.
+    assert_eq!(
+        v.update_definitions(&signed_defs(3, "blocked_exports = [\"mine\"]", 40))
+            .unwrap(),
+        3
+    );
+    assert_eq!(v.definitions().version(), 3);
+    // Older or equal: refused, and the current set stays.
+    assert!(matches!(
+        v.update_definitions(&signed_defs(2, "", 40)),
+        Err(ValidateError::DefinitionsRollback {
+            current: 3,
+            offered: 2
+        })
+    ));
+    assert!(matches!(
+        v.update_definitions(&signed_defs(3, "", 40)),
+        Err(ValidateError::DefinitionsRollback { .. })
+    ));
+    assert!(v.definitions().blocks_export("mine"));
+    // The built-in set stays in force under an update.
+    assert!(v.definitions().patterns().any(|p| p == b"stratum+tcp://"));
+}
+
+#[test]
+fn definitions_block_digests_publishers_and_exports() {
+    let bytes = package(&module(
+        r#"(memory (export "memory") 1 1) (func (export "mine"))"#,
+    ));
+    let digest = Package::parse(&bytes).unwrap().digest().to_hex();
+    let mut v = Validator::new().with_definitions_key(key(40).public_key());
+
+    v.update_definitions(&signed_defs(1, "blocked_exports = [\"mine\"]", 40))
+        .unwrap();
+    assert!(rejected(verify_with(&v, &bytes)).has(codes::BLOCKED_EXPORT));
+
+    v.update_definitions(&signed_defs(
+        2,
+        &format!("blocked_digests = [\"{digest}\"]"),
+        40,
+    ))
+    .unwrap();
+    assert!(rejected(verify_with(&v, &bytes)).has(codes::BLOCKED_DIGEST));
+
+    let pk = key(1).public_key();
+    v.update_definitions(&signed_defs(
+        3,
+        &format!("revoked_publishers = [\"{pk}\"]"),
+        40,
+    ))
+    .unwrap();
+    let r = rejected(verify_with(&v, &package(&good_module())));
+    assert!(r.has(codes::REVOKED), "{r}");
+}
+
+#[test]
+fn definitions_sources_are_checked() {
+    assert!(Definitions::from_toml("version = 1\nblocked_patterns = [\"abc\"]").is_err()); // too short
+    assert!(Definitions::from_toml("version = 1\nblocked_digests = [\"zz\"]").is_err());
+    assert!(Definitions::from_toml("version = 1\ncolour = 1").is_err());
+    assert!(Definitions::from_toml("blocked_exports = []").is_err()); // no version
+}
+
+struct NoLogo;
+impl Check for NoLogo {
+    fn name(&self) -> &str {
+        "no-logo"
+    }
+    fn check(&self, package: &Package, findings: &mut Vec<Finding>) {
+        if package.file("assets/logo.png").is_none() {
+            findings.push(Finding::error(
+                "SF-V001",
+                Location::file("assets/logo.png"),
+                "every app needs a logo",
+            ));
+        }
+        findings.push(Finding::new(
+            "ACME-1",
+            sandframe_validate::Severity::Info,
+            Location::default(),
+            "checked",
+        ));
+    }
+}
+
+#[test]
+fn host_checks_add_findings_but_cannot_pose_as_built_ins() {
+    let v = Validator::new().with_check(Box::new(NoLogo));
+    let r = rejected(verify_with(&v, &package(&good_module())));
+    assert!(r.has("HOST-SF-V001"), "{r}");
+    assert!(!r.has(codes::MALFORMED));
+    assert!(r.has("ACME-1"));
+}
+
+#[test]
+fn host_checks_cannot_skip_the_signature_check() {
+    struct Permissive;
+    impl Check for Permissive {
+        fn name(&self) -> &str {
+            "permissive"
+        }
+        fn check(&self, _: &Package, _: &mut Vec<Finding>) {}
+    }
+    let v = Validator::new().with_check(Box::new(Permissive));
+    let stranger = package_with(&manifest("1.0.0", ""), wasm(), &key(9));
+    assert!(rejected(verify_with(&v, &stranger)).has(codes::UNTRUSTED));
+    let empty = TrustStore::new();
+    let none = nothing_installed();
+    let r = rejected(v.verify(&package(&good_module()), &Context::new(&empty, &none)));
+    assert!(r.has(codes::UNTRUSTED));
+}
+
+#[test]
+fn the_hello_example_passes_static_analysis() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello");
+    let bytes = sandframe_package::source::read_dir(&dir)
+        .unwrap()
+        .sign(&key(1))
+        .unwrap();
+    let v = verify_with(&Validator::new(), &bytes).unwrap();
+    assert!(!v.report().has_errors(), "{}", v.report());
+}
