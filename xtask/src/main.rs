@@ -1,4 +1,5 @@
-//! `cargo xtask`: repository tasks, thin over the sandframe libraries.
+//! `cargo xtask`: repository tasks, thin over the sandframe libraries
+//! (keygen, pack, sign, verify, inspect, defs, fuzz, bench, ci).
 //!
 //! Exit codes: 0 success; 1 the package (or fuzz run) failed a check; 2 bad arguments;
 //! 3 I/O or environment error (a missing file, a tool that would not start).
@@ -84,6 +85,11 @@ enum Cmd {
         /// How long to run.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+    },
+    /// Run the benchmarks (criterion; each figure beside its baseline from the same run).
+    Bench {
+        /// One benchmark (install, compile_caps); all when omitted.
+        name: Option<String>,
     },
     /// Run what CI runs (.ci/run).
     Ci,
@@ -264,6 +270,18 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
             ))
         }
         Cmd::Fuzz { target, seconds } => fuzz(&target, seconds, out),
+        Cmd::Bench { name } => {
+            let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+            cmd.args(["bench", "-p", "sandframe-bench"])
+                .current_dir(repo_root());
+            if let Some(name) = name {
+                cmd.args(["--bench", &name]);
+            }
+            let status = cmd
+                .status()
+                .map_err(|e| env_failure(format!("cannot run cargo bench: {e}")))?;
+            exit_status(status, "benchmarks")
+        }
         Cmd::Ci => {
             let status = Command::new("bash")
                 .arg(repo_root().join(".ci/run"))

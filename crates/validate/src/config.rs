@@ -54,6 +54,13 @@ pub struct Caps {
     pub custom_bytes: u64,
     /// Largest view template, in bytes.
     pub view_bytes: u64,
+    /// Most branch points one function may have (block, if, else, br, br_if, br_table,
+    /// return, call, call_indirect count 1; loop counts 3). Metered compile time grows with
+    /// their square.
+    pub branch_points_per_function: u64,
+    /// Largest sum, over functions, of branch points squared: the module's metered-compile
+    /// cost estimate.
+    pub compile_cost: u64,
 }
 
 /// Default [`Caps::memory_pages`]: 256 pages = 16 MiB.
@@ -80,6 +87,10 @@ pub const DEFAULT_DATA_BYTES: u64 = 4 << 20;
 pub const DEFAULT_CUSTOM_BYTES: u64 = 2 << 20;
 /// Default [`Caps::view_bytes`]: 64 KiB.
 pub const DEFAULT_VIEW_BYTES: u64 = 64 << 10;
+/// Default [`Caps::branch_points_per_function`].
+pub const DEFAULT_BRANCH_POINTS_PER_FUNCTION: u64 = 5_000;
+/// Default [`Caps::compile_cost`].
+pub const DEFAULT_COMPILE_COST: u64 = 60_000_000;
 
 impl Default for Caps {
     fn default() -> Self {
@@ -96,6 +107,8 @@ impl Default for Caps {
             data_bytes: DEFAULT_DATA_BYTES,
             custom_bytes: DEFAULT_CUSTOM_BYTES,
             view_bytes: DEFAULT_VIEW_BYTES,
+            branch_points_per_function: DEFAULT_BRANCH_POINTS_PER_FUNCTION,
+            compile_cost: DEFAULT_COMPILE_COST,
         }
     }
 }

@@ -61,10 +61,10 @@ use sandframe_package::{Package, PackageError, PublicKey, TrustStore};
 use wasmparser::{Parser, Payload};
 
 pub use config::{
-    Caps, DEFAULT_CAPABILITIES, DEFAULT_CODE_BYTES, DEFAULT_CUSTOM_BYTES, DEFAULT_DATA_BYTES,
-    DEFAULT_EXPORTS, DEFAULT_FUNCTION_BODY_BYTES, DEFAULT_FUNCTIONS, DEFAULT_GLOBALS,
-    DEFAULT_LOCALS_PER_FUNCTION, DEFAULT_MEMORY_PAGES, DEFAULT_TABLE_ELEMENTS, DEFAULT_TABLES,
-    DEFAULT_VIEW_BYTES, FEATURES,
+    Caps, DEFAULT_BRANCH_POINTS_PER_FUNCTION, DEFAULT_CAPABILITIES, DEFAULT_CODE_BYTES,
+    DEFAULT_COMPILE_COST, DEFAULT_CUSTOM_BYTES, DEFAULT_DATA_BYTES, DEFAULT_EXPORTS,
+    DEFAULT_FUNCTION_BODY_BYTES, DEFAULT_FUNCTIONS, DEFAULT_GLOBALS, DEFAULT_LOCALS_PER_FUNCTION,
+    DEFAULT_MEMORY_PAGES, DEFAULT_TABLE_ELEMENTS, DEFAULT_TABLES, DEFAULT_VIEW_BYTES, FEATURES,
 };
 pub use definitions::{
     DEFS_DOMAIN, DEFS_FORMAT_VERSION, DEFS_MAGIC, Definitions, MAX_DEFS_BYTES, MAX_DEFS_ENTRIES,
@@ -397,7 +397,7 @@ impl Validator {
         let origin = match self.origin(bytes, context) {
             Ok(origin) => origin,
             Err(finding) => {
-                report.push(finding);
+                report.push(*finding);
                 return Err(ValidateError::Rejected(Box::new(report)));
             }
         };
@@ -496,15 +496,18 @@ impl Validator {
     }
 
     /// Stage 1: integrity and origin; the first failure is final.
-    fn origin(&self, bytes: &[u8], context: &Context<'_>) -> Result<Origin, Finding> {
+    fn origin(&self, bytes: &[u8], context: &Context<'_>) -> Result<Origin, Box<Finding>> {
+        let fail = |code: &str, location: Location, message: String| {
+            Box::new(Finding::error(code, location, message))
+        };
         let package = Package::parse(bytes)
-            .map_err(|e| Finding::error(codes::MALFORMED, Location::default(), e.to_string()))?;
-        package.verify_signature().map_err(|e| {
-            Finding::error(codes::BAD_SIGNATURE, Location::default(), e.to_string())
-        })?;
+            .map_err(|e| fail(codes::MALFORMED, Location::default(), e.to_string()))?;
+        package
+            .verify_signature()
+            .map_err(|e| fail(codes::BAD_SIGNATURE, Location::default(), e.to_string()))?;
         let publisher = package.publisher();
         if self.scanner.defs.revokes(publisher) {
-            return Err(Finding::error(
+            return Err(fail(
                 codes::REVOKED,
                 Location::default(),
                 format!("publisher {publisher} is revoked by the security definitions"),
@@ -513,22 +516,12 @@ impl Validator {
         let publisher_name = match context.trust.check(publisher) {
             Ok(name) => name.to_owned(),
             Err(e @ PackageError::Revoked { .. }) => {
-                return Err(Finding::error(
-                    codes::REVOKED,
-                    Location::default(),
-                    e.to_string(),
-                ));
+                return Err(fail(codes::REVOKED, Location::default(), e.to_string()));
             }
-            Err(e) => {
-                return Err(Finding::error(
-                    codes::UNTRUSTED,
-                    Location::default(),
-                    e.to_string(),
-                ));
-            }
+            Err(e) => return Err(fail(codes::UNTRUSTED, Location::default(), e.to_string())),
         };
         if self.scanner.defs.blocks_digest(package.digest().as_bytes()) {
-            return Err(Finding::error(
+            return Err(fail(
                 codes::BLOCKED_DIGEST,
                 Location::default(),
                 format!(
@@ -543,7 +536,7 @@ impl Validator {
             Some(i) if &i.publisher == publisher => Pin::Same,
             Some(i) if context.rotate_to == Some(publisher) => Pin::Rotated { from: i.publisher },
             Some(i) => {
-                return Err(Finding::error(
+                return Err(fail(
                     codes::PINNED_ELSEWHERE,
                     Location::file("manifest.toml"),
                     format!(
@@ -572,12 +565,12 @@ impl Validator {
             match payload {
                 Payload::DataSection(r) => {
                     for data in r.into_iter().flatten() {
-                        let at = data.range.start as u64;
+                        let at = data.range.start;
                         self.scan_bytes(data.data, Location::wasm("data", Some(at)), report);
                     }
                 }
                 Payload::CustomSection(r) => {
-                    let at = r.range().start as u64;
+                    let at = r.range().start;
                     self.scan_bytes(r.data(), Location::wasm("custom", Some(at)), report);
                 }
                 Payload::ExportSection(r) => {

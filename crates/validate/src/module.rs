@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use wasmparser::{
-    FuncType, FuncValidatorAllocations, Parser, Payload, ValType, ValidPayload,
+    FuncType, FuncValidator, FuncValidatorAllocations, FunctionBody, Parser, Payload, ValType,
+    ValidPayload, ValidatorResources,
     types::{EntityType, Types},
 };
 
@@ -60,6 +61,10 @@ pub mod codes {
     pub const EXTRA_EXPORT: &str = "SF-V121";
     /// No memory at all.
     pub const NO_MEMORY: &str = "SF-V122";
+    /// A function has too many branch points (metered compile time grows with their square).
+    pub const TOO_MANY_BRANCHES: &str = "SF-V123";
+    /// The module's estimated metered-compile cost is over the cap.
+    pub const COMPILE_COST: &str = "SF-V124";
 }
 
 /// Where the memory limit a module is held to comes from.
@@ -100,6 +105,8 @@ pub fn validity(wasm: &[u8]) -> Option<Finding> {
         data_bytes: u64::MAX,
         custom_bytes: u64::MAX,
         view_bytes: u64::MAX,
+        branch_points_per_function: u64::MAX,
+        compile_cost: u64::MAX,
     };
     match validate(wasm, &caps, &mut out) {
         Some(_) => None,
@@ -110,7 +117,7 @@ pub fn validity(wasm: &[u8]) -> Option<Finding> {
 fn invalid(e: &wasmparser::BinaryReaderError) -> Finding {
     Finding::error(
         codes::INVALID,
-        Location::wasm("module", Some(e.offset() as u64)),
+        Location::wasm("module", Some(e.offset())),
         format!(
             "the module is not valid WebAssembly under sandframe's feature set: {}",
             e.message()
@@ -135,6 +142,8 @@ fn validate(wasm: &[u8], caps: &Caps, out: &mut Vec<Finding>) -> Option<Types> {
     let mut data_offset = None;
     let mut custom_bytes = 0u64;
     let mut custom_offset = None;
+    let mut compile_cost = 0u64;
+    let mut next_validated = 0u32;
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = match payload {
             Ok(p) => p,
@@ -146,27 +155,27 @@ fn validate(wasm: &[u8], caps: &Caps, out: &mut Vec<Finding>) -> Option<Types> {
         match &payload {
             Payload::StartSection { func, range } => out.push(Finding::error(
                 codes::START_SECTION,
-                Location::wasm("start", Some(range.start as u64)).in_function(*func),
+                Location::wasm("start", Some(range.start)).in_function(*func),
                 "the module has a start function, which would run at instantiation; \
                  do the work in sf_init instead",
             )),
             Payload::FunctionSection(r) if r.count() > caps.functions => out.push(over(
                 codes::TOO_MANY_FUNCTIONS,
-                Location::wasm("function", Some(r.range().start as u64)),
+                Location::wasm("function", Some(r.range().start)),
                 "the function count",
                 r.count().into(),
                 caps.functions.into(),
             )),
             Payload::GlobalSection(r) if r.count() > caps.globals => out.push(over(
                 codes::TOO_MANY_GLOBALS,
-                Location::wasm("global", Some(r.range().start as u64)),
+                Location::wasm("global", Some(r.range().start)),
                 "the global count",
                 r.count().into(),
                 caps.globals.into(),
             )),
             Payload::ExportSection(r) if r.count() > caps.exports => out.push(over(
                 codes::TOO_MANY_EXPORTS,
-                Location::wasm("export", Some(r.range().start as u64)),
+                Location::wasm("export", Some(r.range().start)),
                 "the export count",
                 r.count().into(),
                 caps.exports.into(),
@@ -175,7 +184,7 @@ fn validate(wasm: &[u8], caps: &Caps, out: &mut Vec<Finding>) -> Option<Types> {
                 if u64::from(*size) > caps.code_bytes {
                     out.push(over(
                         codes::CODE_TOO_LARGE,
-                        Location::wasm("code", Some(range.start as u64)),
+                        Location::wasm("code", Some(range.start)),
                         "the code section, in bytes,",
                         (*size).into(),
                         caps.code_bytes,
@@ -183,6 +192,7 @@ fn validate(wasm: &[u8], caps: &Caps, out: &mut Vec<Finding>) -> Option<Types> {
                 }
                 let total = validator.types(0).map_or(0, |t| t.function_count());
                 next_function = total.saturating_sub(*count);
+                next_validated = next_function;
             }
             Payload::CodeSectionEntry(body) => {
                 let range = body.range();
@@ -215,13 +225,13 @@ fn validate(wasm: &[u8], caps: &Caps, out: &mut Vec<Finding>) -> Option<Types> {
                 next_function = next_function.saturating_add(1);
             }
             Payload::DataSection(r) => {
-                data_offset.get_or_insert(r.range().start as u64);
+                data_offset.get_or_insert(r.range().start);
                 for data in r.clone().into_iter().flatten() {
                     data_bytes = data_bytes.saturating_add(data.data.len() as u64);
                 }
             }
             Payload::CustomSection(r) => {
-                custom_offset.get_or_insert(r.range().start as u64);
+                custom_offset.get_or_insert(r.range().start);
                 custom_bytes =
                     custom_bytes.saturating_add((r.data().len() + r.name().len()) as u64);
             }
@@ -234,13 +244,38 @@ fn validate(wasm: &[u8], caps: &Caps, out: &mut Vec<Finding>) -> Option<Types> {
             }
             Ok(ValidPayload::Func(func, body)) => {
                 let mut fv = func.into_validator(std::mem::take(&mut allocs));
-                if let Err(e) = fv.validate(&body) {
-                    out.push(invalid(&e));
-                    return None;
-                }
+                let points = match validate_body(wasm, &mut fv, &body) {
+                    Ok(points) => points,
+                    Err(e) => {
+                        out.push(invalid(&e));
+                        return None;
+                    }
+                };
                 allocs = fv.into_allocations();
+                let index = next_validated;
+                next_validated = next_validated.saturating_add(1);
+                if points > caps.branch_points_per_function {
+                    let range = body.range();
+                    out.push(over(
+                        codes::TOO_MANY_BRANCHES,
+                        Location::wasm("code", Some(range.start)).in_function(index),
+                        "the function's weighted count of branch points (loops count 3)",
+                        points,
+                        caps.branch_points_per_function,
+                    ));
+                }
+                compile_cost = compile_cost.saturating_add(points.saturating_mul(points));
             }
             Ok(ValidPayload::End(types)) => {
+                if compile_cost > caps.compile_cost {
+                    out.push(over(
+                        codes::COMPILE_COST,
+                        Location::wasm("code", None),
+                        "the module's metered-compile cost (sum over functions of branch points squared)",
+                        compile_cost,
+                        caps.compile_cost,
+                    ));
+                }
                 if data_bytes > caps.data_bytes {
                     out.push(over(
                         codes::DATA_TOO_LARGE,
@@ -279,6 +314,34 @@ fn validate(wasm: &[u8], caps: &Caps, out: &mut Vec<Finding>) -> Option<Types> {
         "the module ends unexpectedly",
     ));
     None
+}
+
+/// Validates one function body exactly as `FuncValidator::validate` does, counting its branch
+/// points on the way: the operators at which wasmer's `Metering` middleware inserts fuel
+/// accounting, whose number makes metered compile time grow quadratically (measured:
+/// `docs/validation.md`). Loops cost about eight times as much as the rest, so count 3 (√8).
+fn validate_body(
+    wasm: &[u8],
+    fv: &mut FuncValidator<ValidatorResources>,
+    body: &FunctionBody<'_>,
+) -> Result<u64, wasmparser::BinaryReaderError> {
+    let mut reader = body.get_binary_reader();
+    fv.read_locals(&mut reader)?;
+    reader.set_features(FEATURES);
+    let mut points = 0u64;
+    while !reader.eof() {
+        let at = reader.original_position();
+        // The opcode is the byte at the operator's start: block, loop, if, else, br, br_if,
+        // br_table, return, call, call_indirect.
+        points += match usize::try_from(at).ok().and_then(|i| wasm.get(i)) {
+            Some(0x03) => 3,
+            Some(0x02 | 0x04 | 0x05 | 0x0c..=0x11) => 1,
+            _ => 0,
+        };
+        reader.visit_operator(&mut fv.visitor(at))??;
+    }
+    reader.finish_expression(&fv.visitor(reader.original_position()))?;
+    Ok(points)
 }
 
 fn func_type<'t>(types: &'t Types, ty: &EntityType) -> Option<&'t FuncType> {

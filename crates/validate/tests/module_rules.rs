@@ -432,3 +432,32 @@ fn findings_carry_locations_and_serialize_to_json() {
             .all(|f| f["severity"] == "error" || f["severity"] == "info")
     );
 }
+
+#[test]
+fn branch_points_and_compile_cost_are_capped() {
+    let mem = r#"(memory (export "memory") 1 1)"#;
+    // loops count 3, blocks 1: (loop end) x 2 + (block end) x 4 = 10 points.
+    let f = "(func (loop) (loop) (block) (block) (block) (block))";
+    let caps = Caps {
+        branch_points_per_function: 10,
+        compile_cost: 1_000,
+        ..Caps::default()
+    };
+    let v = Validator::new().with_caps(caps.clone());
+    assert!(verify_with(&v, &package(&module(&format!("{mem} {f}")))).is_ok());
+    let over = "(func (loop) (loop) (block) (block) (block) (block) (block))";
+    let Err(sandframe_validate::ValidateError::Rejected(r)) =
+        verify_with(&v, &package(&module(&format!("{mem} {over}"))))
+    else {
+        panic!("11 points accepted under a cap of 10");
+    };
+    assert!(r.has(codes::TOO_MANY_BRANCHES), "{r}");
+    // Ten such functions: 10 x 10^2 = 1,000 = the cost cap; eleven are over it.
+    assert!(verify_with(&v, &package(&module(&format!("{mem} {}", f.repeat(10))))).is_ok());
+    let Err(sandframe_validate::ValidateError::Rejected(r)) =
+        verify_with(&v, &package(&module(&format!("{mem} {}", f.repeat(11)))))
+    else {
+        panic!("cost 1,100 accepted under a cap of 1,000");
+    };
+    assert!(r.has(codes::COMPILE_COST), "{r}");
+}
