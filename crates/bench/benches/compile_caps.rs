@@ -6,7 +6,12 @@
 //! compiled the way the runtime will: Cranelift, sandframe's feature set, a fresh `Metering`
 //! middleware per module.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a bench: failing loudly is the point
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a bench: failing loudly is the point
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
