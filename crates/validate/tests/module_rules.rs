@@ -247,11 +247,7 @@ fn small_caps() -> Caps {
 }
 
 fn with_small_caps(wat: &str) -> (bool, sandframe_validate::Report) {
-    match verify_with(&Validator::new().with_caps(small_caps()), &package(wat)) {
-        Ok(v) => (true, v.report().clone()),
-        Err(sandframe_validate::ValidateError::Rejected(r)) => (false, *r),
-        Err(e) => panic!("{e}"),
-    }
+    verdict(&Validator::new().with_caps(small_caps()), &package(wat))
 }
 
 #[test]
@@ -334,13 +330,12 @@ fn body_and_code_size_caps_hold_at_the_boundary() {
         code_bytes: size - 1,
         ..small_caps()
     });
-    let Err(sandframe_validate::ValidateError::Rejected(r)) = verify_with(&under, &package(&wat))
-    else {
-        panic!(
-            "{size} bytes of code accepted under a {}-byte cap",
-            size - 1
-        );
-    };
+    let (ok, r) = verdict(&under, &package(&wat));
+    assert!(
+        !ok,
+        "{size} bytes of code accepted under a {}-byte cap",
+        size - 1
+    );
     assert!(r.has(codes::CODE_TOO_LARGE), "{r}");
 }
 
@@ -364,12 +359,11 @@ fn custom_sections_are_capped() {
         .is_ok()
     );
     wasm.extend(custom(32));
-    let Err(sandframe_validate::ValidateError::Rejected(r)) = verify_with(
+    let (ok, r) = verdict(
         &validator,
         &package_with(&manifest("1.0.0", ""), wasm, &key(1)),
-    ) else {
-        panic!("accepted");
-    };
+    );
+    assert!(!ok, "accepted");
     assert!(r.has(codes::CUSTOM_TOO_LARGE), "{r}");
 }
 
@@ -446,18 +440,12 @@ fn branch_points_and_compile_cost_are_capped() {
     let v = Validator::new().with_caps(caps.clone());
     assert!(verify_with(&v, &package(&module(&format!("{mem} {f}")))).is_ok());
     let over = "(func (loop) (loop) (block) (block) (block) (block) (block))";
-    let Err(sandframe_validate::ValidateError::Rejected(r)) =
-        verify_with(&v, &package(&module(&format!("{mem} {over}"))))
-    else {
-        panic!("11 points accepted under a cap of 10");
-    };
+    let (ok, r) = verdict(&v, &package(&module(&format!("{mem} {over}"))));
+    assert!(!ok, "11 points accepted under a cap of 10");
     assert!(r.has(codes::TOO_MANY_BRANCHES), "{r}");
     // Ten such functions: 10 x 10^2 = 1,000 = the cost cap; eleven are over it.
     assert!(verify_with(&v, &package(&module(&format!("{mem} {}", f.repeat(10))))).is_ok());
-    let Err(sandframe_validate::ValidateError::Rejected(r)) =
-        verify_with(&v, &package(&module(&format!("{mem} {}", f.repeat(11)))))
-    else {
-        panic!("cost 1,100 accepted under a cap of 1,000");
-    };
+    let (ok, r) = verdict(&v, &package(&module(&format!("{mem} {}", f.repeat(11)))));
+    assert!(!ok, "cost 1,100 accepted under a cap of 1,000");
     assert!(r.has(codes::COMPILE_COST), "{r}");
 }

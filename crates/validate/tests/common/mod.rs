@@ -74,11 +74,16 @@ pub fn verify_with(validator: &Validator, bytes: &[u8]) -> Result<VerifiedPackag
     validator.verify(bytes, &Context::new(&trust, &installed))
 }
 
-/// Verifies with the default validator; the report, whether accepted or rejected.
-pub fn report_of(bytes: &[u8]) -> (bool, Report) {
-    match verify_with(&Validator::new(), bytes) {
+/// Whether `validator` accepts `bytes`, and the report either way.
+pub fn verdict(validator: &Validator, bytes: &[u8]) -> (bool, Report) {
+    match verify_with(validator, bytes) {
         Ok(v) => (true, v.report().clone()),
         Err(ValidateError::Rejected(r)) => (false, *r),
         Err(e) => panic!("unexpected error {e}"),
     }
+}
+
+/// [`verdict`] with the default validator.
+pub fn report_of(bytes: &[u8]) -> (bool, Report) {
+    verdict(&Validator::new(), bytes)
 }
