@@ -13,7 +13,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sandframe_core::{ApiError, AppContext, Capability, Error, ErrorCode, Gateway, GatewaySession};
 use serde::Deserialize;
 
-
 /// Largest request the gateway reads, in bytes (64 KiB).
 pub const MAX_REQUEST_BYTES: usize = 64 << 10;
 /// Most bytes one `random.bytes` call returns.

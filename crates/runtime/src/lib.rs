@@ -1,12 +1,95 @@
 //! # sandframe-runtime
 //!
-//! The runtime layer: runs a verified mini-app's logic module under wasmer (Cranelift) with
-//! fuel metering, memory and table caps and deadlines, importing nothing but host ABI v1,
-//! whose calls it hands to a [`sandframe_core::GatewaySession`].
+//! Runs a verified mini-app's logic module under wasmer 7.4.2 (Cranelift) behind host ABI v1
+//! (`docs/abi.md`), handing every `call` to a [`sandframe_core::GatewaySession`].
 //!
-//! **Status:** only the error enum exists so far. The `Runtime` trait takes the
-//! `VerifiedPackage` that `sandframe-validate` mints, so it arrives with the runtime issue,
-//! after validation. Nothing here runs yet.
+//! - [`Runtime::prepare`] takes only a [`VerifiedPackage`]: an unverified byte never reaches
+//!   wasmer. Each module is compiled once, with a fresh compiler and `Metering` middleware, on
+//!   an engine with sandframe's [`Tunables`](wasmer::sys::Tunables) and features; the artifact
+//!   is kept in an [`ArtifactStore`] under a key that names everything baked into it, with a
+//!   keyed blake3 MAC (host secret) checked before the `unsafe` deserialize. A tampered or
+//!   foreign artifact is discarded and recompiled.
+//! - [`AppInstance`] is one launched app: its own `Store` (not `Send`: it lives and dies on
+//!   the thread that made it), fuel per event (which is also the event's deadline) and per
+//!   lifetime, memory and tables clamped by the tunables, a bounded wasm stack. A trap ends the
+//!   instance, never the host.
+//!
+//! **Status:** the engine, the artifact cache, the instance and ABI v1 are built. Logic
+//! threads, the message protocol between host and logic side, and the host itself arrive next
+//! (see the runtime issue's note).
+
+// wasmer requires `unsafe` for two things only: implementing `Tunables::create_vm_*` and
+// deserializing an artifact. Each block has a SAFETY comment.
+#![allow(unsafe_code)]
+
+mod tunables;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sandframe_core::{ApiError, AppContext, ErrorCode, GatewaySession, Limits, TrapKind};
+use sandframe_validate::VerifiedPackage;
+use wasmer::sys::{CompilerConfig, Cranelift, EngineBuilder, Features, NativeEngineExt};
+use wasmer::{
+    Engine, FunctionEnv, FunctionEnvMut, Imports, Instance, Memory, Module, Store, TypedFunction,
+};
+use wasmer_middlewares::Metering;
+use wasmer_middlewares::metering::{MeteringPoints, get_remaining_points, set_remaining_points};
+
+use tunables::SandframeTunables;
+
+/// The wasmer version artifacts are compiled with (part of every cache key).
+pub const WASMER_VERSION: &str = "7.4.2";
+/// The version of the metering cost function (part of every cache key): bump it whenever
+/// [`cost`] changes.
+pub const COST_FUNCTION_VERSION: u32 = 1;
+/// The fuel limit baked into every artifact; a call always sets its own budget first, so
+/// anything that ran before that would trap at once.
+pub const INITIAL_FUEL: u64 = 0;
+
+/// Default fuel one event may burn (about 5 ms of a tight loop here).
+pub const DEFAULT_FUEL_PER_EVENT: u64 = 50_000_000;
+/// Default fuel one instance may burn over its lifetime.
+pub const DEFAULT_FUEL_PER_LIFETIME: u64 = 50_000_000_000;
+/// Default wasm stack, in bytes (rustc's guests keep their own shadow stack in memory).
+pub const DEFAULT_STACK_BYTES: usize = 512 << 10;
+/// Longest API name a guest may pass.
+pub const MAX_API_BYTES: u32 = 64;
+/// Largest request a guest may pass.
+pub const MAX_REQUEST_BYTES: u32 = 64 << 10;
+
+/// The metering cost of one operator: 1 each. `memory.fill` / `memory.copy` are bounded by the
+/// memory cap (at most 16 MiB per instruction, see `docs/validation.md`).
+pub fn cost(_operator: &wasmer::wasmparser::Operator<'_>) -> u64 {
+    1
+}
+
+/// Host caps and budgets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Most pages any memory may reach (a manifest may ask for less, never more).
+    pub memory_pages: u32,
+    /// Most elements any table may reach.
+    pub table_elements: u32,
+    /// Fuel per event (and per `sf_init`), unless the manifest asks for less.
+    pub fuel_per_event: u64,
+    /// Fuel per instance lifetime.
+    pub fuel_per_lifetime: u64,
+    /// Wasm stack size, in bytes.
+    pub stack_bytes: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            memory_pages: sandframe_validate::DEFAULT_MEMORY_PAGES as u32,
+            table_elements: sandframe_validate::DEFAULT_TABLE_ELEMENTS as u32,
+            fuel_per_event: DEFAULT_FUEL_PER_EVENT,
+            fuel_per_lifetime: DEFAULT_FUEL_PER_LIFETIME,
+            stack_bytes: DEFAULT_STACK_BYTES,
+        }
+    }
+}
 
 /// Errors of the runtime layer.
 #[derive(Debug, thiserror::Error)]
@@ -15,4 +98,522 @@ pub enum RuntimeError {
     /// An error reported through a core contract.
     #[error(transparent)]
     Core(#[from] sandframe_core::Error),
+    /// The module did not compile (it passed validation, so this is a host or engine limit).
+    #[error("the logic module did not compile: {0}")]
+    Compile(String),
+    /// The module did not instantiate (e.g. its memory is over the host cap).
+    #[error("the app could not start: {0}")]
+    Instantiate(String),
+    /// The guest trapped; the instance is gone.
+    #[error("the app was stopped: {kind:?}: {message}")]
+    Trapped {
+        /// How it trapped.
+        kind: TrapKind,
+        /// wasmer's message.
+        message: String,
+    },
+    /// The instance was stopped earlier and cannot run again; launch it anew.
+    #[error("the app is stopped ({0:?}); launch it again")]
+    Stopped(TrapKind),
+}
+
+/// Where compiled artifacts are kept between launches (the host supplies an on-disk one).
+///
+/// Records are opaque bytes: the runtime MACs them itself, so a store needs no integrity of
+/// its own, and anything it returns is authenticated before use.
+pub trait ArtifactStore: Send + Sync {
+    /// The record stored under `key`, if any.
+    fn get(&self, key: &str) -> Option<Vec<u8>>;
+    /// Stores `record` under `key` (best effort: a failed write only costs a recompile).
+    fn put(&self, key: &str, record: &[u8]);
+    /// Removes the record under `key`.
+    fn remove(&self, key: &str);
+}
+
+/// An [`ArtifactStore`] in memory.
+#[derive(Debug, Default)]
+pub struct MemoryArtifacts(Mutex<HashMap<String, Vec<u8>>>);
+
+impl ArtifactStore for MemoryArtifacts {
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.0.lock().ok()?.get(key).cloned()
+    }
+    fn put(&self, key: &str, record: &[u8]) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(key.to_owned(), record.to_vec());
+        }
+    }
+    fn remove(&self, key: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(key);
+        }
+    }
+}
+
+/// sandframe's wasm features, mapped from `sandframe_validate::FEATURES` onto wasmer's.
+fn features() -> Features {
+    let mut f = Features::none();
+    f.reference_types = true;
+    f.bulk_memory = true;
+    f.multi_value = true;
+    f
+}
+
+/// The engine: compiles, caches and loads artifacts; makes instances.
+pub struct Runtime {
+    config: RuntimeConfig,
+    engine: Engine,
+    secret: [u8; 32],
+    artifacts: Arc<dyn ArtifactStore>,
+    compiles: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A compiled module ready to instantiate, for one verified package.
+#[derive(Clone)]
+pub struct Prepared {
+    module: Module,
+    context: AppContext,
+    fuel_per_event: u64,
+}
+
+impl Prepared {
+    /// What the gateway is told about the app (id, name, declared capabilities, limits).
+    pub fn context(&self) -> &AppContext {
+        &self.context
+    }
+}
+
+impl Runtime {
+    /// A runtime with `config`, artifacts MAC'd under `secret` (the host secret) and kept in
+    /// `artifacts`.
+    pub fn new(
+        config: RuntimeConfig,
+        secret: [u8; 32],
+        artifacts: Arc<dyn ArtifactStore>,
+    ) -> Runtime {
+        let mut engine = Engine::headless();
+        engine.set_tunables(SandframeTunables::new(
+            config.memory_pages,
+            config.table_elements,
+            config.stack_bytes,
+        ));
+        Runtime {
+            config,
+            engine,
+            secret,
+            artifacts,
+            compiles: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// How many modules this runtime has compiled (cache misses), for tests and metrics.
+    pub fn compiles(&self) -> u64 {
+        self.compiles.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The cache key: everything baked into an artifact.
+    pub fn artifact_key(&self, package: &VerifiedPackage) -> String {
+        let logic_digest = blake3::hash(package.package().logic());
+        let mut h = blake3::Hasher::new_derive_key("sandframe artifact cache key v1");
+        h.update(logic_digest.as_bytes());
+        h.update(WASMER_VERSION.as_bytes());
+        h.update(format!("{:?}", features()).as_bytes());
+        h.update(format!("{:?}", tunables::MEMORY_STYLE).as_bytes());
+        h.update(&self.config.memory_pages.to_le_bytes());
+        h.update(&self.config.table_elements.to_le_bytes());
+        h.update(&COST_FUNCTION_VERSION.to_le_bytes());
+        h.update(&INITIAL_FUEL.to_le_bytes());
+        h.update(std::env::consts::ARCH.as_bytes());
+        h.finalize().to_hex().to_string()
+    }
+
+    fn mac(&self, key: &str, artifact: &[u8]) -> blake3::Hash {
+        let mut h = blake3::Hasher::new_keyed(&self.secret);
+        h.update(key.as_bytes());
+        h.update(&(artifact.len() as u64).to_le_bytes());
+        h.update(artifact);
+        h.finalize()
+    }
+
+    /// Compiles (or loads from the artifact store) the package's logic module.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Compile`] if the module does not compile.
+    pub fn prepare(&self, package: &VerifiedPackage) -> Result<Prepared, RuntimeError> {
+        let key = self.artifact_key(package);
+        let module = match self.load(&key) {
+            Some(module) => module,
+            None => {
+                let bytes = self.compile(package.package().logic())?;
+                let mut record = self.mac(&key, &bytes).as_bytes().to_vec();
+                record.extend_from_slice(&bytes);
+                self.artifacts.put(&key, &record);
+                self.load(&key)
+                    .ok_or_else(|| RuntimeError::Compile("a fresh artifact did not load".into()))?
+            }
+        };
+        let manifest = package.package().manifest();
+        let limits = manifest.limits();
+        Ok(Prepared {
+            module,
+            context: AppContext {
+                app: manifest.id().clone(),
+                name: manifest.name().to_owned(),
+                declared: manifest
+                    .capabilities()
+                    .iter()
+                    .map(|d| d.capability().clone())
+                    .collect(),
+                limits: Limits {
+                    memory_pages: Some(
+                        limits
+                            .memory_pages
+                            .unwrap_or(self.config.memory_pages)
+                            .min(self.config.memory_pages),
+                    ),
+                    fuel_per_event: Some(
+                        limits
+                            .fuel_per_event
+                            .unwrap_or(self.config.fuel_per_event)
+                            .min(self.config.fuel_per_event),
+                    ),
+                    storage_quota_bytes: limits.storage_quota_bytes,
+                },
+            },
+            fuel_per_event: limits
+                .fuel_per_event
+                .unwrap_or(self.config.fuel_per_event)
+                .min(self.config.fuel_per_event),
+        })
+    }
+
+    /// Loads an authenticated artifact, or `None` (discarding a record that fails its MAC).
+    fn load(&self, key: &str) -> Option<Module> {
+        let record = self.artifacts.get(key)?;
+        let (mac, bytes) = record.split_at_checked(32)?;
+        // blake3::Hash compares in constant time.
+        if blake3::Hash::from_slice(mac).ok()? != self.mac(key, bytes) {
+            self.artifacts.remove(key);
+            return None;
+        }
+        // A fresh allocation keeps wasmer's 8-byte alignment requirement.
+        let bytes = bytes.to_vec();
+        // SAFETY: `bytes` is an artifact this runtime serialized itself, for exactly this cache
+        // key (module digest, wasmer version, features, memory style, caps, cost function,
+        // initial fuel, architecture), authenticated just above with the host secret, so it is
+        // not attacker-controlled; the engine's tunables refuse any other memory style.
+        match unsafe { Module::deserialize(&self.engine, bytes) } {
+            Ok(module) => Some(module),
+            Err(_) => {
+                self.artifacts.remove(key);
+                None
+            }
+        }
+    }
+
+    /// Compiles with a fresh Cranelift and `Metering` (one middleware value per module).
+    fn compile(&self, wasm: &[u8]) -> Result<Vec<u8>, RuntimeError> {
+        self.compiles
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut compiler = Cranelift::default();
+        compiler.push_middleware(Arc::new(Metering::new(INITIAL_FUEL, cost)));
+        let mut engine: Engine = EngineBuilder::new(compiler)
+            .set_features(Some(features()))
+            .into();
+        engine.set_tunables(SandframeTunables::new(
+            self.config.memory_pages,
+            self.config.table_elements,
+            self.config.stack_bytes,
+        ));
+        let module =
+            Module::new(&engine, wasm).map_err(|e| RuntimeError::Compile(e.to_string()))?;
+        let bytes = module
+            .serialize()
+            .map_err(|e| RuntimeError::Compile(e.to_string()))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Instantiates a prepared module with its gateway session and runs `sf_init`.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Instantiate`], or the errors of [`AppInstance::event`] from `sf_init`.
+    pub fn launch(
+        &self,
+        prepared: &Prepared,
+        gateway: Box<dyn GatewaySession>,
+    ) -> Result<(AppInstance, i32), RuntimeError> {
+        let mut store = Store::new(self.engine.clone());
+        let env = FunctionEnv::new(
+            &mut store,
+            AbiEnv {
+                memory: None,
+                pending: Vec::new(),
+                read_at: 0,
+                request: Vec::new(),
+                response: Vec::new(),
+                gateway,
+            },
+        );
+        let mut imports = Imports::new();
+        imports.define(
+            "sandframe_v1",
+            "call",
+            wasmer::Function::new_typed_with_env(&mut store, &env, abi_call),
+        );
+        imports.define(
+            "sandframe_v1",
+            "read",
+            wasmer::Function::new_typed_with_env(&mut store, &env, abi_read),
+        );
+        let instance = Instance::new(&mut store, &prepared.module, &imports)
+            .map_err(|e| RuntimeError::Instantiate(e.to_string()))?;
+        let missing = |e: wasmer::ExportError| RuntimeError::Instantiate(e.to_string());
+        let memory = instance
+            .exports
+            .get_memory("memory")
+            .map_err(missing)?
+            .clone();
+        let init: TypedFunction<(), i32> = instance
+            .exports
+            .get_typed_function(&store, "sf_init")
+            .map_err(missing)?;
+        let event: TypedFunction<i32, i32> = instance
+            .exports
+            .get_typed_function(&store, "sf_event")
+            .map_err(missing)?;
+        env.as_mut(&mut store).memory = Some(memory.clone());
+        let mut app = AppInstance {
+            store,
+            instance,
+            memory,
+            env,
+            event,
+            fuel_per_event: prepared.fuel_per_event,
+            fuel_left: self.config.fuel_per_lifetime,
+            stopped: None,
+        };
+        let code = app.run(|store, _| init.call(store))?;
+        Ok((app, code))
+    }
+}
+
+/// The state ABI v1's host functions work on.
+struct AbiEnv {
+    memory: Option<Memory>,
+    pending: Vec<u8>,
+    read_at: usize,
+    request: Vec<u8>,
+    response: Vec<u8>,
+    gateway: Box<dyn GatewaySession>,
+}
+
+impl AbiEnv {
+    /// Makes `error` the pending bytes and returns its negated code.
+    fn fail(&mut self, error: &ApiError) -> i64 {
+        self.pending.clear();
+        self.read_at = 0;
+        let body = serde_json::json!({"code": error.code().name(), "message": error.message()});
+        // Serializing a JSON value to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.pending, &body);
+        -i64::from(error.code().number())
+    }
+}
+
+/// `ptr..ptr+len` as u64 bounds inside a memory of `size` bytes, or `None`.
+fn range(ptr: i32, len: i32, size: u64) -> Option<(u64, usize)> {
+    let (ptr, len) = (u64::from(ptr as u32), u64::from(len as u32));
+    let end = ptr.checked_add(len)?;
+    (end <= size).then_some((ptr, usize::try_from(len).ok()?))
+}
+
+fn abi_call(
+    mut env: FunctionEnvMut<'_, AbiEnv>,
+    api_ptr: i32,
+    api_len: i32,
+    req_ptr: i32,
+    req_len: i32,
+) -> i64 {
+    let (data, store) = env.data_and_store_mut();
+    let Some(memory) = data.memory.clone() else {
+        return data.fail(&ApiError::new(
+            ErrorCode::Internal,
+            "the app's memory is not ready",
+        ));
+    };
+    if api_len as u32 > MAX_API_BYTES || api_len == 0 {
+        return data.fail(&ApiError::new(
+            ErrorCode::BadRequest,
+            "API names are 1..=64 bytes",
+        ));
+    }
+    if req_len as u32 > MAX_REQUEST_BYTES {
+        return data.fail(&ApiError::new(
+            ErrorCode::TooLarge,
+            "requests are at most 65536 bytes",
+        ));
+    }
+    let view = memory.view(&store);
+    let size = view.data_size();
+    let (Some((api_at, api_n)), Some((req_at, req_n))) =
+        (range(api_ptr, api_len, size), range(req_ptr, req_len, size))
+    else {
+        return data.fail(&ApiError::new(
+            ErrorCode::BadRequest,
+            "a pointer/length pair is outside the app's memory",
+        ));
+    };
+    let mut api = [0u8; MAX_API_BYTES as usize];
+    let Some(api) = api.get_mut(..api_n) else {
+        return data.fail(&ApiError::new(
+            ErrorCode::BadRequest,
+            "API names are 1..=64 bytes",
+        ));
+    };
+    data.request.resize(req_n, 0);
+    if view.read(api_at, api).is_err() || view.read(req_at, &mut data.request).is_err() {
+        return data.fail(&ApiError::new(
+            ErrorCode::BadRequest,
+            "a pointer/length pair is outside the app's memory",
+        ));
+    }
+    let AbiEnv {
+        gateway,
+        request,
+        response,
+        ..
+    } = data;
+    match gateway.call(api, request, response) {
+        Ok(()) => {
+            std::mem::swap(&mut data.pending, &mut data.response);
+            data.read_at = 0;
+            data.pending.len() as i64
+        }
+        Err(e) => data.fail(&e),
+    }
+}
+
+fn abi_read(mut env: FunctionEnvMut<'_, AbiEnv>, dst_ptr: i32, dst_len: i32) -> i32 {
+    let (data, store) = env.data_and_store_mut();
+    let bad = -ErrorCode::BadRequest.number();
+    let Some(memory) = data.memory.clone() else {
+        return -ErrorCode::Internal.number();
+    };
+    let view = memory.view(&store);
+    let Some((dst, room)) = range(dst_ptr, dst_len, view.data_size()) else {
+        return bad;
+    };
+    let rest = data.pending.get(data.read_at..).unwrap_or_default();
+    let chunk = rest.get(..room.min(rest.len())).unwrap_or_default();
+    if view.write(dst, chunk).is_err() {
+        return bad;
+    }
+    data.read_at += chunk.len();
+    // chunk.len() <= room <= u32::MAX, and room came from an i32 that was non-negative or
+    // treated as unsigned; clamp to i32 for the return value.
+    i32::try_from(chunk.len()).unwrap_or(i32::MAX)
+}
+
+/// One launched app: its store, instance and budgets. Not `Send`: it stays on its thread.
+pub struct AppInstance {
+    store: Store,
+    instance: Instance,
+    memory: Memory,
+    env: FunctionEnv<AbiEnv>,
+    event: TypedFunction<i32, i32>,
+    fuel_per_event: u64,
+    fuel_left: u64,
+    stopped: Option<TrapKind>,
+}
+
+impl AppInstance {
+    /// Delivers one event (`{"handler", "detail"}` JSON) to `sf_event`; returns its code
+    /// (non-zero: an app error).
+    ///
+    /// # Errors
+    /// [`RuntimeError::Trapped`] if the guest trapped (fuel, stack, bounds, unreachable): the
+    /// instance is stopped for good; [`RuntimeError::Stopped`] if it already was.
+    pub fn event(&mut self, json: &[u8]) -> Result<i32, RuntimeError> {
+        let len = i32::try_from(json.len()).map_err(|_| {
+            RuntimeError::Core(sandframe_core::Error::Limit("event too large".into()))
+        })?;
+        let data = self.env.as_mut(&mut self.store);
+        data.pending.clear();
+        data.pending.extend_from_slice(json);
+        data.read_at = 0;
+        let event = self.event.clone();
+        self.run(|store, _| event.call(store, len))
+    }
+
+    /// Runs one guest call under the event's fuel budget.
+    fn run(
+        &mut self,
+        call: impl FnOnce(&mut Store, &Instance) -> Result<i32, wasmer::RuntimeError>,
+    ) -> Result<i32, RuntimeError> {
+        if let Some(kind) = self.stopped {
+            return Err(RuntimeError::Stopped(kind));
+        }
+        let budget = self.fuel_per_event.min(self.fuel_left);
+        set_remaining_points(&mut self.store, &self.instance, budget);
+        let result = call(&mut self.store, &self.instance);
+        let remaining = match get_remaining_points(&mut self.store, &self.instance) {
+            MeteringPoints::Remaining(r) => r,
+            MeteringPoints::Exhausted => 0,
+        };
+        self.fuel_left = self
+            .fuel_left
+            .saturating_sub(budget.saturating_sub(remaining));
+        match result {
+            Ok(code) => Ok(code),
+            Err(e) => {
+                let exhausted = remaining == 0
+                    && matches!(
+                        get_remaining_points(&mut self.store, &self.instance),
+                        MeteringPoints::Exhausted
+                    );
+                let kind = if exhausted {
+                    TrapKind::FuelExhausted
+                } else {
+                    match e.clone().to_trap() {
+                        Some(wasmer::sys::vm::TrapCode::StackOverflow) => TrapKind::StackOverflow,
+                        Some(
+                            wasmer::sys::vm::TrapCode::HeapAccessOutOfBounds
+                            | wasmer::sys::vm::TrapCode::TableAccessOutOfBounds,
+                        ) => TrapKind::OutOfBounds,
+                        Some(wasmer::sys::vm::TrapCode::UnreachableCodeReached) => {
+                            TrapKind::Unreachable
+                        }
+                        _ => TrapKind::Other,
+                    }
+                };
+                self.stopped = Some(kind);
+                Err(RuntimeError::Trapped {
+                    kind,
+                    message: e.message(),
+                })
+            }
+        }
+    }
+
+    /// Fuel left for the rest of this instance's life.
+    pub fn fuel_left(&self) -> u64 {
+        self.fuel_left
+    }
+
+    /// The guest memory's current size, in bytes.
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory.view(&self.store).data_size()
+    }
+
+    /// Whether the instance was stopped, and why.
+    pub fn stopped(&self) -> Option<TrapKind> {
+        self.stopped
+    }
 }
