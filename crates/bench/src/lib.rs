@@ -8,6 +8,8 @@
 //!   of code, beside wasmparser validation of the same module plus one blake3 pass.
 //! - `benches/compile_caps.rs`: Cranelift compile time of a module at each validation cap (the
 //!   worst cases `docs/validation.md` reports).
+//! - `benches/runtime.rs` (criterion): a mediated `clock.now` beside a raw wasmer typed import;
+//!   how long a runaway loop runs before its default fuel stops it.
 
 use wasm_encoder::{
     CodeSection, ConstExpr, DataSection, ElementSection, Elements, ExportKind, ExportSection,

@@ -8,6 +8,7 @@
 //! Grants and consent, allow/deny policy, rate limits, size policy and the tamper-evident audit
 //! log arrive with the gateway issue.
 
+use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sandframe_core::{ApiError, AppContext, Capability, Error, ErrorCode, Gateway, GatewaySession};
@@ -171,7 +172,8 @@ impl GatewaySession for MinimalSession {
                 let ms = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis());
-                response.extend_from_slice(format!("{{\"unix_ms\":{ms}}}").as_bytes());
+                // Written in place: no allocation on the hot path.
+                let _ = write!(response, "{{\"unix_ms\":{ms}}}");
             }
             "random.bytes" => {
                 let req: RandomRequest = json(request)?;

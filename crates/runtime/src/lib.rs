@@ -47,8 +47,9 @@ pub const COST_FUNCTION_VERSION: u32 = 1;
 /// anything that ran before that would trap at once.
 pub const INITIAL_FUEL: u64 = 0;
 
-/// Default fuel one event may burn (about 5 ms of a tight loop here).
-pub const DEFAULT_FUEL_PER_EVENT: u64 = 50_000_000;
+/// Default fuel one event may burn: a runaway `loop br` burns it in about 8 ms on the 2-core
+/// reference machine (`cargo xtask bench runtime`), within DESIGN.md's 10 ms target.
+pub const DEFAULT_FUEL_PER_EVENT: u64 = 30_000_000;
 /// Default fuel one instance may burn over its lifetime.
 pub const DEFAULT_FUEL_PER_LIFETIME: u64 = 50_000_000_000;
 /// Default wasm stack, in bytes (rustc's guests keep their own shadow stack in memory).
