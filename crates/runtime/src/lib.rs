@@ -262,9 +262,15 @@ impl Runtime {
             }
         };
         let manifest = package.package().manifest();
-        let limits = manifest.limits();
+        let caps = Limits {
+            memory_pages: Some(self.config.memory_pages),
+            fuel_per_event: Some(self.config.fuel_per_event),
+            storage_quota_bytes: None,
+        };
+        let limits = manifest.limits().clamp_to(&caps);
         Ok(Prepared {
             module,
+            fuel_per_event: limits.fuel_per_event.unwrap_or(self.config.fuel_per_event),
             context: AppContext {
                 app: manifest.id().clone(),
                 name: manifest.name().to_owned(),
@@ -273,26 +279,8 @@ impl Runtime {
                     .iter()
                     .map(|d| d.capability().clone())
                     .collect(),
-                limits: Limits {
-                    memory_pages: Some(
-                        limits
-                            .memory_pages
-                            .unwrap_or(self.config.memory_pages)
-                            .min(self.config.memory_pages),
-                    ),
-                    fuel_per_event: Some(
-                        limits
-                            .fuel_per_event
-                            .unwrap_or(self.config.fuel_per_event)
-                            .min(self.config.fuel_per_event),
-                    ),
-                    storage_quota_bytes: limits.storage_quota_bytes,
-                },
+                limits,
             },
-            fuel_per_event: limits
-                .fuel_per_event
-                .unwrap_or(self.config.fuel_per_event)
-                .min(self.config.fuel_per_event),
         })
     }
 
@@ -564,9 +552,9 @@ impl AppInstance {
         let budget = self.fuel_per_event.min(self.fuel_left);
         set_remaining_points(&mut self.store, &self.instance, budget);
         let result = call(&mut self.store, &self.instance);
-        let remaining = match get_remaining_points(&mut self.store, &self.instance) {
-            MeteringPoints::Remaining(r) => r,
-            MeteringPoints::Exhausted => 0,
+        let (remaining, exhausted) = match get_remaining_points(&mut self.store, &self.instance) {
+            MeteringPoints::Remaining(r) => (r, false),
+            MeteringPoints::Exhausted => (0, true),
         };
         self.fuel_left = self
             .fuel_left
@@ -574,11 +562,6 @@ impl AppInstance {
         match result {
             Ok(code) => Ok(code),
             Err(e) => {
-                let exhausted = remaining == 0
-                    && matches!(
-                        get_remaining_points(&mut self.store, &self.instance),
-                        MeteringPoints::Exhausted
-                    );
                 let kind = if exhausted {
                     TrapKind::FuelExhausted
                 } else {
