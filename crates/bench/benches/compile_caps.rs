@@ -13,13 +13,11 @@
     clippy::indexing_slicing
 )] // a bench: failing loudly is the point
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sandframe_bench::{Shape, Style, abi_module};
-use sandframe_package::{PackageContents, SecretKey, TrustStore};
-use sandframe_validate::{self as validate, Context, Validator};
+use sandframe_validate::{self as validate, Validator};
 use wasmer::sys::{CompilerConfig, Cranelift, EngineBuilder, Features};
 use wasmer::{Engine, Module};
 use wasmer_middlewares::Metering;
@@ -46,18 +44,11 @@ fn engine() -> Engine {
 
 /// The codes of the error findings verification reports for `wasm` (empty: it passes).
 fn verdict(wasm: &[u8]) -> Vec<String> {
-    let key = SecretKey::from_seed(&[1; 32]);
-    let mut c = PackageContents::new(
-        b"id = \"com.example.caps\"\nname = \"C\"\nversion = \"1.0.0\"\nviews = [\"index\"]\n"
-            .to_vec(),
+    let bytes = sandframe_testkit::sign(
+        &sandframe_testkit::manifest("com.example.caps", ""),
+        wasm.to_vec(),
     );
-    c.add_file("logic.wasm", wasm.to_vec()).unwrap();
-    c.add_file("views/index.xml", b"<view/>".to_vec()).unwrap();
-    let bytes = c.sign(&key).unwrap();
-    let mut trust = TrustStore::new();
-    trust.trust(key.public_key(), "bench");
-    let none: BTreeMap<_, validate::Installed> = BTreeMap::new();
-    match Validator::new().verify(&bytes, &Context::new(&trust, &none)) {
+    match sandframe_testkit::verify(&Validator::new(), &bytes) {
         Ok(_) => Vec::new(),
         Err(validate::ValidateError::Rejected(r)) => r
             .findings()

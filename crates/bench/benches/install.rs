@@ -9,32 +9,25 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sandframe_bench::{Shape, abi_module};
-use sandframe_package::{PackageContents, SecretKey, TrustStore};
 use sandframe_validate::{Context, Installed, Validator};
 
-fn one_mib_package() -> (Vec<u8>, Vec<u8>, TrustStore) {
+fn one_mib_package() -> (Vec<u8>, Vec<u8>) {
     // 64 functions of 16 KiB: 1 MiB of code, well within every cap.
     let wasm = abi_module(Shape {
         functions: 64,
         body_bytes: 16 << 10,
         ..Shape::default()
     });
-    let key = SecretKey::from_seed(&[1; 32]);
-    let mut c = PackageContents::new(
-        b"id = \"com.example.big\"\nname = \"Big\"\nversion = \"1.0.0\"\nviews = [\"index\"]\n"
-            .to_vec(),
+    let bytes = sandframe_testkit::sign(
+        &sandframe_testkit::manifest("com.example.big", ""),
+        wasm.clone(),
     );
-    c.add_file("logic.wasm", wasm.clone()).unwrap();
-    c.add_file("views/index.xml", b"<view>{{x}}</view>".to_vec())
-        .unwrap();
-    let bytes = c.sign(&key).unwrap();
-    let mut trust = TrustStore::new();
-    trust.trust(key.public_key(), "bench");
-    (bytes, wasm, trust)
+    (bytes, wasm)
 }
 
 fn install(c: &mut Criterion) {
-    let (package, wasm, trust) = one_mib_package();
+    let (package, wasm) = one_mib_package();
+    let trust = sandframe_testkit::trust();
     let installed: BTreeMap<_, Installed> = BTreeMap::new();
     let validator = Validator::new();
     validator

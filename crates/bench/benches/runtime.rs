@@ -12,36 +12,19 @@
     clippy::indexing_slicing
 )] // a bench: failing loudly is the point
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sandframe_core::Gateway;
 use sandframe_gateway::MinimalGateway;
-use sandframe_package::{PackageContents, SecretKey, TrustStore};
 use sandframe_runtime::{MemoryArtifacts, Runtime, RuntimeConfig};
-use sandframe_validate::{Context, Installed, Validator, VerifiedPackage};
 use wasmer::{Function, Instance, Module, Store, TypedFunction, imports};
 
 const CALLS: u32 = 1_000;
 
-fn verified(wat: &str) -> VerifiedPackage {
-    let key = SecretKey::from_seed(&[1; 32]);
-    let mut c = PackageContents::new(
-        b"id = \"com.example.bench\"\nname = \"B\"\nversion = \"1.0.0\"\nviews = [\"index\"]\n"
-            .to_vec(),
-    );
-    c.add_file("logic.wasm", wat::parse_str(wat).unwrap())
-        .unwrap();
-    c.add_file("views/index.xml", b"<view/>".to_vec()).unwrap();
-    let bytes = c.sign(&key).unwrap();
-    let mut trust = TrustStore::new();
-    trust.trust(key.public_key(), "bench");
-    let none: BTreeMap<_, Installed> = BTreeMap::new();
-    Validator::new()
-        .verify(&bytes, &Context::new(&trust, &none))
-        .unwrap()
+fn verified(wat: &str) -> sandframe_validate::VerifiedPackage {
+    sandframe_testkit::verified("com.example.bench", wat)
 }
 
 fn abi_module(event: &str) -> String {

@@ -9,26 +9,22 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sandframe_core::Gateway;
 use sandframe_gateway::MinimalGateway;
-use sandframe_package::{SecretKey, TrustStore, source};
+use sandframe_package::source;
 use sandframe_runtime::{MemoryArtifacts, Runtime, RuntimeConfig};
-use sandframe_validate::{Context, Installed, Validator};
+use sandframe_validate::Validator;
 
 #[test]
 fn hello_runs_and_meets_an_honest_unavailable() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello");
-    let key = SecretKey::from_seed(&[1; 32]);
-    let bytes = source::read_dir(&dir).unwrap().sign(&key).unwrap();
-    let mut trust = TrustStore::new();
-    trust.trust(key.public_key(), "t");
-    let none: BTreeMap<_, Installed> = BTreeMap::new();
-    let pkg = Validator::new()
-        .verify(&bytes, &Context::new(&trust, &none))
+    let bytes = source::read_dir(&dir)
+        .unwrap()
+        .sign(&sandframe_testkit::key())
         .unwrap();
+    let pkg = sandframe_testkit::verify(&Validator::new(), &bytes).unwrap();
     let rt = Runtime::new(
         RuntimeConfig::default(),
         [7; 32],

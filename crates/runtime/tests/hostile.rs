@@ -8,39 +8,17 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sandframe_core::{Gateway, TrapKind};
 use sandframe_gateway::MinimalGateway;
-use sandframe_package::{PackageContents, SecretKey, TrustStore};
 use sandframe_runtime::{
     AppInstance, ArtifactStore, MemoryArtifacts, Runtime, RuntimeConfig, RuntimeError,
 };
-use sandframe_validate::{Caps, Context, Installed, Validator, VerifiedPackage};
+use sandframe_testkit::{verified, verified_with};
+use sandframe_validate::{Caps, Validator, VerifiedPackage};
 
 const SECRET: [u8; 32] = [7; 32];
-
-fn verified_with(validator: &Validator, id: &str, wat: &str) -> VerifiedPackage {
-    let key = SecretKey::from_seed(&[1; 32]);
-    let manifest =
-        format!("id = \"{id}\"\nname = \"T\"\nversion = \"1.0.0\"\nviews = [\"index\"]\n");
-    let mut c = PackageContents::new(manifest.into_bytes());
-    c.add_file("logic.wasm", wat::parse_str(wat).unwrap())
-        .unwrap();
-    c.add_file("views/index.xml", b"<view/>".to_vec()).unwrap();
-    let bytes = c.sign(&key).unwrap();
-    let mut trust = TrustStore::new();
-    trust.trust(key.public_key(), "test");
-    let none: BTreeMap<_, Installed> = BTreeMap::new();
-    validator
-        .verify(&bytes, &Context::new(&trust, &none))
-        .unwrap()
-}
-
-fn verified(id: &str, wat: &str) -> VerifiedPackage {
-    verified_with(&Validator::new(), id, wat)
-}
 
 /// An ABI v1 module whose sf_event body is `event` (it may use $call, $read, memory 0..).
 fn app(memory: &str, event: &str) -> String {

@@ -8,14 +8,11 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sandframe_core::Gateway;
 use sandframe_gateway::MinimalGateway;
-use sandframe_package::{PackageContents, SecretKey, TrustStore};
 use sandframe_runtime::{MemoryArtifacts, Runtime, RuntimeConfig};
-use sandframe_validate::{Context, Installed, Validator};
 
 /// The process's virtual size, in bytes (Linux).
 fn vm_size() -> Option<u64> {
@@ -31,26 +28,12 @@ fn dropping_an_instance_releases_its_memory() {
         eprintln!("SKIPPED: no /proc/self/status on this platform");
         return;
     };
-    let key = SecretKey::from_seed(&[1; 32]);
     let wat = r#"(module
   (import "sandframe_v1" "call" (func (param i32 i32 i32 i32) (result i64)))
   (memory (export "memory") 256 256)
   (func (export "sf_init") (result i32) i32.const 0)
   (func (export "sf_event") (param i32) (result i32) i32.const 0))"#;
-    let mut c = PackageContents::new(
-        b"id = \"com.example.big\"\nname = \"B\"\nversion = \"1.0.0\"\nviews = [\"index\"]\n"
-            .to_vec(),
-    );
-    c.add_file("logic.wasm", wat::parse_str(wat).unwrap())
-        .unwrap();
-    c.add_file("views/index.xml", b"<view/>".to_vec()).unwrap();
-    let bytes = c.sign(&key).unwrap();
-    let mut trust = TrustStore::new();
-    trust.trust(key.public_key(), "t");
-    let none: BTreeMap<_, Installed> = BTreeMap::new();
-    let pkg = Validator::new()
-        .verify(&bytes, &Context::new(&trust, &none))
-        .unwrap();
+    let pkg = sandframe_testkit::verified("com.example.big", wat);
     let rt = Runtime::new(
         RuntimeConfig::default(),
         [7; 32],
