@@ -14,15 +14,21 @@
 //!   lifetime, memory and tables clamped by the tunables, a bounded wasm stack. A trap ends the
 //!   instance, never the host.
 //!
-//! **Status:** the engine, the artifact cache, the instance and ABI v1 are built. Logic
-//! threads, the message protocol between host and logic side, and the host itself arrive next
-//! (see the runtime issue's note).
+//! - [`LogicPool`]: a fixed pool of logic threads, each owning the stores of many apps; the
+//!   host talks to an app by messages only, through its [`AppHandle`].
+//!
+//! **Status:** the engine, the artifact cache, instances, ABI v1 and logic threads are built.
+//! The host and stopping an app from outside while it computes arrive next (see the runtime
+//! issue's note).
 
 // wasmer requires `unsafe` for two things only: implementing `Tunables::create_vm_*` and
 // deserializing an artifact. Each block has a SAFETY comment.
 #![allow(unsafe_code)]
 
+mod pool;
 mod tunables;
+
+pub use pool::{AppHandle, LogicPool};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -116,6 +122,12 @@ pub enum RuntimeError {
     /// The instance was stopped earlier and cannot run again; launch it anew.
     #[error("the app is stopped ({0:?}); launch it again")]
     Stopped(TrapKind),
+    /// No running app has that handle (terminated, or never launched).
+    #[error("the app is not running; launch it first")]
+    NotRunning,
+    /// A logic thread is gone (the system refused a thread, or the pool is shutting down).
+    #[error("the app's logic thread is gone; restart the host")]
+    LogicThreadGone,
 }
 
 /// Where compiled artifacts are kept between launches (the host supplies an on-disk one).

@@ -1,0 +1,81 @@
+//! Logic threads: apps live on their threads and are reached by messages; a spinning app on
+//! one thread does not stop another thread's apps; terminate frees the app.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // a test: failing loudly is the point
+
+use std::sync::Arc;
+
+use sandframe_core::{Gateway, TrapKind};
+use sandframe_gateway::MinimalGateway;
+use sandframe_runtime::{LogicPool, MemoryArtifacts, Runtime, RuntimeConfig, RuntimeError};
+use sandframe_testkit::verified;
+
+fn module(event: &str) -> String {
+    format!(
+        r#"(module
+  (import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
+  (memory (export "memory") 1 1)
+  (global $n (mut i32) (i32.const 0))
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32) {event}))"#
+    )
+}
+
+#[test]
+fn apps_on_two_threads_are_served_and_terminated() {
+    let rt = Arc::new(Runtime::new(
+        RuntimeConfig::default(),
+        [7; 32],
+        Arc::new(MemoryArtifacts::default()),
+    ));
+    let pool = LogicPool::new(Arc::clone(&rt), 2).unwrap();
+    assert_eq!(pool.threads(), 2);
+    let counter = rt
+        .prepare(&verified(
+            "com.example.counter",
+            &module("(global.set $n (i32.add (global.get $n) (i32.const 1))) (global.get $n)"),
+        ))
+        .unwrap();
+    let spinner = rt
+        .prepare(&verified(
+            "com.example.spinner",
+            &module("(loop $l (br $l)) i32.const 0"),
+        ))
+        .unwrap();
+    let open = |p: &sandframe_runtime::Prepared| MinimalGateway.open(p.context()).unwrap();
+
+    // Round robin: the spinner lands on thread 0, two counters on threads 1 and 0.
+    let (spin, _) = pool.launch(spinner.clone(), open(&spinner)).unwrap();
+    let (a, _) = pool.launch(counter.clone(), open(&counter)).unwrap();
+    let (b, _) = pool.launch(counter.clone(), open(&counter)).unwrap();
+
+    // Each counter keeps its own state: instances share no memory.
+    assert_eq!(pool.dispatch(a, b"{}".to_vec()).unwrap(), 1);
+    assert_eq!(pool.dispatch(a, b"{}".to_vec()).unwrap(), 2);
+    assert_eq!(pool.dispatch(b, b"{}".to_vec()).unwrap(), 1);
+
+    // The spinner is stopped by its fuel; the others go on.
+    std::thread::scope(|s| {
+        let spinning = s.spawn(|| pool.dispatch(spin, b"{}".to_vec()));
+        assert_eq!(pool.dispatch(a, b"{}".to_vec()).unwrap(), 3);
+        match spinning.join().unwrap() {
+            Err(RuntimeError::Trapped { kind, .. }) => assert_eq!(kind, TrapKind::FuelExhausted),
+            other => panic!("{other:?}"),
+        }
+    });
+    assert_eq!(pool.dispatch(b, b"{}".to_vec()).unwrap(), 2);
+
+    // Terminate: the app is gone, its neighbours are not.
+    assert!(pool.terminate(a).unwrap());
+    assert!(!pool.terminate(a).unwrap());
+    assert!(matches!(
+        pool.dispatch(a, b"{}".to_vec()),
+        Err(RuntimeError::NotRunning)
+    ));
+    assert_eq!(pool.dispatch(b, b"{}".to_vec()).unwrap(), 3);
+}
