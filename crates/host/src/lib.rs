@@ -1,9 +1,39 @@
 //! # sandframe-host
 //!
-//! Thin composition: a builder will take one implementation of each layer trait (defaults
-//! provided) and expose install / launch / dispatch / uninstall.
+//! Thin composition of the layers: [`Host::builder`] takes a home directory, a trust store,
+//! caps and the layer slots; the host installs, launches, dispatches to, terminates and
+//! uninstalls mini-apps.
 //!
-//! **Status:** only the error enum exists; the host is built with the runtime issue.
+//! - `install(bytes)`: `validate::verify` (against the home's records: publisher pins,
+//!   installed versions), then the package, its record and its install receipt are written,
+//!   each durably (temp file, fsync, rename, directory fsync).
+//! - `launch(app)`: reads the package, checks it against its install receipt (a keyed blake3
+//!   MAC under the host secret), verifies it, prepares it (the runtime's authenticated artifact
+//!   cache lives under the home) and starts it on a logic thread.
+//! - `dispatch`, `terminate`, `uninstall` (which keeps the app id's publisher pin as a
+//!   tombstone, so no other publisher can take the id afterwards).
+//!
+//! The home is opened once, as a cap-std `Dir`; every path below it is built from validated
+//! names (`AppId`s, hex cache keys), never from guest input.
+//!
+//! **Status: first cut.** Later layers plug in here: storage, the monitor, the render side,
+//! consent, the audit log. A warm launch still re-runs `verify` (the receipt-based re-mint of a
+//! `VerifiedPackage` is the next step; see the runtime issue's note).
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
+use sandframe_core::{AppId, Capability, Gateway};
+use sandframe_gateway::MinimalGateway;
+use sandframe_package::{Package, PublicKey, TrustStore};
+use sandframe_runtime::{
+    AppHandle, ArtifactStore, LogicPool, Runtime, RuntimeConfig, RuntimeError,
+};
+use sandframe_validate::{Context, Installed, Pin, Registry, ValidateError, Validator};
+use serde::{Deserialize, Serialize};
 
 /// Errors of the host.
 #[derive(Debug, thiserror::Error)]
@@ -12,4 +42,430 @@ pub enum HostError {
     /// An error reported through a core contract.
     #[error(transparent)]
     Core(#[from] sandframe_core::Error),
+    /// The package was refused (the report says why) or definitions were refused.
+    #[error(transparent)]
+    Validate(#[from] ValidateError),
+    /// The runtime failed (compile, start, a trap, a stopped app).
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The home directory could not be read or written.
+    #[error("host home: {what}: {source}")]
+    Home {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A record in the home is damaged.
+    #[error("host home: {0} is damaged; restore it from a backup or uninstall the app")]
+    Damaged(String),
+    /// No app with that id is installed.
+    #[error("{0} is not installed")]
+    NotInstalled(AppId),
+    /// The app is not running.
+    #[error("{0} is not running; launch it first")]
+    NotRunning(AppId),
+    /// The app is already running.
+    #[error("{0} is already running")]
+    AlreadyRunning(AppId),
+    /// The builder is missing something.
+    #[error("host builder: {0}")]
+    Builder(&'static str),
+}
+
+fn home_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HostError {
+    let what = what.into();
+    move |source| HostError::Home { what, source }
+}
+
+/// What [`Host::install`] did.
+#[derive(Clone, Debug)]
+pub struct Installation {
+    /// The app.
+    pub app: AppId,
+    /// Its version.
+    pub version: semver::Version,
+    /// How it stands to the app id's publisher pin.
+    pub pin: Pin,
+    /// Capabilities this version adds over the previous one (they start ungranted).
+    pub added_capabilities: Vec<Capability>,
+}
+
+/// The per-app record kept in the home (`apps/<id>/record.toml`).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Record {
+    publisher: String,
+    version: Option<String>,
+    capabilities: Vec<String>,
+}
+
+/// Builds a [`Host`].
+pub struct HostBuilder {
+    home: Option<std::path::PathBuf>,
+    trust: TrustStore,
+    validator: Validator,
+    runtime: RuntimeConfig,
+    gateway: Arc<dyn Gateway>,
+    threads: usize,
+}
+
+impl std::fmt::Debug for HostBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostBuilder")
+            .field("home", &self.home)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostBuilder {
+    /// The home directory (created if missing). Required.
+    pub fn home(mut self, path: impl AsRef<Path>) -> Self {
+        self.home = Some(path.as_ref().to_path_buf());
+        self
+    }
+    /// The publishers this host trusts (default: none).
+    pub fn trust(mut self, trust: TrustStore) -> Self {
+        self.trust = trust;
+        self
+    }
+    /// The validator (caps, known capabilities, definitions, host checks).
+    pub fn validator(mut self, validator: Validator) -> Self {
+        self.validator = validator;
+        self
+    }
+    /// Runtime caps and budgets.
+    pub fn runtime(mut self, config: RuntimeConfig) -> Self {
+        self.runtime = config;
+        self
+    }
+    /// The gateway (default: [`MinimalGateway`]).
+    pub fn gateway(mut self, gateway: Arc<dyn Gateway>) -> Self {
+        self.gateway = gateway;
+        self
+    }
+    /// Logic threads (default: one per core).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// Opens the home and starts the logic threads.
+    ///
+    /// # Errors
+    /// [`HostError::Builder`] without a home; [`HostError::Home`] if it cannot be opened.
+    pub fn build(self) -> Result<Host, HostError> {
+        let path = self
+            .home
+            .ok_or(HostError::Builder("set a home directory"))?;
+        std::fs::create_dir_all(&path).map_err(home_err("create the home"))?;
+        let home = Dir::open_ambient_dir(&path, cap_std::ambient_authority())
+            .map_err(home_err("open the home"))?;
+        for d in ["apps", "artifacts"] {
+            home.create_dir_all(d)
+                .map_err(home_err(format!("create {d}/")))?;
+        }
+        let secret = host_secret(&home)?;
+        let open = |d: &str| home.open_dir(d).map_err(home_err(format!("open {d}/")));
+        let runtime = Arc::new(Runtime::new(
+            self.runtime,
+            secret,
+            Arc::new(DiskArtifacts(open("artifacts")?)),
+        ));
+        let pool = LogicPool::new(Arc::clone(&runtime), self.threads)?;
+        Ok(Host {
+            apps: open("apps")?,
+            artifacts: open("artifacts")?,
+            secret,
+            trust: self.trust,
+            validator: self.validator,
+            runtime,
+            gateway: self.gateway,
+            pool,
+            running: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+/// The host secret (`host.key`, 32 random bytes, mode 0600), created on first use.
+fn host_secret(home: &Dir) -> Result<[u8; 32], HostError> {
+    match home.read("host.key") {
+        Ok(bytes) => bytes
+            .try_into()
+            .map_err(|_| HostError::Damaged("host.key".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| HostError::Home {
+                what: "generate the host secret".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            let mut options = OpenOptions::new();
+            options.write(true).create_new(true).mode(0o600);
+            let mut f = home
+                .open_with("host.key", &options)
+                .map_err(home_err("create host.key"))?;
+            f.write_all(&key).map_err(home_err("write host.key"))?;
+            f.sync_all().map_err(home_err("sync host.key"))?;
+            Ok(key)
+        }
+        Err(e) => Err(home_err("read host.key")(e)),
+    }
+}
+
+/// Writes `bytes` to `name` in `dir` durably: temp file, fsync, rename, directory fsync.
+fn write_durably(dir: &Dir, name: &str, bytes: &[u8]) -> Result<(), HostError> {
+    let tmp = format!("{name}.tmp");
+    let mut f = dir
+        .create(&tmp)
+        .map_err(home_err(format!("create {tmp}")))?;
+    f.write_all(bytes)
+        .map_err(home_err(format!("write {tmp}")))?;
+    f.sync_all().map_err(home_err(format!("sync {tmp}")))?;
+    drop(f);
+    dir.rename(&tmp, dir, name)
+        .map_err(home_err(format!("rename {tmp}")))?;
+    dir.open(".")
+        .and_then(|d| d.sync_all())
+        .map_err(home_err("sync a directory"))
+}
+
+/// The runtime's artifact cache under `artifacts/` (records are MAC'd by the runtime).
+struct DiskArtifacts(Dir);
+
+impl ArtifactStore for DiskArtifacts {
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.0.read(key).ok()
+    }
+    fn put(&self, key: &str, record: &[u8]) {
+        let _ = write_durably(&self.0, key, record);
+    }
+    fn remove(&self, key: &str) {
+        let _ = self.0.remove_file(key);
+    }
+}
+
+/// A sandframe host.
+pub struct Host {
+    apps: Dir,
+    artifacts: Dir,
+    secret: [u8; 32],
+    trust: TrustStore,
+    validator: Validator,
+    runtime: Arc<Runtime>,
+    gateway: Arc<dyn Gateway>,
+    pool: LogicPool,
+    running: Mutex<HashMap<AppId, AppHandle>>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The home's records, as `validate::verify` reads them.
+struct HomeRegistry<'a>(&'a Dir);
+
+impl Registry for HomeRegistry<'_> {
+    fn installed(&self, app: &AppId) -> Option<Installed> {
+        let text = self.0.read_to_string(format!("{app}/record.toml")).ok()?;
+        let r: Record = toml::from_str(&text).ok()?;
+        Some(Installed {
+            publisher: r.publisher.parse::<PublicKey>().ok()?,
+            version: r.version.and_then(|v| v.parse().ok()),
+            capabilities: r
+                .capabilities
+                .iter()
+                .filter_map(|c| c.parse().ok())
+                .collect(),
+        })
+    }
+}
+
+impl Host {
+    /// A builder with no home, an empty trust store, the default validator, runtime and
+    /// gateway, and one logic thread per core.
+    pub fn builder() -> HostBuilder {
+        HostBuilder {
+            home: None,
+            trust: TrustStore::new(),
+            validator: Validator::new(),
+            runtime: RuntimeConfig::default(),
+            gateway: Arc::new(MinimalGateway),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+
+    fn receipt(&self, package: &Package) -> blake3::Hash {
+        let mut h = blake3::Hasher::new_keyed(&self.secret);
+        h.update(b"sandframe install receipt v1\0");
+        h.update(package.digest().as_bytes());
+        h.update(package.manifest().id().as_str().as_bytes());
+        h.finalize()
+    }
+
+    /// Verifies and installs a package.
+    ///
+    /// # Errors
+    /// [`HostError::Validate`] with the report if it is refused; [`HostError::Home`] on I/O.
+    pub fn install(&self, bytes: &[u8]) -> Result<Installation, HostError> {
+        let registry = HomeRegistry(&self.apps);
+        let verified = self
+            .validator
+            .verify(bytes, &Context::new(&self.trust, &registry))?;
+        let package = verified.package();
+        let manifest = package.manifest();
+        let id = manifest.id();
+        self.apps
+            .create_dir_all(id.as_str())
+            .map_err(home_err(format!("create apps/{id}")))?;
+        let dir = self
+            .apps
+            .open_dir(id.as_str())
+            .map_err(home_err(format!("open apps/{id}")))?;
+        write_durably(&dir, "package.sfpkg", bytes)?;
+        write_durably(&dir, "receipt", self.receipt(package).as_bytes())?;
+        let record = Record {
+            publisher: package.publisher().to_string(),
+            version: Some(manifest.version().to_string()),
+            capabilities: manifest
+                .capabilities()
+                .iter()
+                .map(|d| d.capability().to_string())
+                .collect(),
+        };
+        let text = toml::to_string(&record).map_err(|e| HostError::Damaged(e.to_string()))?;
+        write_durably(&dir, "record.toml", text.as_bytes())?;
+        Ok(Installation {
+            app: id.clone(),
+            version: manifest.version().clone(),
+            pin: verified.pin().clone(),
+            added_capabilities: verified.added_capabilities().to_vec(),
+        })
+    }
+
+    /// Starts an installed app on a logic thread; returns what its `sf_init` returned.
+    ///
+    /// # Errors
+    /// [`HostError::NotInstalled`], [`HostError::AlreadyRunning`], [`HostError::Damaged`] if
+    /// the package no longer matches its receipt, or a validation or runtime error.
+    pub fn launch(&self, app: &AppId) -> Result<i32, HostError> {
+        let mut running = self
+            .running
+            .lock()
+            .map_err(|_| HostError::Builder("a host lock is poisoned"))?;
+        if running.contains_key(app) {
+            return Err(HostError::AlreadyRunning(app.clone()));
+        }
+        let dir = self
+            .apps
+            .open_dir(app.as_str())
+            .map_err(|_| HostError::NotInstalled(app.clone()))?;
+        let bytes = dir
+            .read("package.sfpkg")
+            .map_err(|_| HostError::NotInstalled(app.clone()))?;
+        let receipt = dir
+            .read("receipt")
+            .map_err(|_| HostError::Damaged(format!("apps/{app}/receipt")))?;
+        let package = Package::parse(&bytes)
+            .map_err(|_| HostError::Damaged(format!("apps/{app}/package.sfpkg")))?;
+        let expected = self.receipt(&package);
+        if blake3::Hash::from_slice(&receipt).ok() != Some(expected)
+            || package.manifest().id() != app
+        {
+            return Err(HostError::Damaged(format!(
+                "apps/{app} (package and receipt disagree)"
+            )));
+        }
+        let registry = HomeRegistry(&self.apps);
+        let verified = self
+            .validator
+            .verify(&bytes, &Context::new(&self.trust, &registry))?;
+        let prepared = self.runtime.prepare(&verified)?;
+        let session = self.gateway.open(prepared.context())?;
+        let (handle, code) = self.pool.launch(prepared, session)?;
+        running.insert(app.clone(), handle);
+        Ok(code)
+    }
+
+    /// Delivers an event (`{"handler", "detail"}` JSON) to a running app.
+    ///
+    /// # Errors
+    /// [`HostError::NotRunning`], or the runtime's error (a trap stops the app for good).
+    pub fn dispatch(&self, app: &AppId, event: &[u8]) -> Result<i32, HostError> {
+        let handle = self.handle(app)?;
+        Ok(self.pool.dispatch(handle, event.to_vec())?)
+    }
+
+    fn handle(&self, app: &AppId) -> Result<AppHandle, HostError> {
+        let running = self
+            .running
+            .lock()
+            .map_err(|_| HostError::Builder("a host lock is poisoned"))?;
+        running
+            .get(app)
+            .copied()
+            .ok_or_else(|| HostError::NotRunning(app.clone()))
+    }
+
+    /// Stops a running app and frees its instance; returns whether it was running.
+    ///
+    /// # Errors
+    /// [`HostError::Runtime`] if its logic thread is gone.
+    pub fn terminate(&self, app: &AppId) -> Result<bool, HostError> {
+        let handle = {
+            let mut running = self
+                .running
+                .lock()
+                .map_err(|_| HostError::Builder("a host lock is poisoned"))?;
+            running.remove(app)
+        };
+        match handle {
+            Some(h) => Ok(self.pool.terminate(h)?),
+            None => Ok(false),
+        }
+    }
+
+    /// Uninstalls an app: stops it, removes its package, receipt and cached artifact, and
+    /// keeps only its record as a tombstone (publisher pin, no version).
+    ///
+    /// # Errors
+    /// [`HostError::NotInstalled`], or I/O errors (uninstall is safe to retry).
+    pub fn uninstall(&self, app: &AppId) -> Result<(), HostError> {
+        self.terminate(app)?;
+        let dir = self
+            .apps
+            .open_dir(app.as_str())
+            .map_err(|_| HostError::NotInstalled(app.clone()))?;
+        let installed = HomeRegistry(&self.apps)
+            .installed(app)
+            .ok_or_else(|| HostError::NotInstalled(app.clone()))?;
+        if let Ok(bytes) = dir.read("package.sfpkg")
+            && let Ok(package) = Package::parse(&bytes)
+        {
+            let key = self.runtime.artifact_key(package.logic());
+            match self.artifacts.remove_file(&key) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(home_err("remove a cached artifact")(e)),
+            }
+        }
+        let tombstone = Record {
+            publisher: installed.publisher.to_string(),
+            version: None,
+            capabilities: Vec::new(),
+        };
+        let text = toml::to_string(&tombstone).map_err(|e| HostError::Damaged(e.to_string()))?;
+        write_durably(&dir, "record.toml", text.as_bytes())?;
+        for f in ["package.sfpkg", "receipt"] {
+            match dir.remove_file(f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(home_err(format!("remove apps/{app}/{f}"))(e)),
+            }
+        }
+        Ok(())
+    }
 }

@@ -232,9 +232,9 @@ impl Runtime {
         self.compiles.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The cache key: everything baked into an artifact.
-    pub fn artifact_key(&self, package: &VerifiedPackage) -> String {
-        let logic_digest = blake3::hash(package.package().logic());
+    /// The cache key of a logic module: everything baked into its artifact.
+    pub fn artifact_key(&self, logic_wasm: &[u8]) -> String {
+        let logic_digest = blake3::hash(logic_wasm);
         let mut h = blake3::Hasher::new_derive_key("sandframe artifact cache key v1");
         h.update(logic_digest.as_bytes());
         h.update(WASMER_VERSION.as_bytes());
@@ -261,7 +261,7 @@ impl Runtime {
     /// # Errors
     /// [`RuntimeError::Compile`] if the module does not compile.
     pub fn prepare(&self, package: &VerifiedPackage) -> Result<Prepared, RuntimeError> {
-        let key = self.artifact_key(package);
+        let key = self.artifact_key(package.package().logic());
         let module = match self.load(&key) {
             Some(module) => module,
             None => {
