@@ -352,11 +352,9 @@ impl Host {
     /// [`HostError::NotInstalled`], [`HostError::AlreadyRunning`], [`HostError::Damaged`] if
     /// the package no longer matches its receipt, or a validation or runtime error.
     pub fn launch(&self, app: &AppId) -> Result<i32, HostError> {
-        let mut running = self
-            .running
-            .lock()
-            .map_err(|_| HostError::Builder("a host lock is poisoned"))?;
-        if running.contains_key(app) {
+        // The lock guards the table only: verifying and compiling (up to seconds) happen
+        // outside it, so a launch never stalls dispatches to running apps.
+        if self.lock_running()?.contains_key(app) {
             return Err(HostError::AlreadyRunning(app.clone()));
         }
         let dir = self
@@ -386,8 +384,23 @@ impl Host {
         let prepared = self.runtime.prepare(&verified)?;
         let session = self.gateway.open(prepared.context())?;
         let (handle, code) = self.pool.launch(prepared, session)?;
+        let mut running = self.lock_running()?;
+        if running.contains_key(app) {
+            // Another launch of the same app won the race: keep that one.
+            drop(running);
+            self.pool.terminate(handle)?;
+            return Err(HostError::AlreadyRunning(app.clone()));
+        }
         running.insert(app.clone(), handle);
         Ok(code)
+    }
+
+    fn lock_running(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<AppId, AppHandle>>, HostError> {
+        self.running
+            .lock()
+            .map_err(|_| HostError::Builder("a host lock is poisoned"))
     }
 
     /// Delivers an event (`{"handler", "detail"}` JSON) to a running app.
