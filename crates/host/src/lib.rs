@@ -7,9 +7,10 @@
 //! - `install(bytes)`: `validate::verify` (against the home's records: publisher pins,
 //!   installed versions), then the package, its record and its install receipt are written,
 //!   each durably (temp file, fsync, rename, directory fsync).
-//! - `launch(app)`: reads the package, checks it against its install receipt (a keyed blake3
-//!   MAC under the host secret), verifies it, prepares it (the runtime's authenticated artifact
-//!   cache lives under the home) and starts it on a logic thread.
+//! - `launch(app)`: reads the package and re-mints its `VerifiedPackage` from its install
+//!   receipt (a keyed blake3 MAC under the host secret; digests and origin re-checked, the
+//!   signature and static analysis not repeated), prepares it (the runtime's authenticated
+//!   artifact cache lives under the home) and starts it on a logic thread.
 //! - `dispatch`, `terminate`, `uninstall` (which keeps the app id's publisher pin as a
 //!   tombstone, so no other publisher can take the id afterwards).
 //!
@@ -17,8 +18,7 @@
 //! names (`AppId`s, hex cache keys), never from guest input.
 //!
 //! **Status: first cut.** Later layers plug in here: storage, the monitor, the render side,
-//! consent, the audit log. A warm launch still re-runs `verify` (the receipt-based re-mint of a
-//! `VerifiedPackage` is the next step; see the runtime issue's note).
+//! consent, the audit log.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -298,14 +298,6 @@ impl Host {
         }
     }
 
-    fn receipt(&self, package: &Package) -> blake3::Hash {
-        let mut h = blake3::Hasher::new_keyed(&self.secret);
-        h.update(b"sandframe install receipt v1\0");
-        h.update(package.digest().as_bytes());
-        h.update(package.manifest().id().as_str().as_bytes());
-        h.finalize()
-    }
-
     /// Verifies and installs a package.
     ///
     /// # Errors
@@ -326,7 +318,7 @@ impl Host {
             .open_dir(id.as_str())
             .map_err(home_err(format!("open apps/{id}")))?;
         write_durably(&dir, "package.sfpkg", bytes)?;
-        write_durably(&dir, "receipt", self.receipt(package).as_bytes())?;
+        write_durably(&dir, "receipt", &verified.receipt(&self.secret))?;
         let record = Record {
             publisher: package.publisher().to_string(),
             version: Some(manifest.version().to_string()),
@@ -367,20 +359,24 @@ impl Host {
         let receipt = dir
             .read("receipt")
             .map_err(|_| HostError::Damaged(format!("apps/{app}/receipt")))?;
-        let package = Package::parse(&bytes)
-            .map_err(|_| HostError::Damaged(format!("apps/{app}/package.sfpkg")))?;
-        let expected = self.receipt(&package);
-        if blake3::Hash::from_slice(&receipt).ok() != Some(expected)
-            || package.manifest().id() != app
+        // A warm launch: the receipt re-mints the VerifiedPackage (digests, receipt MAC, and
+        // the cheap origin checks again) without re-running signature and static analysis.
+        let verified = match self
+            .validator
+            .reinstate(&bytes, &receipt, &self.secret, &self.trust)
         {
+            Err(ValidateError::BadReceipt) => {
+                return Err(HostError::Damaged(format!(
+                    "apps/{app} (package and receipt disagree)"
+                )));
+            }
+            other => other?,
+        };
+        if verified.package().manifest().id() != app {
             return Err(HostError::Damaged(format!(
-                "apps/{app} (package and receipt disagree)"
+                "apps/{app} holds another app's package"
             )));
         }
-        let registry = HomeRegistry(&self.apps);
-        let verified = self
-            .validator
-            .verify(&bytes, &Context::new(&self.trust, &registry))?;
         let prepared = self.runtime.prepare(&verified)?;
         let session = self.gateway.open(prepared.context())?;
         let (handle, code) = self.pool.launch(prepared, session)?;

@@ -216,6 +216,27 @@ impl VerifiedPackage {
     pub fn added_capabilities(&self) -> &[Capability] {
         &self.added_capabilities
     }
+
+    /// The install receipt for this package: a keyed blake3 MAC under the host's secret over
+    /// the package digest, app id, version and publisher. A host stores it beside the package
+    /// so that [`Validator::reinstate`] can re-mint the `VerifiedPackage` at launch without
+    /// re-running every stage.
+    pub fn receipt(&self, host_secret: &[u8; 32]) -> [u8; 32] {
+        receipt_mac(&self.package, host_secret)
+    }
+}
+
+fn receipt_mac(package: &Package, host_secret: &[u8; 32]) -> [u8; 32] {
+    let manifest = package.manifest();
+    let mut h = blake3::Hasher::new_keyed(host_secret);
+    h.update(b"sandframe install receipt v1\0");
+    h.update(package.digest().as_bytes());
+    for field in [manifest.id().as_str(), &manifest.version().to_string()] {
+        h.update(&(field.len() as u64).to_le_bytes());
+        h.update(field.as_bytes());
+    }
+    h.update(package.publisher().as_bytes());
+    *h.finalize().as_bytes()
 }
 
 /// A check a host adds. It runs after the built-in stages, on a package that passed the
@@ -252,6 +273,9 @@ pub enum ValidateError {
         /// The offered version.
         offered: u64,
     },
+    /// An install receipt does not match the package (changed, foreign, or another host's).
+    #[error("the install receipt does not match this package; reinstall it")]
+    BadReceipt,
     /// No definitions key is configured, so no update can be accepted.
     #[error("no definitions key is configured; set one with Validator::with_definitions_key")]
     NoDefinitionsKey,
@@ -492,6 +516,66 @@ impl Validator {
             report,
             pin,
             added_capabilities,
+        })
+    }
+
+    /// Re-mints the `VerifiedPackage` of a package this host verified before, from its install
+    /// receipt ([`VerifiedPackage::receipt`]), for a fast launch: the package is parsed (every
+    /// digest checked) and the receipt's MAC checked in constant time, and the cheap origin
+    /// checks run again, so a publisher revoked or a digest blocked since install does not
+    /// launch. The signature and the static analysis are not repeated: the receipt proves
+    /// they passed for exactly these bytes.
+    ///
+    /// # Errors
+    /// [`ValidateError::BadReceipt`], or [`ValidateError::Rejected`] if the package no longer
+    /// parses or its origin is now refused.
+    pub fn reinstate(
+        &self,
+        bytes: &[u8],
+        receipt: &[u8],
+        host_secret: &[u8; 32],
+        trust: &TrustStore,
+    ) -> Result<VerifiedPackage, ValidateError> {
+        let reject = |code: &str, message: String| {
+            let mut report = Report::default();
+            report.push(Finding::error(code, Location::default(), message));
+            ValidateError::Rejected(Box::new(report))
+        };
+        let package = Package::parse(bytes).map_err(|e| reject(codes::MALFORMED, e.to_string()))?;
+        let expected = blake3::Hash::from_bytes(receipt_mac(&package, host_secret));
+        // blake3::Hash compares in constant time.
+        if blake3::Hash::from_slice(receipt).ok() != Some(expected) {
+            return Err(ValidateError::BadReceipt);
+        }
+        let publisher = package.publisher();
+        if self.scanner.defs.revokes(publisher) {
+            return Err(reject(
+                codes::REVOKED,
+                format!("publisher {publisher} is revoked by the security definitions"),
+            ));
+        }
+        let publisher_name = match trust.check(publisher) {
+            Ok(name) => name.to_owned(),
+            Err(e @ PackageError::Revoked { .. }) => {
+                return Err(reject(codes::REVOKED, e.to_string()));
+            }
+            Err(e) => return Err(reject(codes::UNTRUSTED, e.to_string())),
+        };
+        if self.scanner.defs.blocks_digest(package.digest().as_bytes()) {
+            return Err(reject(
+                codes::BLOCKED_DIGEST,
+                format!(
+                    "package blake3:{} is blocked by the security definitions",
+                    package.digest()
+                ),
+            ));
+        }
+        Ok(VerifiedPackage {
+            package,
+            publisher_name,
+            report: Report::default(),
+            pin: Pin::Same,
+            added_capabilities: Vec::new(),
         })
     }
 

@@ -368,3 +368,54 @@ fn the_hello_example_passes_static_analysis() {
     let v = verify_with(&Validator::new(), &bytes).unwrap();
     assert!(!v.report().has_errors(), "{}", v.report());
 }
+
+#[test]
+fn a_receipt_reinstates_exactly_the_package_it_was_made_for() {
+    let secret = [5u8; 32];
+    let bytes = package(&good_module());
+    let v = verify_with(&Validator::new(), &bytes).unwrap();
+    let receipt = v.receipt(&secret);
+    let validator = Validator::new();
+    let back = validator
+        .reinstate(&bytes, &receipt, &secret, &trust())
+        .unwrap();
+    assert_eq!(back.package().digest(), v.package().digest());
+
+    // Another host's secret, a bent receipt, a short receipt: refused.
+    assert!(matches!(
+        validator.reinstate(&bytes, &receipt, &[6; 32], &trust()),
+        Err(ValidateError::BadReceipt)
+    ));
+    let mut bent = receipt;
+    bent[0] ^= 1;
+    assert!(matches!(
+        validator.reinstate(&bytes, &bent, &secret, &trust()),
+        Err(ValidateError::BadReceipt)
+    ));
+    assert!(matches!(
+        validator.reinstate(&bytes, &receipt[..31], &secret, &trust()),
+        Err(ValidateError::BadReceipt)
+    ));
+
+    // The receipt of one package does not launch another (validly signed) one.
+    let other = package_with(&manifest("1.0.1", ""), wasm(), &key(1));
+    assert!(matches!(
+        validator.reinstate(&other, &receipt, &secret, &trust()),
+        Err(ValidateError::BadReceipt)
+    ));
+    // Changed bytes fail parsing or the receipt.
+    let mut b = bytes.clone();
+    let last = b.len() - 1;
+    b[last] ^= 1;
+    assert!(
+        validator
+            .reinstate(&b, &receipt, &secret, &trust())
+            .is_err()
+    );
+
+    // A publisher revoked since install does not launch.
+    let mut revoked = trust();
+    revoked.revoke(key(1).public_key());
+    let r = rejected(validator.reinstate(&bytes, &receipt, &secret, &revoked));
+    assert!(r.has(codes::REVOKED), "{r}");
+}
