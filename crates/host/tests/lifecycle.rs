@@ -207,12 +207,21 @@ fn a_spinning_app_is_stopped_and_its_neighbour_goes_on() {
 #[test]
 fn a_publisher_revoked_after_install_does_not_launch() {
     let home = tempfile::tempdir().unwrap();
-    host(home.path()).install(&package("com.example.revoked", "1.0.0", CLOCK_APP)).unwrap();
+    host(home.path())
+        .install(&package("com.example.revoked", "1.0.0", CLOCK_APP))
+        .unwrap();
     let mut trust = sandframe_testkit::trust();
     trust.revoke(sandframe_testkit::key().public_key());
-    let h = Host::builder().home(home.path()).trust(trust).threads(1).build().unwrap();
+    let h = Host::builder()
+        .home(home.path())
+        .trust(trust)
+        .threads(1)
+        .build()
+        .unwrap();
     match h.launch(&id("com.example.revoked")) {
-        Err(HostError::Validate(ValidateError::Rejected(r))) => assert!(r.has(codes::REVOKED), "{r}"),
+        Err(HostError::Validate(ValidateError::Rejected(r))) => {
+            assert!(r.has(codes::REVOKED), "{r}")
+        }
         other => panic!("{other:?}"),
     }
 }
