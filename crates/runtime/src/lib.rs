@@ -179,6 +179,10 @@ pub struct Runtime {
     secret: [u8; 32],
     artifacts: Arc<dyn ArtifactStore>,
     compiles: std::sync::atomic::AtomicU64,
+    /// Modules already loaded into `engine`, by cache key. wasmer frees compiled code only
+    /// when its engine is dropped, so loading the same artifact at every launch would leak
+    /// code mappings until the process hits `vm.max_map_count`: load each one once.
+    loaded: Mutex<HashMap<String, Module>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -224,6 +228,7 @@ impl Runtime {
             secret,
             artifacts,
             compiles: std::sync::atomic::AtomicU64::new(0),
+            loaded: Mutex::new(HashMap::new()),
         }
     }
 
@@ -262,7 +267,8 @@ impl Runtime {
     /// [`RuntimeError::Compile`] if the module does not compile.
     pub fn prepare(&self, package: &VerifiedPackage) -> Result<Prepared, RuntimeError> {
         let key = self.artifact_key(package.package().logic());
-        let module = match self.load(&key) {
+        let memo = self.loaded.lock().ok().and_then(|m| m.get(&key).cloned());
+        let module = match memo.or_else(|| self.load(&key)) {
             Some(module) => module,
             None => {
                 let bytes = self.compile(package.package().logic())?;
@@ -273,6 +279,9 @@ impl Runtime {
                     .ok_or_else(|| RuntimeError::Compile("a fresh artifact did not load".into()))?
             }
         };
+        if let Ok(mut m) = self.loaded.lock() {
+            m.entry(key).or_insert_with(|| module.clone());
+        }
         let manifest = package.package().manifest();
         let caps = Limits {
             memory_pages: Some(self.config.memory_pages),

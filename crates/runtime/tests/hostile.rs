@@ -258,8 +258,14 @@ fn artifacts_are_cached_and_a_tampered_one_is_recompiled() {
     let rt = Runtime::new(RuntimeConfig::default(), SECRET, store.clone());
     let pkg = verified("com.example.cache", &app("1 1", "i32.const 0"));
     rt.prepare(&pkg).unwrap();
-    rt.prepare(&pkg).unwrap();
-    assert_eq!(rt.compiles(), 1, "the second prepare reused the artifact");
+    // A new process (a fresh runtime on the same store) loads the stored artifact.
+    let again = Runtime::new(RuntimeConfig::default(), SECRET, store.clone());
+    again.prepare(&pkg).unwrap();
+    assert_eq!(
+        (rt.compiles(), again.compiles()),
+        (1, 0),
+        "the stored artifact was reused"
+    );
 
     // Flip one byte of the artifact body: the MAC fails, it is discarded and recompiled.
     let key = rt.artifact_key(pkg.package().logic());
@@ -267,9 +273,15 @@ fn artifacts_are_cached_and_a_tampered_one_is_recompiled() {
     let at = record.len() / 2;
     record[at] ^= 0x40;
     store.put(&key, &record);
-    let mut a = launch(&rt, &pkg);
-    assert_eq!(rt.compiles(), 2);
+    let fresh = Runtime::new(RuntimeConfig::default(), SECRET, store.clone());
+    let mut a = launch(&fresh, &pkg);
+    assert_eq!(fresh.compiles(), 1);
     assert_eq!(a.event(b"{}").unwrap(), 0);
+    assert_ne!(
+        store.get(&key).unwrap(),
+        record,
+        "the tampered record was replaced"
+    );
 
     // An artifact MAC'd with another host's secret is foreign: recompiled too.
     let other = Runtime::new(RuntimeConfig::default(), [9; 32], store.clone());
@@ -300,6 +312,32 @@ fn another_configuration_never_loads_this_artifact() {
     // Planting a's record under b's key: the MAC covers the key, so it is refused.
     let record = store.get(&a.artifact_key(pkg.package().logic())).unwrap();
     store.put(&b.artifact_key(pkg.package().logic()), &record);
-    b.prepare(&pkg).unwrap();
-    assert_eq!(b.compiles(), 2);
+    let b_again = Runtime::new(
+        RuntimeConfig {
+            memory_pages: 64,
+            ..RuntimeConfig::default()
+        },
+        SECRET,
+        store.clone(),
+    );
+    b_again.prepare(&pkg).unwrap();
+    assert_eq!(b_again.compiles(), 1, "the planted record was refused");
+}
+
+#[test]
+fn relaunching_an_app_reuses_its_loaded_module() {
+    // wasmer frees compiled code only with its engine: loading the artifact at every launch
+    // would leak code mappings. A relaunch neither compiles nor reloads from the store.
+    let store = Arc::new(Spy::default());
+    let rt = Runtime::new(RuntimeConfig::default(), SECRET, store.clone());
+    let pkg = verified("com.example.relaunch", &app("1 1", "i32.const 0"));
+    for _ in 0..50 {
+        let mut a = launch(&rt, &pkg);
+        assert_eq!(a.event(b"{}").unwrap(), 0);
+    }
+    assert_eq!(rt.compiles(), 1);
+    // Even with the stored record gone, the loaded module serves.
+    store.remove(&rt.artifact_key(pkg.package().logic()));
+    launch(&rt, &pkg);
+    assert_eq!(rt.compiles(), 1);
 }
