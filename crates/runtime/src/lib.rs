@@ -17,9 +17,11 @@
 //! - [`LogicPool`]: a fixed pool of logic threads, each owning the stores of many apps; the
 //!   host talks to an app by messages only, through its [`AppHandle`].
 //!
-//! **Status:** the engine, the artifact cache, instances, ABI v1 and logic threads are built.
-//! The host and stopping an app from outside while it computes arrive next (see the runtime
-//! issue's note).
+//! - Stopping from outside: a [`Terminator`] stops an app at its next host call (`call` or
+//!   `read` traps as [`TrapKind::Terminated`]); an app computing without host calls is stopped
+//!   by its event fuel. Host calls are priced in fuel ([`CALL_FUEL`], [`READ_FUEL`], one
+//!   point per byte), so the event budget bounds a loop of host calls too. wasmer's
+//!   `experimental-host-interrupt` is not used: see `docs/engine-notes.md`.
 
 // wasmer requires `unsafe` for two things only: implementing `Tunables::create_vm_*` and
 // deserializing an artifact. Each block has a SAFETY comment.
@@ -31,13 +33,15 @@ mod tunables;
 pub use pool::{AppHandle, LogicPool};
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sandframe_core::{ApiError, AppContext, ErrorCode, GatewaySession, Limits, TrapKind};
 use sandframe_validate::VerifiedPackage;
 use wasmer::sys::{CompilerConfig, Cranelift, EngineBuilder, Features, NativeEngineExt};
 use wasmer::{
-    Engine, FunctionEnv, FunctionEnvMut, Imports, Instance, Memory, Module, Store, TypedFunction,
+    Engine, FunctionEnv, FunctionEnvMut, Global, Imports, Instance, Memory, Module, Store,
+    TypedFunction,
 };
 use wasmer_middlewares::Metering;
 use wasmer_middlewares::metering::{MeteringPoints, get_remaining_points, set_remaining_points};
@@ -64,6 +68,33 @@ pub const DEFAULT_STACK_BYTES: usize = 512 << 10;
 pub const MAX_API_BYTES: u32 = 64;
 /// Largest request a guest may pass.
 pub const MAX_REQUEST_BYTES: u32 = 64 << 10;
+
+/// Fuel one `call` costs before the gateway runs, plus one point per byte of API name and
+/// request. The engine burns about 4 points per nanosecond of guest code on the reference
+/// machine; a mediated call takes about 80 ns, so a loop of host calls burns its event budget
+/// at least as fast as a loop of wasm does.
+pub const CALL_FUEL: u64 = 500;
+/// Fuel one `read` costs, plus one point per byte copied.
+pub const READ_FUEL: u64 = 100;
+
+/// A stop switch for one launched app, shared with whoever may terminate it.
+///
+/// Once set, the app's next host call traps ([`TrapKind::Terminated`]) and it never runs
+/// again. Setting it never blocks and may come from any thread.
+#[derive(Clone, Debug, Default)]
+pub struct Terminator(Arc<AtomicBool>);
+
+impl Terminator {
+    /// Stops the app at its next host call (or before its next event).
+    pub fn terminate(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Terminator::terminate`] was called.
+    pub fn is_terminated(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
 
 /// The metering cost of one operator: 1 each. `memory.fill` / `memory.copy` are bounded by the
 /// memory cap (at most 16 MiB per instruction, see `docs/validation.md`).
@@ -360,6 +391,20 @@ impl Runtime {
         prepared: &Prepared,
         gateway: Box<dyn GatewaySession>,
     ) -> Result<(AppInstance, i32), RuntimeError> {
+        self.launch_with(prepared, gateway, Terminator::default())
+    }
+
+    /// [`Runtime::launch`] with a [`Terminator`] the caller keeps, to stop the app from
+    /// another thread (even during `sf_init`).
+    ///
+    /// # Errors
+    /// As [`Runtime::launch`].
+    pub fn launch_with(
+        &self,
+        prepared: &Prepared,
+        gateway: Box<dyn GatewaySession>,
+        terminator: Terminator,
+    ) -> Result<(AppInstance, i32), RuntimeError> {
         let mut store = Store::new(self.engine.clone());
         let env = FunctionEnv::new(
             &mut store,
@@ -370,6 +415,8 @@ impl Runtime {
                 request: Vec::new(),
                 response: Vec::new(),
                 gateway,
+                terminator: terminator.clone(),
+                fuel: None,
             },
         );
         let mut imports = Imports::new();
@@ -399,7 +446,19 @@ impl Runtime {
             .exports
             .get_typed_function(&store, "sf_event")
             .map_err(missing)?;
-        env.as_mut(&mut store).memory = Some(memory.clone());
+        let global =
+            |name: &str| {
+                instance.exports.get_global(name).cloned().map_err(|e| {
+                    RuntimeError::Instantiate(format!("the artifact is not metered: {e}"))
+                })
+            };
+        let fuel = Fuel {
+            remaining: global("wasmer_metering_remaining_points")?,
+            exhausted: global("wasmer_metering_points_exhausted")?,
+        };
+        let data = env.as_mut(&mut store);
+        data.memory = Some(memory.clone());
+        data.fuel = Some(fuel);
         let mut app = AppInstance {
             store,
             instance,
@@ -409,10 +468,17 @@ impl Runtime {
             fuel_per_event: prepared.fuel_per_event,
             fuel_left: self.config.fuel_per_lifetime,
             stopped: None,
+            terminator,
         };
         let code = app.run(|store, _| init.call(store))?;
         Ok((app, code))
     }
+}
+
+/// The metering globals of one instance.
+struct Fuel {
+    remaining: Global,
+    exhausted: Global,
 }
 
 /// The state ABI v1's host functions work on.
@@ -423,6 +489,50 @@ struct AbiEnv {
     request: Vec<u8>,
     response: Vec<u8>,
     gateway: Box<dyn GatewaySession>,
+    terminator: Terminator,
+    fuel: Option<Fuel>,
+}
+
+/// Before a host call does anything: traps if the app was terminated, and burns `points` of
+/// the event's fuel, trapping as exhausted (the flag `get_remaining_points` reads) if there
+/// are not enough.
+fn admit(
+    terminator: &Terminator,
+    fuel: Option<&Fuel>,
+    store: &mut wasmer::StoreMut<'_>,
+    points: u64,
+) -> Result<(), wasmer::RuntimeError> {
+    if terminator.is_terminated() {
+        return Err(wasmer::RuntimeError::new(
+            "the app was terminated by the host",
+        ));
+    }
+    let Some(fuel) = fuel else {
+        return Err(wasmer::RuntimeError::new(
+            "the app's fuel meter is not ready",
+        ));
+    };
+    let left = match fuel.remaining.get(store) {
+        wasmer::Value::I64(left) => left as u64,
+        _ => 0,
+    };
+    let (left, out) = match left.checked_sub(points) {
+        Some(left) => (left, false),
+        None => (0, true),
+    };
+    let set = fuel
+        .remaining
+        .set(store, wasmer::Value::I64(left as i64))
+        .and_then(|()| {
+            fuel.exhausted
+                .set(store, wasmer::Value::I32(i32::from(out)))
+        });
+    if set.is_err() || out {
+        return Err(wasmer::RuntimeError::new(
+            "the event's fuel ran out in a host call",
+        ));
+    }
+    Ok(())
 }
 
 impl AbiEnv {
@@ -450,8 +560,31 @@ fn abi_call(
     api_len: i32,
     req_ptr: i32,
     req_len: i32,
+) -> Result<i64, wasmer::RuntimeError> {
+    let (data, mut store) = env.data_and_store_mut();
+    // Only bytes the call may actually copy are priced: an oversized length is refused below
+    // as a bad request, not charged.
+    let bytes = u64::from((api_len as u32).min(MAX_API_BYTES))
+        + u64::from((req_len as u32).min(MAX_REQUEST_BYTES));
+    admit(
+        &data.terminator,
+        data.fuel.as_ref(),
+        &mut store,
+        CALL_FUEL.saturating_add(bytes),
+    )?;
+    Ok(call_gateway(
+        data, &store, api_ptr, api_len, req_ptr, req_len,
+    ))
+}
+
+fn call_gateway(
+    data: &mut AbiEnv,
+    store: &wasmer::StoreMut<'_>,
+    api_ptr: i32,
+    api_len: i32,
+    req_ptr: i32,
+    req_len: i32,
 ) -> i64 {
-    let (data, store) = env.data_and_store_mut();
     let Some(memory) = data.memory.clone() else {
         return data.fail(&ApiError::new(
             ErrorCode::Internal,
@@ -470,7 +603,7 @@ fn abi_call(
             "requests are at most 65536 bytes",
         ));
     }
-    let view = memory.view(&store);
+    let view = memory.view(store);
     let size = view.data_size();
     let (Some((api_at, api_n)), Some((req_at, req_n))) =
         (range(api_ptr, api_len, size), range(req_ptr, req_len, size))
@@ -510,25 +643,37 @@ fn abi_call(
     }
 }
 
-fn abi_read(mut env: FunctionEnvMut<'_, AbiEnv>, dst_ptr: i32, dst_len: i32) -> i32 {
-    let (data, store) = env.data_and_store_mut();
+fn abi_read(
+    mut env: FunctionEnvMut<'_, AbiEnv>,
+    dst_ptr: i32,
+    dst_len: i32,
+) -> Result<i32, wasmer::RuntimeError> {
+    let (data, mut store) = env.data_and_store_mut();
+    let rest = data.pending.len().saturating_sub(data.read_at);
+    let copied = rest.min(dst_len as u32 as usize) as u64;
+    admit(
+        &data.terminator,
+        data.fuel.as_ref(),
+        &mut store,
+        READ_FUEL.saturating_add(copied),
+    )?;
     let bad = -ErrorCode::BadRequest.number();
     let Some(memory) = data.memory.clone() else {
-        return -ErrorCode::Internal.number();
+        return Ok(-ErrorCode::Internal.number());
     };
     let view = memory.view(&store);
     let Some((dst, room)) = range(dst_ptr, dst_len, view.data_size()) else {
-        return bad;
+        return Ok(bad);
     };
     let rest = data.pending.get(data.read_at..).unwrap_or_default();
     let chunk = rest.get(..room.min(rest.len())).unwrap_or_default();
     if view.write(dst, chunk).is_err() {
-        return bad;
+        return Ok(bad);
     }
     data.read_at += chunk.len();
     // chunk.len() <= room <= u32::MAX, and room came from an i32 that was non-negative or
     // treated as unsigned; clamp to i32 for the return value.
-    i32::try_from(chunk.len()).unwrap_or(i32::MAX)
+    Ok(i32::try_from(chunk.len()).unwrap_or(i32::MAX))
 }
 
 /// One launched app: its store, instance and budgets. Not `Send`: it stays on its thread.
@@ -541,6 +686,7 @@ pub struct AppInstance {
     fuel_per_event: u64,
     fuel_left: u64,
     stopped: Option<TrapKind>,
+    terminator: Terminator,
 }
 
 impl AppInstance {
@@ -567,6 +713,9 @@ impl AppInstance {
         &mut self,
         call: impl FnOnce(&mut Store, &Instance) -> Result<i32, wasmer::RuntimeError>,
     ) -> Result<i32, RuntimeError> {
+        if self.stopped.is_none() && self.terminator.is_terminated() {
+            self.stopped = Some(TrapKind::Terminated);
+        }
         if let Some(kind) = self.stopped {
             return Err(RuntimeError::Stopped(kind));
         }
@@ -583,7 +732,9 @@ impl AppInstance {
         match result {
             Ok(code) => Ok(code),
             Err(e) => {
-                let kind = if exhausted {
+                let kind = if self.terminator.is_terminated() {
+                    TrapKind::Terminated
+                } else if exhausted {
                     TrapKind::FuelExhausted
                 } else {
                     match e.clone().to_trap() {
@@ -615,6 +766,11 @@ impl AppInstance {
     /// The guest memory's current size, in bytes.
     pub fn memory_bytes(&self) -> u64 {
         self.memory.view(&self.store).data_size()
+    }
+
+    /// The switch that stops this instance from another thread.
+    pub fn terminator(&self) -> Terminator {
+        self.terminator.clone()
     }
 
     /// Whether the instance was stopped, and why.

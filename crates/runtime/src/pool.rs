@@ -10,14 +10,14 @@
 //! about 8 ms by default), which is DESIGN.md's neighbour-isolation bound.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use sandframe_core::GatewaySession;
 
-use crate::{AppInstance, Prepared, Runtime, RuntimeError};
+use crate::{AppInstance, Prepared, Runtime, RuntimeError, Terminator};
 
 /// A launched app, as the host holds it: which logic thread owns it, and its number there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,6 +31,7 @@ enum Command {
         id: u64,
         prepared: Box<Prepared>,
         session: Box<dyn GatewaySession>,
+        terminator: Terminator,
         reply: SyncSender<Result<i32, RuntimeError>>,
     },
     Event {
@@ -50,6 +51,8 @@ pub struct LogicPool {
     threads: Vec<JoinHandle<()>>,
     next_thread: AtomicUsize,
     next_id: AtomicU64,
+    /// Each launched app's stop switch, reachable without waiting for its thread.
+    terminators: Mutex<HashMap<u64, Terminator>>,
 }
 
 impl std::fmt::Debug for LogicPool {
@@ -87,6 +90,7 @@ impl LogicPool {
             threads: handles,
             next_thread: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
+            terminators: Mutex::new(HashMap::new()),
         })
     }
 
@@ -120,13 +124,26 @@ impl LogicPool {
     ) -> Result<(AppHandle, i32), RuntimeError> {
         let thread = self.next_thread.fetch_add(1, Ordering::Relaxed) % self.senders.len().max(1);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let code = self.send(thread, |reply| Command::Launch {
-            id,
-            prepared: Box::new(prepared),
-            session,
-            reply,
-        })??;
-        Ok((AppHandle { thread, id }, code))
+        let terminator = Terminator::default();
+        if let Ok(mut t) = self.terminators.lock() {
+            t.insert(id, terminator.clone());
+        }
+        let launched = self
+            .send(thread, |reply| Command::Launch {
+                id,
+                prepared: Box::new(prepared),
+                session,
+                terminator,
+                reply,
+            })
+            .and_then(|r| r);
+        match launched {
+            Ok(code) => Ok((AppHandle { thread, id }, code)),
+            Err(e) => {
+                self.forget(id);
+                Err(e)
+            }
+        }
     }
 
     /// Delivers one event to a launched app and waits for its answer.
@@ -144,10 +161,21 @@ impl LogicPool {
 
     /// Stops an app and frees its store and memory; returns whether it was running.
     ///
+    /// An app in the middle of an event is stopped at its next host call (its event fails
+    /// with [`TrapKind::Terminated`](sandframe_core::TrapKind::Terminated)); one computing
+    /// without host calls, when its event fuel runs out. This returns once the store is gone.
+    ///
     /// # Errors
     /// [`RuntimeError::LogicThreadGone`].
     pub fn terminate(&self, app: AppHandle) -> Result<bool, RuntimeError> {
+        if let Some(t) = self.forget(app.id) {
+            t.terminate();
+        }
         self.send(app.thread, |reply| Command::Terminate { id: app.id, reply })
+    }
+
+    fn forget(&self, id: u64) -> Option<Terminator> {
+        self.terminators.lock().ok()?.remove(&id)
     }
 }
 
@@ -169,9 +197,11 @@ fn serve(runtime: &Runtime, commands: &Receiver<Command>) {
                 id,
                 prepared,
                 session,
+                terminator,
                 reply,
             } => {
-                let result = runtime.launch(&prepared, session).map(|(app, code)| {
+                let launched = runtime.launch_with(&prepared, session, terminator);
+                let result = launched.map(|(app, code)| {
                     apps.insert(id, app);
                     code
                 });

@@ -341,3 +341,126 @@ fn relaunching_an_app_reuses_its_loaded_module() {
     launch(&rt, &pkg);
     assert_eq!(rt.compiles(), 1);
 }
+
+#[test]
+fn a_loop_of_host_calls_is_stopped_by_its_event_fuel() {
+    // Host time is not metered by wasmer; the ABI prices each call and read in fuel, so a
+    // loop of cheap wasm around host calls still ends within its event budget.
+    let rt = runtime();
+    let mut n = neighbour(&rt);
+    for (id, body) in [
+        (
+            "com.example.callflood",
+            "(loop $l (drop (call $call (i32.const 0) (i32.const 9) (i32.const 0) (i32.const 0))) (br $l)) i32.const 0",
+        ),
+        (
+            "com.example.readflood",
+            "(loop $l (drop (call $read (i32.const 100) (i32.const 0))) (br $l)) i32.const 0",
+        ),
+    ] {
+        let mut flood = launch(&rt, &verified(id, &app("1 1", body)));
+        let before = flood.fuel_left();
+        assert_eq!(trapped(flood.event(b"{}")), TrapKind::FuelExhausted, "{id}");
+        assert_eq!(
+            before - flood.fuel_left(),
+            sandframe_runtime::DEFAULT_FUEL_PER_EVENT,
+            "{id}: the whole event budget and no more is charged"
+        );
+        assert_neighbour_served(&mut n);
+    }
+}
+
+#[test]
+fn host_calls_cost_fuel_in_proportion_to_their_bytes() {
+    // One clock.now call and one read of its response, against the same module without them.
+    let rt = runtime();
+    let spent = |id: &str, body: &str| {
+        let mut a = launch(&rt, &verified(id, &app("1 1", body)));
+        let before = a.fuel_left();
+        a.event(b"{}").unwrap();
+        before - a.fuel_left()
+    };
+    let none = spent("com.example.none", "i32.const 0");
+    let one = spent(
+        "com.example.one",
+        "(drop (call $call (i32.const 0) (i32.const 9) (i32.const 0) (i32.const 0))) i32.const 0",
+    );
+    let read = spent(
+        "com.example.read",
+        "(drop (call $call (i32.const 0) (i32.const 9) (i32.const 0) (i32.const 0)))
+         (drop (call $read (i32.const 100) (i32.const 64))) i32.const 0",
+    );
+    assert!(
+        one - none >= sandframe_runtime::CALL_FUEL + 9,
+        "{none} {one}"
+    );
+    assert!(
+        read - one >= sandframe_runtime::READ_FUEL + 2,
+        "{one} {read}"
+    );
+}
+
+#[test]
+fn a_terminator_stops_an_instance_at_its_next_host_call() {
+    let rt = runtime();
+    let mut a = launch(
+        &rt,
+        &verified(
+            "com.example.stopme",
+            &app(
+                "1 1",
+                "(drop (call $call (i32.const 0) (i32.const 9) (i32.const 0) (i32.const 0))) i32.const 7",
+            ),
+        ),
+    );
+    assert_eq!(a.event(b"{}").unwrap(), 7);
+    a.terminator().terminate();
+    assert!(matches!(
+        a.event(b"{}"),
+        Err(RuntimeError::Stopped(TrapKind::Terminated))
+    ));
+    assert_eq!(a.stopped(), Some(TrapKind::Terminated));
+}
+
+#[test]
+fn a_manifest_fuel_limit_lowers_the_event_budget_and_never_raises_it() {
+    let rt = runtime();
+    // About 3 operators per iteration: 100,000 iterations burn ~300,000 points.
+    let body = "(local $i i32) (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                 (br_if $l (i32.lt_u (local.get $i) (i32.const 100000)))) i32.const 0";
+    let wat = app("1 1", body);
+    let with_limit = |id: &str, fuel: u64| {
+        let manifest =
+            sandframe_testkit::manifest(id, &format!("[limits]\nfuel_per_event = {fuel}\n"));
+        let bytes = sandframe_testkit::sign(&manifest, wat::parse_str(&wat).unwrap());
+        let pkg = sandframe_testkit::verify(&Validator::new(), &bytes).unwrap();
+        let mut a = launch(&rt, &pkg);
+        a.event(b"{}")
+    };
+    assert_eq!(with_limit("com.example.roomy", 1_000_000).unwrap(), 0);
+    assert_eq!(
+        trapped(with_limit("com.example.tight", 100_000)),
+        TrapKind::FuelExhausted
+    );
+    // A manifest asking for more than the host allows gets the host's cap.
+    let rt_small = Runtime::new(
+        RuntimeConfig {
+            fuel_per_event: 100_000,
+            ..RuntimeConfig::default()
+        },
+        SECRET,
+        Arc::new(MemoryArtifacts::default()),
+    );
+    let manifest = sandframe_testkit::manifest(
+        "com.example.greedy",
+        "[limits]\nfuel_per_event = 1000000000\n",
+    );
+    let bytes = sandframe_testkit::sign(&manifest, wat::parse_str(&wat).unwrap());
+    let pkg = sandframe_testkit::verify(&Validator::new(), &bytes).unwrap();
+    let prepared = rt_small.prepare(&pkg).unwrap();
+    assert_eq!(prepared.context().limits.fuel_per_event, Some(100_000));
+    let (mut greedy, _) = rt_small
+        .launch(&prepared, MinimalGateway.open(prepared.context()).unwrap())
+        .unwrap();
+    assert_eq!(trapped(greedy.event(b"{}")), TrapKind::FuelExhausted);
+}

@@ -79,3 +79,58 @@ fn apps_on_two_threads_are_served_and_terminated() {
     ));
     assert_eq!(pool.dispatch(b, b"{}".to_vec()).unwrap(), 3);
 }
+
+/// A session that tells the test when the guest made its first call.
+struct Signal(Option<std::sync::mpsc::Sender<()>>);
+
+impl sandframe_core::GatewaySession for Signal {
+    fn call(
+        &mut self,
+        _api: &[u8],
+        _request: &[u8],
+        response: &mut Vec<u8>,
+    ) -> Result<(), sandframe_core::ApiError> {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+        response.clear();
+        Ok(())
+    }
+}
+
+#[test]
+fn terminate_stops_an_app_mid_event_at_its_next_host_call() {
+    // A budget so large the loop would run for minutes: only the terminate verdict ends it.
+    let rt = Arc::new(Runtime::new(
+        RuntimeConfig {
+            fuel_per_event: u64::MAX / 2,
+            ..RuntimeConfig::default()
+        },
+        [7; 32],
+        Arc::new(MemoryArtifacts::default()),
+    ));
+    let pool = LogicPool::new(Arc::clone(&rt), 1).unwrap();
+    let caller = rt
+        .prepare(&verified(
+            "com.example.caller",
+            &module(
+                "(loop $l (drop (call $call (i32.const 0) (i32.const 9) (i32.const 0) (i32.const 0))) (br $l)) i32.const 0",
+            ),
+        ))
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (app, _) = pool.launch(caller, Box::new(Signal(Some(tx)))).unwrap();
+    std::thread::scope(|s| {
+        let running = s.spawn(|| pool.dispatch(app, b"{}".to_vec()));
+        rx.recv().unwrap(); // the guest is inside its event, calling
+        assert!(pool.terminate(app).unwrap());
+        match running.join().unwrap() {
+            Err(RuntimeError::Trapped { kind, .. }) => assert_eq!(kind, TrapKind::Terminated),
+            other => panic!("{other:?}"),
+        }
+    });
+    assert!(matches!(
+        pool.dispatch(app, b"{}".to_vec()),
+        Err(RuntimeError::NotRunning)
+    ));
+}
