@@ -1,7 +1,10 @@
 //! Runtime figures beside raw wasmer, in the same run:
 //! - a mediated `clock.now` (guest → ABI `call` → bounds checks → `MinimalGateway` → pending
 //!   response) beside a raw wasmer typed import call that returns a constant;
-//! - how long a runaway loop runs before its default fuel budget stops it.
+//! - how long a runaway loop runs before its default fuel budget stops it;
+//! - terminate latency: from `LogicPool::terminate` to the store gone, for an app calling the
+//!   host in a loop (stopped at its next call) and for one spinning without host calls
+//!   (stopped when its event fuel runs out; the interrupt feature is not adopted).
 //!
 //! Each guest makes 1,000 calls per event, so per-call figures are the event time / 1,000.
 
@@ -13,12 +16,12 @@
 )] // a bench: failing loudly is the point
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sandframe_core::Gateway;
 use sandframe_gateway::MinimalGateway;
-use sandframe_runtime::{MemoryArtifacts, Runtime, RuntimeConfig};
+use sandframe_runtime::{LogicPool, MemoryArtifacts, Runtime, RuntimeConfig};
 use wasmer::{Function, Instance, Module, Store, TypedFunction, imports};
 
 const CALLS: u32 = 1_000;
@@ -39,8 +42,12 @@ fn abi_module(event: &str) -> String {
 }
 
 fn calls(c: &mut Criterion) {
+    // Hundreds of thousands of events on one instance: lift the lifetime budget.
     let rt = Runtime::new(
-        RuntimeConfig::default(),
+        RuntimeConfig {
+            fuel_per_lifetime: u64::MAX,
+            ..RuntimeConfig::default()
+        },
         [7; 32],
         Arc::new(MemoryArtifacts::default()),
     );
@@ -104,5 +111,73 @@ fn runaway(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, calls, runaway);
+/// A session that signals the bench once the guest is inside its event.
+struct Signal(Option<std::sync::mpsc::Sender<()>>);
+
+impl sandframe_core::GatewaySession for Signal {
+    fn call(
+        &mut self,
+        _api: &[u8],
+        _request: &[u8],
+        response: &mut Vec<u8>,
+    ) -> Result<(), sandframe_core::ApiError> {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+        response.clear();
+        Ok(())
+    }
+}
+
+fn terminate(c: &mut Criterion) {
+    let rt = Arc::new(Runtime::new(
+        RuntimeConfig::default(),
+        [7; 32],
+        Arc::new(MemoryArtifacts::default()),
+    ));
+    let pool = LogicPool::new(Arc::clone(&rt), 1).unwrap();
+    let call = "(drop (call $call (i32.const 0) (i32.const 9) (i32.const 0) (i32.const 0)))";
+    // The caller loops on host calls; the spinner makes one call (to signal) then spins.
+    let caller = rt
+        .prepare(&verified(&abi_module(&format!(
+            "(loop $l {call} (br $l)) i32.const 0"
+        ))))
+        .unwrap();
+    let spinner = rt
+        .prepare(&sandframe_testkit::verified(
+            "com.example.spin",
+            &abi_module(&format!("{call} (loop $l (br $l)) i32.const 0")),
+        ))
+        .unwrap();
+    let mut g = c.benchmark_group("terminate");
+    g.sample_size(20).measurement_time(Duration::from_secs(5));
+    for (name, prepared) in [
+        ("app calling the host: stopped at its next call", &caller),
+        ("app spinning: stopped by its event fuel", &spinner),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    let (app, _) = pool
+                        .launch(prepared.clone(), Box::new(Signal(Some(tx))))
+                        .unwrap();
+                    std::thread::scope(|s| {
+                        let running = s.spawn(|| pool.dispatch(app, b"{}".to_vec()));
+                        rx.recv().unwrap();
+                        let start = Instant::now();
+                        assert!(pool.terminate(app).unwrap());
+                        total += start.elapsed();
+                        assert!(running.join().unwrap().is_err());
+                    });
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, calls, runaway, terminate);
 criterion_main!(benches);

@@ -10,6 +10,8 @@
 //!   worst cases `docs/validation.md` reports).
 //! - `benches/runtime.rs` (criterion): a mediated `clock.now` beside a raw wasmer typed import;
 //!   how long a runaway loop runs before its default fuel stops it.
+//! - `benches/launch.rs` (criterion): warm and cold launch through a real host beside raw
+//!   wasmer deserialize / compile + instantiate, for the hello example and 256 KiB of code.
 
 use wasm_encoder::{
     CodeSection, ConstExpr, DataSection, ElementSection, Elements, ExportKind, ExportSection,

@@ -237,7 +237,16 @@ impl ArtifactStore for DiskArtifacts {
         self.0.read(key).ok()
     }
     fn put(&self, key: &str, record: &[u8]) {
-        let _ = write_durably(&self.0, key, record);
+        // A cache: no fsync (a torn or lost record fails its MAC and is recompiled); the
+        // rename keeps a reader from seeing a half-written file.
+        let tmp = format!("{key}.tmp");
+        let written = self
+            .0
+            .write(&tmp, record)
+            .and_then(|()| self.0.rename(&tmp, &self.0, key));
+        if written.is_err() {
+            let _ = self.0.remove_file(&tmp);
+        }
     }
     fn remove(&self, key: &str) {
         let _ = self.0.remove_file(key);
@@ -455,10 +464,12 @@ impl Host {
             && let Ok(package) = Package::parse(&bytes)
         {
             let key = self.runtime.artifact_key(package.logic());
-            match self.artifacts.remove_file(&key) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(home_err("remove a cached artifact")(e)),
+            for name in [format!("{key}.tmp"), key] {
+                match self.artifacts.remove_file(&name) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(home_err("remove a cached artifact")(e)),
+                }
             }
         }
         let tombstone = Record {

@@ -166,9 +166,11 @@ pub enum RuntimeError {
 /// Records are opaque bytes: the runtime MACs them itself, so a store needs no integrity of
 /// its own, and anything it returns is authenticated before use.
 pub trait ArtifactStore: Send + Sync {
-    /// The record stored under `key`, if any.
+    /// The record stored under `key`, if any, in an allocation of its own (the runtime hands
+    /// it to wasmer without copying).
     fn get(&self, key: &str) -> Option<Vec<u8>>;
-    /// Stores `record` under `key` (best effort: a failed write only costs a recompile).
+    /// Stores `record` under `key` (best effort: a failed write only costs a recompile, and a
+    /// torn one fails its MAC, so no fsync is needed).
     fn put(&self, key: &str, record: &[u8]);
     /// Removes the record under `key`.
     fn remove(&self, key: &str);
@@ -302,12 +304,16 @@ impl Runtime {
         let module = match memo.or_else(|| self.load(&key)) {
             Some(module) => module,
             None => {
-                let bytes = self.compile(package.package().logic())?;
-                let mut record = self.mac(&key, &bytes).as_bytes().to_vec();
-                record.extend_from_slice(&bytes);
+                let mut record = self.compile(package.package().logic())?;
+                let mac = self.mac(&key, &record);
+                record.extend_from_slice(mac.as_bytes());
                 self.artifacts.put(&key, &record);
-                self.load(&key)
-                    .ok_or_else(|| RuntimeError::Compile("a fresh artifact did not load".into()))?
+                record.truncate(record.len().saturating_sub(32));
+                // SAFETY: `record` is the artifact this runtime serialized a moment ago, in this
+                // process, from a verified module; it never left memory.
+                unsafe { Module::deserialize(&self.engine, record) }.map_err(|e| {
+                    RuntimeError::Compile(format!("a fresh artifact did not load: {e}"))
+                })?
             }
         };
         if let Ok(mut m) = self.loaded.lock() {
@@ -337,16 +343,20 @@ impl Runtime {
     }
 
     /// Loads an authenticated artifact, or `None` (discarding a record that fails its MAC).
+    ///
+    /// A record is the artifact followed by its 32-byte MAC: the artifact then starts at the
+    /// start of the record's own allocation (wasmer wants it 8-byte aligned) and is passed on
+    /// without a copy.
     fn load(&self, key: &str) -> Option<Module> {
-        let record = self.artifacts.get(key)?;
-        let (mac, bytes) = record.split_at_checked(32)?;
+        let mut bytes = self.artifacts.get(key)?;
+        let at = bytes.len().checked_sub(32)?;
+        let mac = blake3::Hash::from_slice(bytes.get(at..)?).ok()?;
+        bytes.truncate(at);
         // blake3::Hash compares in constant time.
-        if blake3::Hash::from_slice(mac).ok()? != self.mac(key, bytes) {
+        if mac != self.mac(key, &bytes) {
             self.artifacts.remove(key);
             return None;
         }
-        // A fresh allocation keeps wasmer's 8-byte alignment requirement.
-        let bytes = bytes.to_vec();
         // SAFETY: `bytes` is an artifact this runtime serialized itself, for exactly this cache
         // key (module digest, wasmer version, features, memory style, caps, cost function,
         // initial fuel, architecture), authenticated just above with the host secret, so it is
