@@ -59,7 +59,12 @@ fn calls(c: &mut Criterion) {
     let pkg = verified(&mediated);
     let prepared = rt.prepare(&pkg).unwrap();
     let (mut app, _) = rt
-        .launch(&prepared, MinimalGateway.open(prepared.context()).unwrap())
+        .launch(
+            &prepared,
+            MinimalGateway
+                .open(prepared.context(), sandframe_core::EventSender::none())
+                .unwrap(),
+        )
         .unwrap();
 
     // Raw: the same loop against a plain typed import on a plain engine.
@@ -100,9 +105,14 @@ fn runaway(c: &mut Criterion) {
     g.bench_function("stopped by the default event fuel (30M)", |b| {
         b.iter_batched(
             || {
-                rt.launch(&prepared, MinimalGateway.open(prepared.context()).unwrap())
-                    .unwrap()
-                    .0
+                rt.launch(
+                    &prepared,
+                    MinimalGateway
+                        .open(prepared.context(), sandframe_core::EventSender::none())
+                        .unwrap(),
+                )
+                .unwrap()
+                .0
             },
             |mut app| assert!(app.event(b"{}").is_err()),
             criterion::BatchSize::PerIteration,
@@ -161,7 +171,7 @@ fn terminate(c: &mut Criterion) {
                 for _ in 0..iters {
                     let (tx, rx) = std::sync::mpsc::channel();
                     let (app, _) = pool
-                        .launch(prepared.clone(), Box::new(Signal(Some(tx))))
+                        .launch(prepared.clone(), |_| Ok(Box::new(Signal(Some(tx)))))
                         .unwrap();
                     std::thread::scope(|s| {
                         let running = s.spawn(|| pool.dispatch(app, b"{}".to_vec()));

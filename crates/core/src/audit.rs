@@ -61,6 +61,8 @@ pub struct AuditRecord<'a> {
     pub action: &'a str,
     /// What it was done to, e.g. an API name or a capability.
     pub subject: &'a str,
+    /// The capability the action needed or concerned (`""` where none).
+    pub capability: &'a str,
     /// How it ended.
     pub outcome: AuditOutcome,
     /// Free text for a reader (a reason, a rule id); never secrets.
@@ -99,7 +101,7 @@ pub struct AuditRecord<'a> {
 /// let sink = Memory::default();
 /// sink.record(&AuditRecord {
 ///     app: None, layer: Layer::Host, action: "install", subject: "com.example.app",
-///     outcome: AuditOutcome::Allowed, detail: "", latency_ns: 0, bytes_in: 0, bytes_out: 0,
+///     capability: "", outcome: AuditOutcome::Allowed, detail: "", latency_ns: 0, bytes_in: 0, bytes_out: 0,
 /// })?;
 /// assert_eq!(sink.0.lock().unwrap()[0], "install com.example.app Allowed");
 /// # Ok::<(), Error>(())

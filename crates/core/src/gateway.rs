@@ -1,4 +1,52 @@
+use std::sync::Arc;
+
 use crate::{ApiError, AppId, Capability, Error, Limits};
+
+/// A capability an app's manifest declares, with the reason it gives (shown when consent is
+/// asked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Declared {
+    /// The capability.
+    pub capability: Capability,
+    /// The manifest's reason for it (untrusted text: escape it when shown).
+    pub reason: String,
+}
+
+/// Delivers host-initiated events (a consent decision, …) to one launched app: each `post`
+/// queues one event (`{"handler", "detail"}` JSON) for the app's logic thread and returns at
+/// once. Cheap to clone; [`EventSender::none`] drops everything (for an app that cannot
+/// receive events, or a test).
+#[derive(Clone)]
+pub struct EventSender(Option<Arc<dyn Fn(Vec<u8>) + Send + Sync>>);
+
+impl EventSender {
+    /// A sender that hands each event to `deliver` (which must not block).
+    pub fn new(deliver: impl Fn(Vec<u8>) + Send + Sync + 'static) -> Self {
+        EventSender(Some(Arc::new(deliver)))
+    }
+
+    /// A sender that drops every event.
+    pub fn none() -> Self {
+        EventSender(None)
+    }
+
+    /// Queues `event` for the app; a no-op for [`EventSender::none`] or a stopped app.
+    pub fn post(&self, event: Vec<u8>) {
+        if let Some(deliver) = &self.0 {
+            deliver(event);
+        }
+    }
+}
+
+impl std::fmt::Debug for EventSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "EventSender"
+        } else {
+            "EventSender(none)"
+        })
+    }
+}
 
 /// What a gateway is told about an app when the host launches it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -8,7 +56,7 @@ pub struct AppContext {
     /// The app's display name from its manifest (untrusted text).
     pub name: String,
     /// The capabilities its manifest declares: the upper bound of what it can ever be granted.
-    pub declared: Vec<Capability>,
+    pub declared: Vec<Declared>,
     /// Its effective limits (manifest limits already clamped to the host's caps).
     pub limits: Limits,
 }
@@ -19,11 +67,13 @@ pub struct AppContext {
 /// moves it to the app's logic thread. Per-app state (rate limiters, in-flight counters, the
 /// app's grants) lives in the session, so a call takes no global lock.
 pub trait Gateway: Send + Sync {
-    /// Opens the door for one launched app.
+    /// Opens the door for one launched app; `events` reaches the app later (consent
+    /// decisions arrive through it).
     ///
     /// # Errors
     /// When the app may not run now (e.g. quarantined) or the gateway is unavailable.
-    fn open(&self, app: &AppContext) -> Result<Box<dyn GatewaySession>, Error>;
+    fn open(&self, app: &AppContext, events: EventSender)
+    -> Result<Box<dyn GatewaySession>, Error>;
 }
 
 /// One app's side of the [`Gateway`]: lives on that app's logic thread.

@@ -11,7 +11,9 @@
 use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sandframe_core::{ApiError, AppContext, Capability, Error, ErrorCode, Gateway, GatewaySession};
+use sandframe_core::{
+    ApiError, AppContext, Capability, Error, ErrorCode, EventSender, Gateway, GatewaySession,
+};
 use serde::Deserialize;
 
 /// Largest request the gateway reads, in bytes (64 KiB).
@@ -108,7 +110,11 @@ pub enum GatewayError {
 pub struct MinimalGateway;
 
 impl Gateway for MinimalGateway {
-    fn open(&self, app: &AppContext) -> Result<Box<dyn GatewaySession>, Error> {
+    fn open(
+        &self,
+        app: &AppContext,
+        _events: EventSender,
+    ) -> Result<Box<dyn GatewaySession>, Error> {
         Ok(Box::new(MinimalSession { app: app.clone() }))
     }
 }
@@ -157,7 +163,11 @@ impl GatewaySession for MinimalSession {
             ));
         }
         if let Some(cap) = spec.capability
-            && !self.app.declared.iter().any(|c| c.as_str() == cap)
+            && !self
+                .app
+                .declared
+                .iter()
+                .any(|d| d.capability.as_str() == cap)
         {
             return Err(ApiError::new(
                 ErrorCode::Denied,
@@ -234,12 +244,21 @@ mod tests {
 
     fn session(declared: &[&str]) -> Box<dyn GatewaySession> {
         MinimalGateway
-            .open(&AppContext {
-                app: "com.example.g".parse().unwrap(),
-                name: "G".into(),
-                declared: declared.iter().map(|c| c.parse().unwrap()).collect(),
-                limits: Default::default(),
-            })
+            .open(
+                &AppContext {
+                    app: "com.example.g".parse().unwrap(),
+                    name: "G".into(),
+                    declared: declared
+                        .iter()
+                        .map(|c| sandframe_core::Declared {
+                            capability: c.parse().unwrap(),
+                            reason: String::new(),
+                        })
+                        .collect(),
+                    limits: Default::default(),
+                },
+                EventSender::none(),
+            )
             .unwrap()
     }
 

@@ -387,8 +387,11 @@ impl Host {
             )));
         }
         let prepared = self.runtime.prepare(&verified)?;
-        let session = self.gateway.open(prepared.context())?;
-        let (handle, code) = self.pool.launch(prepared, session)?;
+        let context = prepared.context().clone();
+        let gateway = Arc::clone(&self.gateway);
+        let (handle, code) = self
+            .pool
+            .launch(prepared, move |events| gateway.open(&context, events))?;
         let mut running = self.lock_running()?;
         if running.contains_key(app) {
             // Another launch of the same app won the race: keep that one.

@@ -335,7 +335,10 @@ impl Runtime {
                 declared: manifest
                     .capabilities()
                     .iter()
-                    .map(|d| d.capability().clone())
+                    .map(|d| sandframe_core::Declared {
+                        capability: d.capability().clone(),
+                        reason: d.reason().to_owned(),
+                    })
                     .collect(),
                 limits,
             },

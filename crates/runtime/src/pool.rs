@@ -15,7 +15,7 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use sandframe_core::GatewaySession;
+use sandframe_core::{EventSender, GatewaySession};
 
 use crate::{AppInstance, Prepared, Runtime, RuntimeError, Terminator};
 
@@ -42,6 +42,12 @@ enum Command {
     Terminate {
         id: u64,
         reply: SyncSender<bool>,
+    },
+    /// A host-initiated event (e.g. a consent decision): delivered like any event, nobody
+    /// waits for its result.
+    Post {
+        id: u64,
+        json: Vec<u8>,
     },
 }
 
@@ -115,15 +121,25 @@ impl LogicPool {
 
     /// Launches a prepared app on the next logic thread (round robin) and runs its `sf_init`.
     ///
+    /// `open` makes the app's gateway session, given the [`EventSender`] that posts events
+    /// to the app later (consent decisions).
+    ///
     /// # Errors
-    /// What [`Runtime::launch`] returns, or [`RuntimeError::LogicThreadGone`].
+    /// What `open` or [`Runtime::launch`] returns, or [`RuntimeError::LogicThreadGone`].
     pub fn launch(
         &self,
         prepared: Prepared,
-        session: Box<dyn GatewaySession>,
+        open: impl FnOnce(EventSender) -> Result<Box<dyn GatewaySession>, sandframe_core::Error>,
     ) -> Result<(AppHandle, i32), RuntimeError> {
         let thread = self.next_thread.fetch_add(1, Ordering::Relaxed) % self.senders.len().max(1);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let sender = self.senders.get(thread).ok_or_else(gone)?.clone();
+        // The Launch command goes down the same channel first, so a posted event never
+        // overtakes the launch it belongs to.
+        let events = EventSender::new(move |json| {
+            let _ = sender.send(Command::Post { id, json });
+        });
+        let session = open(events)?;
         let terminator = Terminator::default();
         if let Ok(mut t) = self.terminators.lock() {
             t.insert(id, terminator.clone());
@@ -216,6 +232,13 @@ fn serve(runtime: &Runtime, commands: &Receiver<Command>) {
             }
             Command::Terminate { id, reply } => {
                 let _ = reply.send(apps.remove(&id).is_some());
+            }
+            Command::Post { id, json } => {
+                if let Some(app) = apps.get_mut(&id)
+                    && let Err(e) = app.event(&json)
+                {
+                    tracing::warn!(target: "sandframe::runtime", error = %e, "a posted event failed");
+                }
             }
         }
     }

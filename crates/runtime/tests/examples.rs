@@ -31,7 +31,9 @@ fn hello_runs_and_meets_an_honest_unavailable() {
         Arc::new(MemoryArtifacts::default()),
     );
     let prepared = rt.prepare(&pkg).unwrap();
-    let session = MinimalGateway.open(prepared.context()).unwrap();
+    let session = MinimalGateway
+        .open(prepared.context(), sandframe_core::EventSender::none())
+        .unwrap();
     let (mut app, init) = rt.launch(&prepared, session).unwrap();
     assert_eq!(
         init, 1,

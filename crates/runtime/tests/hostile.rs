@@ -45,7 +45,9 @@ fn runtime() -> Runtime {
 
 fn launch(rt: &Runtime, pkg: &VerifiedPackage) -> AppInstance {
     let prepared = rt.prepare(pkg).unwrap();
-    let session = MinimalGateway.open(prepared.context()).unwrap();
+    let session = MinimalGateway
+        .open(prepared.context(), sandframe_core::EventSender::none())
+        .unwrap();
     let (app, code) = rt.launch(&prepared, session).unwrap();
     assert_eq!(code, 0);
     app
@@ -157,7 +159,9 @@ fn the_runtime_cap_holds_even_if_validation_was_loosened() {
     // A minimum over the runtime cap does not start at all.
     let big = verified_with(&loose, "com.example.big", &app("9 1000", "i32.const 0"));
     let prepared = rt.prepare(&big).unwrap();
-    let session = MinimalGateway.open(prepared.context()).unwrap();
+    let session = MinimalGateway
+        .open(prepared.context(), sandframe_core::EventSender::none())
+        .unwrap();
     assert!(matches!(
         rt.launch(&prepared, session),
         Err(RuntimeError::Instantiate(_))
@@ -460,7 +464,12 @@ fn a_manifest_fuel_limit_lowers_the_event_budget_and_never_raises_it() {
     let prepared = rt_small.prepare(&pkg).unwrap();
     assert_eq!(prepared.context().limits.fuel_per_event, Some(100_000));
     let (mut greedy, _) = rt_small
-        .launch(&prepared, MinimalGateway.open(prepared.context()).unwrap())
+        .launch(
+            &prepared,
+            MinimalGateway
+                .open(prepared.context(), sandframe_core::EventSender::none())
+                .unwrap(),
+        )
         .unwrap();
     assert_eq!(trapped(greedy.event(b"{}")), TrapKind::FuelExhausted);
 }

@@ -47,12 +47,23 @@ fn apps_on_two_threads_are_served_and_terminated() {
             &module("(loop $l (br $l)) i32.const 0"),
         ))
         .unwrap();
-    let open = |p: &sandframe_runtime::Prepared| MinimalGateway.open(p.context()).unwrap();
 
     // Round robin: the spinner lands on thread 0, two counters on threads 1 and 0.
-    let (spin, _) = pool.launch(spinner.clone(), open(&spinner)).unwrap();
-    let (a, _) = pool.launch(counter.clone(), open(&counter)).unwrap();
-    let (b, _) = pool.launch(counter.clone(), open(&counter)).unwrap();
+    let (spin, _) = pool
+        .launch(spinner.clone(), |e| {
+            MinimalGateway.open(spinner.context(), e)
+        })
+        .unwrap();
+    let (a, _) = pool
+        .launch(counter.clone(), |e| {
+            MinimalGateway.open(counter.context(), e)
+        })
+        .unwrap();
+    let (b, _) = pool
+        .launch(counter.clone(), |e| {
+            MinimalGateway.open(counter.context(), e)
+        })
+        .unwrap();
 
     // Each counter keeps its own state: instances share no memory.
     assert_eq!(pool.dispatch(a, b"{}".to_vec()).unwrap(), 1);
@@ -119,7 +130,9 @@ fn terminate_stops_an_app_mid_event_at_its_next_host_call() {
         ))
         .unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    let (app, _) = pool.launch(caller, Box::new(Signal(Some(tx)))).unwrap();
+    let (app, _) = pool
+        .launch(caller, |_| Ok(Box::new(Signal(Some(tx)))))
+        .unwrap();
     std::thread::scope(|s| {
         let running = s.spawn(|| pool.dispatch(app, b"{}".to_vec()));
         rx.recv().unwrap(); // the guest is inside its event, calling

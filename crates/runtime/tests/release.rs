@@ -43,16 +43,26 @@ fn dropping_an_instance_releases_its_memory() {
 
     // Warm up once so allocator and engine growth do not count.
     drop(
-        rt.launch(&prepared, MinimalGateway.open(prepared.context()).unwrap())
-            .unwrap(),
+        rt.launch(
+            &prepared,
+            MinimalGateway
+                .open(prepared.context(), sandframe_core::EventSender::none())
+                .unwrap(),
+        )
+        .unwrap(),
     );
 
     let before = vm_size().unwrap();
     let apps: Vec<_> = (0..8)
         .map(|_| {
-            rt.launch(&prepared, MinimalGateway.open(prepared.context()).unwrap())
-                .unwrap()
-                .0
+            rt.launch(
+                &prepared,
+                MinimalGateway
+                    .open(prepared.context(), sandframe_core::EventSender::none())
+                    .unwrap(),
+            )
+            .unwrap()
+            .0
         })
         .collect();
     let during = vm_size().unwrap();
