@@ -1,0 +1,192 @@
+//! The API table of host ABI v1, the built-in APIs, and the trait host-registered APIs
+//! implement.
+
+use std::io::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sandframe_core::{ApiError, AppContext, Capability, ErrorCode};
+use serde::Deserialize;
+
+/// Largest request the gateway reads, in bytes (64 KiB).
+pub const MAX_REQUEST_BYTES: usize = 64 << 10;
+/// Largest response the gateway hands back, in bytes (64 KiB).
+pub const MAX_RESPONSE_BYTES: usize = 64 << 10;
+/// Most bytes one `random.bytes` call returns.
+pub const MAX_RANDOM_BYTES: usize = 1024;
+/// Longest `log` message kept, in bytes; longer ones are cut.
+pub const MAX_LOG_BYTES: usize = 4096;
+
+/// One API: its name and the capability it needs (`None`: every app may call it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiSpec {
+    /// The API name, e.g. `storage.get`.
+    pub name: &'static str,
+    /// The capability it needs.
+    pub capability: Option<&'static str>,
+}
+
+/// Every API of host ABI v1 and the capability each needs (`docs/abi.md`).
+pub const APIS: &[ApiSpec] = &[
+    ApiSpec {
+        name: "clock.now",
+        capability: None,
+    },
+    ApiSpec {
+        name: "random.bytes",
+        capability: None,
+    },
+    ApiSpec {
+        name: "log",
+        capability: None,
+    },
+    ApiSpec {
+        name: "capability.request",
+        capability: None,
+    },
+    ApiSpec {
+        name: "capability.list",
+        capability: None,
+    },
+    ApiSpec {
+        name: "storage.get",
+        capability: Some(Capability::STORAGE_LOCAL),
+    },
+    ApiSpec {
+        name: "storage.set",
+        capability: Some(Capability::STORAGE_LOCAL),
+    },
+    ApiSpec {
+        name: "storage.remove",
+        capability: Some(Capability::STORAGE_LOCAL),
+    },
+    ApiSpec {
+        name: "storage.list",
+        capability: Some(Capability::STORAGE_LOCAL),
+    },
+    ApiSpec {
+        name: "storage.usage",
+        capability: Some(Capability::STORAGE_LOCAL),
+    },
+    ApiSpec {
+        name: "storage.share",
+        capability: Some("storage:share"),
+    },
+    ApiSpec {
+        name: "storage.unshare",
+        capability: Some("storage:share"),
+    },
+    ApiSpec {
+        name: "storage.getShared",
+        capability: Some("storage:share"),
+    },
+    ApiSpec {
+        name: "ui.setData",
+        capability: Some(Capability::UI_RENDER),
+    },
+    ApiSpec {
+        name: "user.getProfile",
+        capability: Some(Capability::USER_READ_PROFILE),
+    },
+];
+
+/// An API the host registers with the gateway (a custom one, or the implementation of a
+/// table API whose layer the host supplies, such as `storage.get`).
+///
+/// The gateway has already checked the capability, policy, rate and sizes, and that the
+/// request is JSON, when `call` runs; it audits the outcome afterwards. `call` runs on the
+/// app's logic thread: it must not block for long (ask for consent-like decisions through
+/// events instead).
+pub trait Api: Send + Sync {
+    /// Serves one call, writing the JSON response into `response` (cleared already).
+    ///
+    /// # Errors
+    /// An [`ApiError`] the guest sees.
+    fn call(
+        &self,
+        app: &AppContext,
+        request: &[u8],
+        response: &mut Vec<u8>,
+    ) -> Result<(), ApiError>;
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RandomRequest {
+    len: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogRequest {
+    #[serde(default)]
+    level: Option<String>,
+    message: String,
+}
+
+pub(crate) fn bad(message: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
+    ApiError::new(ErrorCode::BadRequest, message)
+}
+
+/// Parses a JSON request (empty means `{}`).
+pub(crate) fn json<'a, T: Deserialize<'a>>(request: &'a [u8]) -> Result<T, ApiError> {
+    let request: &[u8] = if request.is_empty() { b"{}" } else { request };
+    serde_json::from_slice(request)
+        .map_err(|e| bad(format!("the request is not the expected JSON: {e}")))
+}
+
+/// Serves a built-in API (`clock.now`, `random.bytes`, `log`); `None` for any other name.
+pub(crate) fn builtin(
+    name: &str,
+    app: &AppContext,
+    request: &[u8],
+    response: &mut Vec<u8>,
+) -> Option<Result<(), ApiError>> {
+    Some(match name {
+        "clock.now" => {
+            let ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            // Written in place: no allocation on the hot path.
+            let _ = write!(response, "{{\"unix_ms\":{ms}}}");
+            Ok(())
+        }
+        "random.bytes" => random(request, response),
+        "log" => log(app, request, response),
+        _ => return None,
+    })
+}
+
+fn random(request: &[u8], response: &mut Vec<u8>) -> Result<(), ApiError> {
+    let req: RandomRequest = json(request)?;
+    if req.len > MAX_RANDOM_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!("random.bytes returns at most {MAX_RANDOM_BYTES} bytes"),
+        ));
+    }
+    let mut bytes = vec![0u8; req.len];
+    getrandom::fill(&mut bytes)
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "the system random generator failed"))?;
+    response.extend_from_slice(format!("{{\"hex\":\"{}\"}}", hex::encode(bytes)).as_bytes());
+    Ok(())
+}
+
+fn log(app: &AppContext, request: &[u8], response: &mut Vec<u8>) -> Result<(), ApiError> {
+    let req: LogRequest = json(request)?;
+    let cut: String = req.message.chars().take(MAX_LOG_BYTES).collect();
+    let app = app.app.as_str();
+    match req.level.as_deref().unwrap_or("info") {
+        "error" => tracing::error!(target: "sandframe::app", app, message = %cut.escape_debug()),
+        "warn" => tracing::warn!(target: "sandframe::app", app, message = %cut.escape_debug()),
+        "debug" => tracing::debug!(target: "sandframe::app", app, message = %cut.escape_debug()),
+        "info" => tracing::info!(target: "sandframe::app", app, message = %cut.escape_debug()),
+        other => {
+            return Err(bad(format!(
+                "log level {:?} is not one of error, warn, info, debug",
+                other.escape_debug().to_string()
+            )));
+        }
+    }
+    response.extend_from_slice(b"{}");
+    Ok(())
+}

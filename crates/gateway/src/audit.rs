@@ -1,0 +1,680 @@
+//! The default [`AuditSink`]: an append-only log of MAC-chained frames whose key and latest
+//! head live in an [`Anchor`] outside the home.
+//!
+//! ## Format (`audit.log`, also in `docs/format.md`)
+//!
+//! The file is a sequence of frames, each `len (u32 LE) ‖ body (len bytes) ‖ mac (32 bytes)`.
+//! A body is `first_seq (u64 LE)` followed by records, each a postcard-encoded
+//! [`StoredRecord`]. Frame `i` (from 0) carries
+//! `mac_i = blake3::keyed_hash(key, "sandframe audit frame v1" ‖ mac_{i-1} ‖ i (u64 LE) ‖
+//! len (u32 LE) ‖ body)`, with `mac_{-1}` 32 zero bytes. The anchor keeps the key and the head
+//! (frame count, record count, last MAC) as of the last [`AuditSink::flush`].
+//!
+//! ## What is guaranteed after a crash
+//!
+//! Records are buffered in memory and written as one frame when 32 KiB accumulate; `flush`
+//! writes the partial frame, fsyncs the log, then advances the anchor. So after a crash:
+//! every record recorded before the last `flush` returned is on disk and anchored; records
+//! after it may be lost (still buffered), or present in frames past the anchored head (a valid
+//! but *unanchored* tail, reported by [`verify`]), or cut mid-frame (a torn tail, reported and
+//! cut off when the log is next opened). An attacker who can write the home but not the
+//! anchor cannot edit, reorder, drop or forge anchored frames without [`verify`] saying so;
+//! they can drop unanchored frames, which is the same loss a crash may cause.
+
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cap_std::fs::OpenOptionsExt as _;
+use cap_std::fs::{Dir, File, OpenOptions};
+use sandframe_core::{AuditOutcome, AuditRecord, AuditSink, Error};
+use serde::{Deserialize, Serialize};
+
+use crate::GatewayError;
+
+/// The log's file name inside the directory it is opened in.
+pub const LOG_FILE: &str = "audit.log";
+/// A frame is written once its body reaches this many bytes.
+pub const FRAME_BYTES: usize = 32 << 10;
+/// Longest body a frame may declare (a reader refuses longer ones without allocating).
+pub const MAX_FRAME_BYTES: u32 = 1 << 20;
+/// Longest `detail` kept in a record, in bytes (longer ones are cut at a character boundary).
+pub const MAX_DETAIL_BYTES: usize = 512;
+/// Longest `subject` kept in a record, in bytes.
+pub const MAX_SUBJECT_BYTES: usize = 128;
+
+const DOMAIN: &[u8] = b"sandframe audit frame v1";
+const ANCHOR_MAGIC: &[u8; 8] = b"SFANCHR1";
+const ANCHOR_BYTES: usize = 8 + 32 + 8 + 8 + 32;
+
+/// Where a log stands: how many frames and records, and the last frame's MAC.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Head {
+    /// Frames written.
+    pub frames: u64,
+    /// Records in those frames.
+    pub records: u64,
+    /// The last frame's MAC (zeros for an empty log).
+    pub mac: [u8; 32],
+}
+
+/// Keeps the log's MAC key and its latest head somewhere the home's attacker cannot write.
+pub trait Anchor: Send + Sync {
+    /// The MAC key.
+    fn key(&self) -> [u8; 32];
+    /// The head as of the last flush.
+    fn head(&self) -> Head;
+    /// Records a new head, durably, before returning.
+    ///
+    /// # Errors
+    /// When it cannot be stored; the log then reports its flush as failed.
+    fn advance(&self, head: &Head) -> Result<(), GatewayError>;
+}
+
+/// An [`Anchor`] in one small file (mode 0600) that the embedder keeps outside the home;
+/// created with a fresh random key on first use.
+///
+/// The file is `"SFANCHR1" ‖ key (32) ‖ frames (u64 LE) ‖ records (u64 LE) ‖ mac (32)`, and
+/// is replaced atomically (temp file, fsync, rename, directory fsync).
+pub struct FileAnchor {
+    dir: Dir,
+    name: String,
+    key: [u8; 32],
+    head: Mutex<Head>,
+}
+
+impl std::fmt::Debug for FileAnchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileAnchor")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileAnchor {
+    /// Opens the anchor file at `path`, creating it (and its directory) if missing.
+    ///
+    /// # Errors
+    /// [`GatewayError::Io`] if it cannot be read or created; [`GatewayError::Damaged`] if it
+    /// is not an anchor file.
+    pub fn open(path: &std::path::Path) -> Result<FileAnchor, GatewayError> {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| GatewayError::Damaged(format!("{} is not a file path", path.display())))?
+            .to_owned();
+        std::fs::create_dir_all(parent).map_err(io("create the anchor's directory"))?;
+        let dir = Dir::open_ambient_dir(parent, cap_std::ambient_authority())
+            .map_err(io("open the anchor's directory"))?;
+        match dir.read(&name) {
+            Ok(bytes) => {
+                let (key, head) = decode_anchor(&bytes).ok_or_else(|| {
+                    GatewayError::Damaged(format!(
+                        "{} is not a sandframe audit anchor; restore it from a backup",
+                        path.display()
+                    ))
+                })?;
+                Ok(FileAnchor {
+                    dir,
+                    name,
+                    key,
+                    head: Mutex::new(head),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key).map_err(|e| GatewayError::Io {
+                    what: "generate an audit key",
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+                let anchor = FileAnchor {
+                    dir,
+                    name,
+                    key,
+                    head: Mutex::new(Head::default()),
+                };
+                anchor.write(&Head::default())?;
+                Ok(anchor)
+            }
+            Err(e) => Err(io("read the audit anchor")(e)),
+        }
+    }
+
+    fn write(&self, head: &Head) -> Result<(), GatewayError> {
+        let mut bytes = Vec::with_capacity(ANCHOR_BYTES);
+        bytes.extend_from_slice(ANCHOR_MAGIC);
+        bytes.extend_from_slice(&self.key);
+        bytes.extend_from_slice(&head.frames.to_le_bytes());
+        bytes.extend_from_slice(&head.records.to_le_bytes());
+        bytes.extend_from_slice(&head.mac);
+        let tmp = format!("{}.tmp", self.name);
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true).mode(0o600);
+        let mut f = self
+            .dir
+            .open_with(&tmp, &options)
+            .map_err(io("create the anchor's temp file"))?;
+        f.write_all(&bytes).map_err(io("write the anchor"))?;
+        f.sync_all().map_err(io("sync the anchor"))?;
+        drop(f);
+        self.dir
+            .rename(&tmp, &self.dir, &self.name)
+            .map_err(io("replace the anchor"))?;
+        self.dir
+            .open(".")
+            .and_then(|d| d.sync_all())
+            .map_err(io("sync the anchor's directory"))
+    }
+}
+
+fn decode_anchor(bytes: &[u8]) -> Option<([u8; 32], Head)> {
+    if bytes.len() != ANCHOR_BYTES || bytes.get(..8)? != ANCHOR_MAGIC {
+        return None;
+    }
+    let key: [u8; 32] = bytes.get(8..40)?.try_into().ok()?;
+    let frames = u64::from_le_bytes(bytes.get(40..48)?.try_into().ok()?);
+    let records = u64::from_le_bytes(bytes.get(48..56)?.try_into().ok()?);
+    let mac: [u8; 32] = bytes.get(56..88)?.try_into().ok()?;
+    Some((
+        key,
+        Head {
+            frames,
+            records,
+            mac,
+        },
+    ))
+}
+
+impl Anchor for FileAnchor {
+    fn key(&self) -> [u8; 32] {
+        self.key
+    }
+    fn head(&self) -> Head {
+        self.head.lock().map(|h| *h).unwrap_or_default()
+    }
+    fn advance(&self, head: &Head) -> Result<(), GatewayError> {
+        self.write(head)?;
+        if let Ok(mut h) = self.head.lock() {
+            *h = *head;
+        }
+        Ok(())
+    }
+}
+
+/// An [`Anchor`] in memory (tests, or an embedder that persists the head itself).
+#[derive(Debug)]
+pub struct MemoryAnchor {
+    key: [u8; 32],
+    head: Mutex<Head>,
+}
+
+impl MemoryAnchor {
+    /// An anchor with `key` and an empty head.
+    pub fn new(key: [u8; 32]) -> MemoryAnchor {
+        MemoryAnchor {
+            key,
+            head: Mutex::new(Head::default()),
+        }
+    }
+}
+
+impl Anchor for MemoryAnchor {
+    fn key(&self) -> [u8; 32] {
+        self.key
+    }
+    fn head(&self) -> Head {
+        self.head.lock().map(|h| *h).unwrap_or_default()
+    }
+    fn advance(&self, head: &Head) -> Result<(), GatewayError> {
+        *self
+            .head
+            .lock()
+            .map_err(|_| GatewayError::Damaged("the anchor lock is poisoned".into()))? = *head;
+        Ok(())
+    }
+}
+
+fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> GatewayError {
+    move |source| GatewayError::Io { what, source }
+}
+
+/// One audit record as stored (and as read back by [`read`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRecord {
+    /// Position in the log, from 0.
+    pub seq: u64,
+    /// Wall-clock time it was recorded, in Unix milliseconds.
+    pub unix_ms: u64,
+    /// The app concerned (`""` for none).
+    pub app: String,
+    /// The layer that wrote it (`gateway`, `host`, …).
+    pub layer: String,
+    /// What was done (`call`, `consent`, `install`, …).
+    pub action: String,
+    /// What it was done to (an API name, a capability, …).
+    pub subject: String,
+    /// The capability concerned (`""` for none).
+    pub capability: String,
+    /// `allowed`, `denied` or `failed`.
+    pub outcome: String,
+    /// Free text (a reason, a count of folded repeats).
+    pub detail: String,
+    /// Time taken, in nanoseconds.
+    pub latency_ns: u64,
+    /// Request bytes.
+    pub bytes_in: u32,
+    /// Response bytes.
+    pub bytes_out: u32,
+}
+
+/// The borrowed form written on the hot path (same encoding as [`StoredRecord`]).
+#[derive(Serialize)]
+struct RecordRef<'a> {
+    seq: u64,
+    unix_ms: u64,
+    app: &'a str,
+    layer: &'a str,
+    action: &'a str,
+    subject: &'a str,
+    capability: &'a str,
+    outcome: &'a str,
+    detail: &'a str,
+    latency_ns: u64,
+    bytes_in: u32,
+    bytes_out: u32,
+}
+
+/// `s` cut to at most `max` bytes at a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
+}
+
+/// The name of an outcome as stored.
+pub fn outcome_name(outcome: AuditOutcome) -> &'static str {
+    match outcome {
+        AuditOutcome::Allowed => "allowed",
+        AuditOutcome::Denied => "denied",
+        _ => "failed",
+    }
+}
+
+fn frame_mac(key: &[u8; 32], prev: &[u8; 32], index: u64, body: &[u8]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_keyed(key);
+    h.update(DOMAIN);
+    h.update(prev);
+    h.update(&index.to_le_bytes());
+    h.update(&(body.len() as u32).to_le_bytes());
+    h.update(body);
+    *h.finalize().as_bytes()
+}
+
+struct State {
+    file: File,
+    /// The open frame's body (starts with its first sequence number).
+    body: Vec<u8>,
+    /// Records in the open frame.
+    open_records: u64,
+    next_seq: u64,
+    /// The last frame written to the file (not necessarily synced or anchored).
+    written: Head,
+    /// Set when a write failed: the log refuses further records until reopened.
+    broken: bool,
+}
+
+/// The tamper-evident audit log (see the module documentation for its format and crash
+/// guarantees).
+pub struct AuditLog {
+    state: Mutex<State>,
+    anchor: Arc<dyn Anchor>,
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog").finish_non_exhaustive()
+    }
+}
+
+impl AuditLog {
+    /// Opens (or creates) `audit.log` in `dir`, checking what is there against `anchor`.
+    ///
+    /// A torn frame at the end (a crash mid-write) is cut off; unanchored but valid frames
+    /// are kept and the chain continues from them.
+    ///
+    /// # Errors
+    /// [`GatewayError::Tampered`] if the log fails verification: sandframe will not append to
+    /// a log it cannot vouch for; keep it as evidence, move it aside and start a new one with a
+    /// new anchor. [`GatewayError::Io`] if the file cannot be read or opened.
+    pub fn open(dir: &Dir, anchor: Arc<dyn Anchor>) -> Result<AuditLog, GatewayError> {
+        let key = anchor.key();
+        let bytes = match dir.read(LOG_FILE) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io("read the audit log")(e)),
+        };
+        let summary = verify(&bytes, &key, &anchor.head()).map_err(GatewayError::Tampered)?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).mode(0o600);
+        let file = dir
+            .open_with(LOG_FILE, &options)
+            .map_err(io("open the audit log"))?;
+        if summary.torn_tail_bytes > 0 {
+            file.set_len(summary.valid_bytes)
+                .map_err(io("cut a torn frame off the audit log"))?;
+        }
+        let mut file = file;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(summary.valid_bytes))
+            .map_err(io("seek to the end of the audit log"))?;
+        let written = summary.head;
+        let mut body = Vec::with_capacity(FRAME_BYTES + 1024);
+        body.extend_from_slice(&written.records.to_le_bytes());
+        Ok(AuditLog {
+            state: Mutex::new(State {
+                file,
+                body,
+                open_records: 0,
+                next_seq: written.records,
+                written,
+                broken: false,
+            }),
+            anchor,
+            key,
+        })
+    }
+
+    /// Writes the open frame (if it holds records) to the file.
+    fn seal(&self, s: &mut State) -> Result<(), Error> {
+        if s.open_records == 0 {
+            return Ok(());
+        }
+        let index = s.written.frames;
+        let mac = frame_mac(&self.key, &s.written.mac, index, &s.body);
+        let mut frame = Vec::with_capacity(s.body.len() + 36);
+        frame.extend_from_slice(&(s.body.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&s.body);
+        frame.extend_from_slice(&mac);
+        if let Err(e) = s.file.write_all(&frame) {
+            s.broken = true;
+            return Err(Error::Unavailable(format!(
+                "the audit log cannot be written ({e}); free disk space and restart the host"
+            )));
+        }
+        s.written = Head {
+            frames: index + 1,
+            records: s.written.records + s.open_records,
+            mac,
+        };
+        s.body.clear();
+        s.body.extend_from_slice(&s.next_seq.to_le_bytes());
+        s.open_records = 0;
+        Ok(())
+    }
+
+    /// Verifies the log as it is on disk now against the anchor.
+    ///
+    /// # Errors
+    /// [`GatewayError::Tampered`] with what was found; [`GatewayError::Io`].
+    pub fn verify_file(dir: &Dir, anchor: &dyn Anchor) -> Result<Verified, GatewayError> {
+        let bytes = match dir.read(LOG_FILE) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io("read the audit log")(e)),
+        };
+        verify(&bytes, &anchor.key(), &anchor.head()).map_err(GatewayError::Tampered)
+    }
+}
+
+impl AuditSink for AuditLog {
+    fn record(&self, r: &AuditRecord<'_>) -> Result<(), Error> {
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| Error::Unavailable("the audit log lock is poisoned".into()))?;
+        if s.broken {
+            return Err(Error::Unavailable(
+                "the audit log failed earlier; restart the host".into(),
+            ));
+        }
+        let record = RecordRef {
+            seq: s.next_seq,
+            unix_ms,
+            app: r.app.map_or("", |a| a.as_str()),
+            layer: r.layer.name(),
+            action: cut(r.action, MAX_SUBJECT_BYTES),
+            subject: cut(r.subject, MAX_SUBJECT_BYTES),
+            capability: cut(r.capability, MAX_SUBJECT_BYTES),
+            outcome: outcome_name(r.outcome),
+            detail: cut(r.detail, MAX_DETAIL_BYTES),
+            latency_ns: r.latency_ns,
+            bytes_in: r.bytes_in,
+            bytes_out: r.bytes_out,
+        };
+        let body = std::mem::take(&mut s.body);
+        s.body = postcard::to_extend(&record, body)
+            .map_err(|e| Error::Unavailable(format!("an audit record did not encode: {e}")))?;
+        s.open_records += 1;
+        s.next_seq += 1;
+        if s.body.len() >= FRAME_BYTES {
+            self.seal(&mut s)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        let head = {
+            let mut s = self
+                .state
+                .lock()
+                .map_err(|_| Error::Unavailable("the audit log lock is poisoned".into()))?;
+            self.seal(&mut s)?;
+            s.file
+                .sync_data()
+                .map_err(|e| Error::Unavailable(format!("the audit log cannot be synced ({e})")))?;
+            s.written
+        };
+        if head != self.anchor.head() {
+            self.anchor
+                .advance(&head)
+                .map_err(|e| Error::Unavailable(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
+/// What [`verify`] found in a log that checks out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The head of every valid frame (anchored or not).
+    pub head: Head,
+    /// Valid frames past the anchored head (written, not yet anchored when the host stopped).
+    pub unanchored_frames: u64,
+    /// Bytes of a torn last frame (a crash mid-write), to be cut off.
+    pub torn_tail_bytes: u64,
+    /// Bytes of valid frames.
+    pub valid_bytes: u64,
+}
+
+/// Why a log failed verification.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Tampering {
+    /// A frame's MAC is wrong: it was edited, reordered, or chained with another key.
+    #[error(
+        "audit frame {frame} (at byte {offset}) fails its MAC: the log was edited, reordered or written with another key"
+    )]
+    BadFrame {
+        /// The frame's index.
+        frame: u64,
+        /// Its byte offset.
+        offset: u64,
+    },
+    /// A frame declares an impossible length.
+    #[error("audit frame {frame} (at byte {offset}) is malformed")]
+    Malformed {
+        /// The frame's index.
+        frame: u64,
+        /// Its byte offset.
+        offset: u64,
+    },
+    /// The log is shorter than its anchor says, or its anchored frame is not the one there.
+    #[error(
+        "the audit log was cut short or replaced: the anchor holds {anchored} frames, the log {found} valid ones"
+    )]
+    Truncated {
+        /// Frames the anchor vouches for.
+        anchored: u64,
+        /// Valid frames found.
+        found: u64,
+    },
+}
+
+/// Verifies a whole log against `key` and the anchored `head`.
+///
+/// # Errors
+/// The first [`Tampering`] found.
+pub fn verify(log: &[u8], key: &[u8; 32], head: &Head) -> Result<Verified, Tampering> {
+    walk(log, key, head, |_| Ok(()))
+}
+
+/// Verifies a log (as [`verify`]) and decodes its records, anchored and unanchored.
+///
+/// # Errors
+/// The first [`Tampering`] found, or [`Tampering::Malformed`] for a frame whose MAC checks
+/// out but whose records do not decode (a bug, never an attack).
+pub fn read(log: &[u8], key: &[u8; 32], head: &Head) -> Result<Vec<StoredRecord>, Tampering> {
+    let mut out = Vec::new();
+    let mut frame = 0u64;
+    walk(log, key, head, |body| {
+        let bad = Tampering::Malformed { frame, offset: 0 };
+        let mut rest = body.get(8..).ok_or(bad.clone())?;
+        while !rest.is_empty() {
+            let (r, tail): (StoredRecord, &[u8]) =
+                postcard::take_from_bytes(rest).map_err(|_| bad.clone())?;
+            out.push(r);
+            rest = tail;
+        }
+        frame += 1;
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn walk(
+    log: &[u8],
+    key: &[u8; 32],
+    head: &Head,
+    mut each: impl FnMut(&[u8]) -> Result<(), Tampering>,
+) -> Result<Verified, Tampering> {
+    let mut at = 0usize;
+    let mut found = Head::default();
+    let mut anchored_seen = head.frames == 0;
+    let mut torn = 0u64;
+    while at < log.len() {
+        let offset = at as u64;
+        let malformed = Tampering::Malformed {
+            frame: found.frames,
+            offset,
+        };
+        let Some(len) = log
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+        else {
+            torn = (log.len() - at) as u64;
+            break;
+        };
+        if !(8..=MAX_FRAME_BYTES).contains(&len) {
+            return Err(malformed);
+        }
+        let end = at + 4 + len as usize + 32;
+        let (Some(body), Some(mac)) = (
+            log.get(at + 4..at + 4 + len as usize),
+            log.get(end - 32..end),
+        ) else {
+            torn = (log.len() - at) as u64;
+            break;
+        };
+        let expected = frame_mac(key, &found.mac, found.frames, body);
+        // Constant-time comparison.
+        if blake3::Hash::from(expected) != blake3::Hash::from_slice(mac).map_err(|_| malformed)? {
+            return Err(Tampering::BadFrame {
+                frame: found.frames,
+                offset,
+            });
+        }
+        each(body)?;
+        let first_seq = body
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+            .unwrap_or_default();
+        if first_seq != found.records {
+            // MAC'd, so ours: records were lost between frames only if a write failed midway.
+            return Err(Tampering::Malformed {
+                frame: found.frames,
+                offset,
+            });
+        }
+        found.frames += 1;
+        found.records = first_seq + count_records(body);
+        found.mac = expected;
+        if found.frames == head.frames {
+            if found.mac != head.mac {
+                return Err(Tampering::Truncated {
+                    anchored: head.frames,
+                    found: found.frames,
+                });
+            }
+            anchored_seen = true;
+        }
+        at = end;
+    }
+    if !anchored_seen || found.frames < head.frames {
+        return Err(Tampering::Truncated {
+            anchored: head.frames,
+            found: found.frames,
+        });
+    }
+    Ok(Verified {
+        head: found,
+        unanchored_frames: found.frames - head.frames,
+        torn_tail_bytes: torn,
+        valid_bytes: at as u64,
+    })
+}
+
+/// Records in a MAC-checked body (counted by decoding; 0 if they do not decode).
+fn count_records(body: &[u8]) -> u64 {
+    let mut rest = body.get(8..).unwrap_or_default();
+    let mut n = 0;
+    while !rest.is_empty() {
+        match postcard::take_from_bytes::<StoredRecord>(rest) {
+            Ok((_, tail)) => {
+                rest = tail;
+                n += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    n
+}

@@ -1,0 +1,822 @@
+//! [`SandframeGateway`]: the gateway hosts use.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use sandframe_core::{
+    ApiError, ApiName, AppContext, AppId, AuditOutcome, AuditRecord, AuditSink, Capability,
+    Consent, ConsentDecision, ConsentRequest, DenyAll, Error, ErrorCode, EventSender, Gateway,
+    GatewaySession, Grant, GrantSource, Layer,
+};
+use serde::Deserialize;
+
+use crate::GatewayError;
+use crate::apis::{APIS, Api, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, builtin, json};
+use crate::grants::{AppGrants, GrantStore};
+use crate::policy::{CONSENT_RATE, DEFAULT_RATE, DEFAULT_SLOW_RATE, Policy, Rate};
+
+/// Most consent requests one app may have waiting at once.
+pub const MAX_PENDING_CONSENT: usize = 4;
+/// Consecutive rate-limited calls to one API folded into one audit record (the first is
+/// recorded alone, the rest as one record with their count, written when the run ends or
+/// reaches this many).
+pub const FOLD_MAX: u64 = 1 << 20;
+/// The handler name of the event that brings a consent decision to the app.
+pub const CONSENT_EVENT: &str = "sf.consent";
+
+enum Handler {
+    Builtin,
+    Request,
+    List,
+    Host(Arc<dyn Api>),
+    Unavailable,
+}
+
+struct Entry {
+    name: String,
+    capability: Option<Capability>,
+    handler: Handler,
+    rate: Rate,
+    slow: Rate,
+}
+
+#[derive(Debug, Default)]
+struct AppShared {
+    throttled: AtomicBool,
+    pending: Mutex<BTreeSet<String>>,
+}
+
+struct Inner {
+    entries: Vec<Entry>,
+    index: HashMap<String, usize>,
+    policy: Policy,
+    grants: Arc<GrantStore>,
+    consent: Arc<dyn Consent>,
+    audit: Arc<dyn AuditSink>,
+    apps: Mutex<HashMap<AppId, Arc<AppShared>>>,
+}
+
+/// The gateway layer: per call, in this order, capability granted → policy allows → rate
+/// limit → size caps → JSON → the API → audit record (see the crate documentation).
+#[derive(Clone)]
+pub struct SandframeGateway {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SandframeGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandframeGateway")
+            .field("apis", &self.inner.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`SandframeGateway`].
+pub struct GatewayBuilder {
+    policy: Policy,
+    grants: Option<Arc<GrantStore>>,
+    consent: Arc<dyn Consent>,
+    audit: Option<Arc<dyn AuditSink>>,
+    default_rate: Rate,
+    default_slow: Rate,
+    rates: BTreeMap<String, Rate>,
+    slow_rates: BTreeMap<String, Rate>,
+    apis: Vec<(String, Option<String>, Arc<dyn Api>)>,
+}
+
+impl std::fmt::Debug for GatewayBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayBuilder").finish_non_exhaustive()
+    }
+}
+
+impl GatewayBuilder {
+    /// Host policy (default: [`Policy::default`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+    /// Where grants persist (default: memory only).
+    pub fn grants(mut self, grants: Arc<GrantStore>) -> Self {
+        self.grants = Some(grants);
+        self
+    }
+    /// Who decides capability requests (default: [`DenyAll`]).
+    pub fn consent(mut self, consent: Arc<dyn Consent>) -> Self {
+        self.consent = consent;
+        self
+    }
+    /// Where audit records go (required).
+    pub fn audit(mut self, audit: Arc<dyn AuditSink>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+    /// The rate of every API without its own (default [`DEFAULT_RATE`]).
+    pub fn default_rate(mut self, rate: Rate) -> Self {
+        self.default_rate = rate;
+        self
+    }
+    /// The rate under a throttle verdict of every API without its own (default
+    /// [`DEFAULT_SLOW_RATE`]).
+    pub fn default_slow_rate(mut self, rate: Rate) -> Self {
+        self.default_slow = rate;
+        self
+    }
+    /// The rate of one API.
+    pub fn rate(mut self, api: &str, rate: Rate) -> Self {
+        self.rates.insert(api.to_owned(), rate);
+        self
+    }
+    /// The rate of one API under a throttle verdict.
+    pub fn slow_rate(mut self, api: &str, rate: Rate) -> Self {
+        self.slow_rates.insert(api.to_owned(), rate);
+        self
+    }
+    /// Registers `handler` for API `name`: either a table API whose layer the host supplies
+    /// (`storage.get`, `ui.setData`, `user.getProfile`, …; `capability` must then be the
+    /// table's), or a new API needing `capability` (`None`: any app may call it).
+    pub fn api(mut self, name: &str, capability: Option<&str>, handler: Arc<dyn Api>) -> Self {
+        self.apis
+            .push((name.to_owned(), capability.map(str::to_owned), handler));
+        self
+    }
+
+    /// Builds the gateway.
+    ///
+    /// # Errors
+    /// [`GatewayError::Config`] without an audit sink, or for a registered API with a bad
+    /// name or capability, one that replaces a built-in, or one whose capability disagrees
+    /// with the table.
+    pub fn build(self) -> Result<SandframeGateway, GatewayError> {
+        let audit = self.audit.ok_or_else(|| {
+            GatewayError::Config("set an audit sink: every call must be audited".into())
+        })?;
+        let rate_of = |name: &str, dflt: Rate| -> Rate {
+            if name == "capability.request" {
+                return self.rates.get(name).copied().unwrap_or(CONSENT_RATE);
+            }
+            self.rates.get(name).copied().unwrap_or(dflt)
+        };
+        let mut entries = Vec::new();
+        for spec in APIS {
+            let capability = match spec.capability {
+                Some(c) => {
+                    Some(Capability::parse(c).map_err(|e| GatewayError::Config(e.to_string()))?)
+                }
+                None => None,
+            };
+            let handler = match spec.name {
+                "clock.now" | "random.bytes" | "log" => Handler::Builtin,
+                "capability.request" => Handler::Request,
+                "capability.list" => Handler::List,
+                _ => Handler::Unavailable,
+            };
+            entries.push(Entry {
+                name: spec.name.to_owned(),
+                capability,
+                handler,
+                rate: rate_of(spec.name, self.default_rate),
+                slow: self
+                    .slow_rates
+                    .get(spec.name)
+                    .copied()
+                    .unwrap_or(self.default_slow),
+            });
+        }
+        for (name, capability, handler) in self.apis {
+            ApiName::parse(&name).map_err(|e| GatewayError::Config(e.to_string()))?;
+            let capability = match capability {
+                Some(c) => {
+                    Some(Capability::parse(&c).map_err(|e| GatewayError::Config(e.to_string()))?)
+                }
+                None => None,
+            };
+            match entries.iter_mut().find(|e| e.name == name) {
+                Some(e) if matches!(e.handler, Handler::Unavailable) => {
+                    if e.capability != capability {
+                        return Err(GatewayError::Config(format!(
+                            "{name} needs capability {:?} in ABI v1; register it with that one",
+                            e.capability.as_ref().map(Capability::as_str)
+                        )));
+                    }
+                    e.handler = Handler::Host(handler);
+                }
+                Some(_) => {
+                    return Err(GatewayError::Config(format!(
+                        "{name} is built in and cannot be replaced; register it under another name"
+                    )));
+                }
+                None => entries.push(Entry {
+                    rate: self.rates.get(&name).copied().unwrap_or(self.default_rate),
+                    slow: self
+                        .slow_rates
+                        .get(&name)
+                        .copied()
+                        .unwrap_or(self.default_slow),
+                    name,
+                    capability,
+                    handler: Handler::Host(handler),
+                }),
+            }
+        }
+        let index = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.name.clone(), i))
+            .collect();
+        Ok(SandframeGateway {
+            inner: Arc::new(Inner {
+                entries,
+                index,
+                policy: self.policy,
+                grants: self
+                    .grants
+                    .unwrap_or_else(|| Arc::new(GrantStore::in_memory())),
+                consent: self.consent,
+                audit,
+                apps: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+impl SandframeGateway {
+    /// A builder with the defaults (an audit sink must be set).
+    pub fn builder() -> GatewayBuilder {
+        GatewayBuilder {
+            policy: Policy::default(),
+            grants: None,
+            consent: Arc::new(DenyAll),
+            audit: None,
+            default_rate: DEFAULT_RATE,
+            default_slow: DEFAULT_SLOW_RATE,
+            rates: BTreeMap::new(),
+            slow_rates: BTreeMap::new(),
+            apis: Vec::new(),
+        }
+    }
+
+    fn shared(&self, app: &AppId) -> Arc<AppShared> {
+        match self.inner.apps.lock() {
+            Ok(mut apps) => Arc::clone(apps.entry(app.clone()).or_default()),
+            Err(_) => Arc::new(AppShared::default()),
+        }
+    }
+
+    fn audit_host(
+        &self,
+        app: &AppId,
+        action: &str,
+        capability: &Capability,
+        outcome: AuditOutcome,
+    ) {
+        let _ = self.inner.audit.record(&AuditRecord {
+            app: Some(app),
+            layer: Layer::Gateway,
+            action,
+            subject: capability.as_str(),
+            capability: capability.as_str(),
+            outcome,
+            detail: "by the host",
+            latency_ns: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+        });
+    }
+
+    /// The app's stored grants (policy grants are not stored: see [`Policy`]).
+    ///
+    /// # Errors
+    /// If its grants file is damaged or unreadable.
+    pub fn grants(&self, app: &AppId) -> Result<Vec<Grant>, GatewayError> {
+        self.inner.grants.list(app)
+    }
+
+    /// Grants `capability` to `app` on the host's authority (audited). The app can use it
+    /// only if its manifest declares it.
+    ///
+    /// # Errors
+    /// If the grant cannot be stored.
+    pub fn grant(&self, app: &AppId, capability: &Capability) -> Result<(), GatewayError> {
+        self.inner
+            .grants
+            .grant(app, capability, GrantSource::Host)?;
+        self.audit_host(app, "grant", capability, AuditOutcome::Allowed);
+        Ok(())
+    }
+
+    /// Revokes a stored grant (audited); a running app loses it at its next call. Returns
+    /// whether it was held.
+    ///
+    /// # Errors
+    /// If the change cannot be stored.
+    pub fn revoke(&self, app: &AppId, capability: &Capability) -> Result<bool, GatewayError> {
+        let held = self.inner.grants.revoke(app, capability)?;
+        self.audit_host(app, "revoke", capability, AuditOutcome::Allowed);
+        Ok(held)
+    }
+
+    /// Puts `app` under (or takes it out of) a throttle verdict: its calls then meet the
+    /// slow rates.
+    pub fn throttle(&self, app: &AppId, on: bool) {
+        self.shared(app).throttled.store(on, Ordering::Release);
+    }
+
+    /// Forgets everything the gateway holds for `app` (uninstall): its grants file and state.
+    ///
+    /// # Errors
+    /// If the grants file cannot be removed.
+    pub fn forget(&self, app: &AppId) -> Result<(), GatewayError> {
+        if let Ok(mut apps) = self.inner.apps.lock() {
+            apps.remove(app);
+        }
+        self.inner.grants.forget(app)
+    }
+
+    /// The audit sink every call is recorded in.
+    pub fn audit(&self) -> &Arc<dyn AuditSink> {
+        &self.inner.audit
+    }
+}
+
+impl Gateway for SandframeGateway {
+    fn open(
+        &self,
+        app: &AppContext,
+        events: EventSender,
+    ) -> Result<Box<dyn GatewaySession>, Error> {
+        let grants = self
+            .inner
+            .grants
+            .app(&app.app)
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let n = self.inner.entries.len();
+        let mut session = Session {
+            inner: Arc::clone(&self.inner),
+            app: app.clone(),
+            events,
+            shared: self.shared(&app.app),
+            epoch: grants.epoch(),
+            grants,
+            gates: vec![Gate::Open; n],
+            limiters: (0..n).map(|_| None).collect(),
+            slow: (0..n).map(|_| None).collect(),
+            fold: None,
+        };
+        session.compute_gates();
+        Ok(Box::new(session))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gate {
+    Open,
+    Undeclared,
+    Ungranted,
+    PolicyDenied,
+}
+
+struct Fold {
+    entry: usize,
+    count: u64,
+}
+
+struct Session {
+    inner: Arc<Inner>,
+    app: AppContext,
+    events: EventSender,
+    shared: Arc<AppShared>,
+    grants: Arc<AppGrants>,
+    epoch: u64,
+    gates: Vec<Gate>,
+    limiters: Vec<Option<DefaultDirectRateLimiter>>,
+    slow: Vec<Option<DefaultDirectRateLimiter>>,
+    fold: Option<Fold>,
+}
+
+fn quota(rate: Rate) -> Quota {
+    let burst = NonZeroU32::new(rate.burst).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(rate.period)
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+        .allow_burst(burst)
+}
+
+fn denied(message: String) -> ApiError {
+    ApiError::new(ErrorCode::Denied, message)
+}
+
+impl Session {
+    fn declares(&self, capability: &str) -> bool {
+        self.app
+            .declared
+            .iter()
+            .any(|d| d.capability.as_str() == capability)
+    }
+
+    fn granted(&self, capability: &str) -> bool {
+        let policy = &self.inner.policy;
+        !policy.never_grants(capability)
+            && (policy.auto_grants(capability) || self.grants.has(capability))
+    }
+
+    fn compute_gates(&mut self) {
+        for (i, e) in self.inner.entries.iter().enumerate() {
+            let gate = match &e.capability {
+                Some(c) if !self.declares(c.as_str()) => Gate::Undeclared,
+                Some(c) if !self.granted(c.as_str()) => Gate::Ungranted,
+                _ if !self.inner.policy.allows(&self.app.app, &e.name) => Gate::PolicyDenied,
+                _ => Gate::Open,
+            };
+            if let Some(g) = self.gates.get_mut(i) {
+                *g = gate;
+            }
+        }
+    }
+
+    /// Steps 1 to 5 and the call itself.
+    fn serve(&mut self, i: usize, request: &[u8], response: &mut Vec<u8>) -> Result<(), ApiError> {
+        let epoch = self.grants.epoch();
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            self.compute_gates();
+        }
+        let inner = Arc::clone(&self.inner);
+        let Some(entry) = inner.entries.get(i) else {
+            return Err(ApiError::new(ErrorCode::Internal, "the API table changed"));
+        };
+        let cap = entry.capability.as_ref().map_or("", Capability::as_str);
+        // 1. capability, 2. policy
+        match self.gates.get(i).copied().unwrap_or(Gate::PolicyDenied) {
+            Gate::Open => {}
+            Gate::Undeclared => {
+                return Err(denied(format!(
+                    "{} needs capability {cap}, which the app's manifest does not declare",
+                    entry.name
+                )));
+            }
+            Gate::Ungranted => {
+                return Err(denied(format!(
+                    "{} needs capability {cap}, which is not granted; ask with capability.request",
+                    entry.name
+                )));
+            }
+            Gate::PolicyDenied => {
+                return Err(denied(format!(
+                    "the host's policy does not allow {} for this app",
+                    entry.name
+                )));
+            }
+        }
+        // 3. rate
+        let throttled = self.shared.throttled.load(Ordering::Acquire);
+        let (slot, rate) = if throttled {
+            (self.slow.get_mut(i), entry.slow)
+        } else {
+            (self.limiters.get_mut(i), entry.rate)
+        };
+        let Some(slot) = slot else {
+            return Err(ApiError::new(ErrorCode::Internal, "the API table changed"));
+        };
+        let limiter = slot.get_or_insert_with(|| RateLimiter::direct(quota(rate)));
+        if limiter.check().is_err() {
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "{} is over its rate limit{}; slow down and retry later",
+                    entry.name,
+                    if throttled {
+                        " (the app is throttled)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        // 4. sizes and shape
+        if request.len() > MAX_REQUEST_BYTES {
+            return Err(ApiError::new(
+                ErrorCode::TooLarge,
+                format!("requests are at most {MAX_REQUEST_BYTES} bytes"),
+            ));
+        }
+        if !request.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(request).is_err()
+        {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "the request is not JSON",
+            ));
+        }
+        // 5. the call
+        let result = match &entry.handler {
+            Handler::Builtin => builtin(&entry.name, &self.app, request, response)
+                .unwrap_or_else(|| Err(ApiError::new(ErrorCode::Internal, "no such built-in"))),
+            Handler::Request => self.request(request, response),
+            Handler::List => self.list(response),
+            Handler::Host(api) => api.call(&self.app, request, response),
+            Handler::Unavailable => Err(ApiError::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "{} is not available in this host (its layer is not installed)",
+                    entry.name
+                ),
+            )),
+        };
+        if result.is_ok() && response.len() > MAX_RESPONSE_BYTES {
+            response.clear();
+            return Err(ApiError::new(
+                ErrorCode::TooLarge,
+                format!("the response is over {MAX_RESPONSE_BYTES} bytes; ask for less"),
+            ));
+        }
+        result
+    }
+
+    fn request(&mut self, request: &[u8], response: &mut Vec<u8>) -> Result<(), ApiError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Req {
+            capability: String,
+        }
+        let req: Req = json(request)?;
+        let Some(declared) = self
+            .app
+            .declared
+            .iter()
+            .find(|d| d.capability.as_str() == req.capability)
+        else {
+            return Err(denied(format!(
+                "capability {:?} is not declared in the app's manifest; declare it with a reason to ask for it",
+                req.capability.escape_debug().to_string()
+            )));
+        };
+        let capability = declared.capability.clone();
+        let policy = &self.inner.policy;
+        let status = if policy.never_grants(capability.as_str()) {
+            "denied"
+        } else if self.granted(capability.as_str()) {
+            "granted"
+        } else {
+            let mut pending =
+                self.shared.pending.lock().map_err(|_| {
+                    ApiError::new(ErrorCode::Internal, "a gateway lock is poisoned")
+                })?;
+            if pending.contains(capability.as_str()) {
+                "pending"
+            } else if pending.len() >= MAX_PENDING_CONSENT {
+                return Err(ApiError::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "{MAX_PENDING_CONSENT} consent requests are already waiting; wait for their events"
+                    ),
+                ));
+            } else {
+                pending.insert(capability.as_str().to_owned());
+                drop(pending);
+                self.ask(ConsentRequest {
+                    app: self.app.app.clone(),
+                    app_name: self.app.name.clone(),
+                    capability: capability.clone(),
+                    reason: declared.reason.clone(),
+                })?;
+                "pending"
+            }
+        };
+        serde_json::to_writer(
+            &mut *response,
+            &serde_json::json!({"capability": capability.as_str(), "status": status}),
+        )
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "the response did not encode"))
+    }
+
+    /// Asks the embedder's [`Consent`] on a thread of its own; the decision comes back to
+    /// the app as a [`CONSENT_EVENT`] event.
+    fn ask(&self, request: ConsentRequest) -> Result<(), ApiError> {
+        let inner = Arc::clone(&self.inner);
+        let shared = Arc::clone(&self.shared);
+        let events = self.events.clone();
+        let capability = request.capability.as_str().to_owned();
+        let spawned = std::thread::Builder::new()
+            .name("sandframe-consent".into())
+            .spawn(move || {
+                let decision = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    inner.consent.decide(&request)
+                }))
+                .unwrap_or(ConsentDecision::Deny);
+                let (granted, detail) = match decision {
+                    ConsentDecision::Grant => match inner.grants.grant(
+                        &request.app,
+                        &request.capability,
+                        GrantSource::Consent,
+                    ) {
+                        Ok(()) => (true, "granted by consent"),
+                        Err(_) => (
+                            false,
+                            "granted by consent, but the grant could not be stored",
+                        ),
+                    },
+                    ConsentDecision::Deny => (false, "refused by consent"),
+                };
+                let _ = inner.audit.record(&AuditRecord {
+                    app: Some(&request.app),
+                    layer: Layer::Gateway,
+                    action: "consent",
+                    subject: request.capability.as_str(),
+                    capability: request.capability.as_str(),
+                    outcome: if granted {
+                        AuditOutcome::Allowed
+                    } else {
+                        AuditOutcome::Denied
+                    },
+                    detail,
+                    latency_ns: 0,
+                    bytes_in: 0,
+                    bytes_out: 0,
+                });
+                if let Ok(mut p) = shared.pending.lock() {
+                    p.remove(request.capability.as_str());
+                }
+                let event = serde_json::json!({
+                    "handler": CONSENT_EVENT,
+                    "detail": {"capability": request.capability.as_str(), "granted": granted},
+                });
+                if let Ok(bytes) = serde_json::to_vec(&event) {
+                    events.post(bytes);
+                }
+            });
+        if spawned.is_err() {
+            if let Ok(mut p) = self.shared.pending.lock() {
+                p.remove(&capability);
+            }
+            return Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "consent cannot be asked now; retry later",
+            ));
+        }
+        Ok(())
+    }
+
+    fn list(&self, response: &mut Vec<u8>) -> Result<(), ApiError> {
+        let declared: Vec<_> = self
+            .app
+            .declared
+            .iter()
+            .map(|d| serde_json::json!({"capability": d.capability.as_str(), "reason": d.reason}))
+            .collect();
+        let granted: Vec<&str> = self
+            .app
+            .declared
+            .iter()
+            .map(|d| d.capability.as_str())
+            .filter(|c| self.granted(c))
+            .collect();
+        serde_json::to_writer(
+            &mut *response,
+            &serde_json::json!({"declared": declared, "granted": granted}),
+        )
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "the response did not encode"))
+    }
+
+    #[allow(clippy::too_many_arguments)] // one audit record's fields
+    fn record(
+        &self,
+        subject: &str,
+        capability: &str,
+        outcome: AuditOutcome,
+        detail: &str,
+        latency_ns: u64,
+        bytes_in: usize,
+        bytes_out: usize,
+    ) -> Result<(), Error> {
+        tracing::trace!(
+            target: "sandframe::audit",
+            app = self.app.app.as_str(),
+            api = subject,
+            capability,
+            outcome = crate::audit::outcome_name(outcome),
+            latency_ns,
+            bytes_in,
+            bytes_out,
+            "call"
+        );
+        self.inner.audit.record(&AuditRecord {
+            app: Some(&self.app.app),
+            layer: Layer::Gateway,
+            action: "call",
+            subject,
+            capability,
+            outcome,
+            detail,
+            latency_ns,
+            bytes_in: u32::try_from(bytes_in).unwrap_or(u32::MAX),
+            bytes_out: u32::try_from(bytes_out).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// Writes the folded rate-limit denials, if any.
+    fn unfold(&mut self) -> Result<(), Error> {
+        let Some(fold) = self.fold.take() else {
+            return Ok(());
+        };
+        if fold.count == 0 {
+            return Ok(());
+        }
+        let inner = Arc::clone(&self.inner);
+        let Some(entry) = inner.entries.get(fold.entry) else {
+            return Ok(());
+        };
+        let cap = entry.capability.as_ref().map_or("", Capability::as_str);
+        let detail = format!(
+            "{} more consecutive calls denied by the rate limit (folded)",
+            fold.count
+        );
+        self.record(&entry.name, cap, AuditOutcome::Denied, &detail, 0, 0, 0)
+    }
+}
+
+impl GatewaySession for Session {
+    fn call(&mut self, api: &[u8], request: &[u8], response: &mut Vec<u8>) -> Result<(), ApiError> {
+        let start = Instant::now();
+        response.clear();
+        let (index, result) = match std::str::from_utf8(api) {
+            Err(_) => (
+                None,
+                Err(ApiError::new(
+                    ErrorCode::BadRequest,
+                    "the API name is not UTF-8",
+                )),
+            ),
+            Ok(name) => match self.inner.index.get(name).copied() {
+                None => (
+                    None,
+                    Err(ApiError::new(
+                        ErrorCode::UnknownApi,
+                        format!("no API is named {:?}", name.escape_debug().to_string()),
+                    )),
+                ),
+                Some(i) => (Some(i), self.serve(i, request, response)),
+            },
+        };
+        let rate_limited = matches!(&result, Err(e) if e.code() == ErrorCode::RateLimited);
+        // Consecutive rate-limited calls to one API: the first is recorded, the rest counted.
+        if rate_limited
+            && let (Some(i), Some(fold)) = (index, self.fold.as_mut())
+            && fold.entry == i
+            && fold.count < FOLD_MAX
+        {
+            fold.count += 1;
+            return result;
+        }
+        let folded = self.unfold();
+        if rate_limited && let Some(i) = index {
+            self.fold = Some(Fold { entry: i, count: 0 });
+        }
+        let inner = Arc::clone(&self.inner);
+        let entry = index.and_then(|i| inner.entries.get(i));
+        let subject = match (entry, std::str::from_utf8(api)) {
+            (Some(e), _) => e.name.as_str(),
+            (None, Ok(name)) => name,
+            (None, Err(_)) => "(not UTF-8)",
+        };
+        let cap = entry
+            .and_then(|e| e.capability.as_ref())
+            .map_or("", Capability::as_str);
+        let (outcome, detail) = match &result {
+            Ok(()) => (AuditOutcome::Allowed, ""),
+            Err(e) => match e.code() {
+                ErrorCode::Internal | ErrorCode::Unavailable => (AuditOutcome::Failed, e.message()),
+                _ => (AuditOutcome::Denied, e.message()),
+            },
+        };
+        let latency = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let recorded = folded.and_then(|()| {
+            self.record(
+                subject,
+                cap,
+                outcome,
+                detail,
+                latency,
+                request.len(),
+                response.len(),
+            )
+        });
+        if recorded.is_err() {
+            // Never answer a call whose record could not be kept.
+            response.clear();
+            return Err(ApiError::new(
+                ErrorCode::Internal,
+                "the audit log is unavailable, so the call was not answered; tell the host's operator",
+            ));
+        }
+        result
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.unfold();
+    }
+}

@@ -1,0 +1,541 @@
+//! The gateway's door, tried with hostile calls: each asserts the verdict and its audit record
+//! (read back from a real `AuditLog` through `audit::read`).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // a test: failing loudly is the point
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+
+use sandframe_core::{
+    ApiError, AppContext, AuditSink, Capability, Consent, ConsentDecision, ConsentRequest,
+    Declared, ErrorCode, EventSender, Gateway, GatewaySession,
+};
+use sandframe_gateway::{
+    APIS, Api, AuditLog, GrantStore, MemoryAnchor, Policy, Rate, SandframeGateway, StoredRecord,
+    audit,
+};
+
+struct Fixture {
+    home: tempfile::TempDir,
+    anchor: Arc<MemoryAnchor>,
+    log: Arc<AuditLog>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let home = tempfile::tempdir().unwrap();
+        let anchor = Arc::new(MemoryAnchor::new([9; 32]));
+        let log = Arc::new(AuditLog::open(&self_dir(&home), anchor.clone()).unwrap());
+        Fixture { home, anchor, log }
+    }
+
+    fn grants(&self) -> Arc<GrantStore> {
+        let dir = self_dir(&self.home);
+        dir.create_dir_all("grants").unwrap();
+        Arc::new(GrantStore::open(dir.open_dir("grants").unwrap()))
+    }
+
+    /// Every record so far, after a flush, verified against the anchor.
+    fn records(&self) -> Vec<StoredRecord> {
+        self.log.flush().unwrap();
+        let bytes = std::fs::read(self.home.path().join("audit.log")).unwrap();
+        audit::read(
+            &bytes,
+            &[9; 32],
+            &sandframe_gateway::Anchor::head(&*self.anchor),
+        )
+        .unwrap()
+    }
+}
+
+fn self_dir(home: &tempfile::TempDir) -> cap_std::fs::Dir {
+    cap_std::fs::Dir::open_ambient_dir(home.path(), cap_std::ambient_authority()).unwrap()
+}
+
+fn context(declared: &[&str]) -> AppContext {
+    AppContext {
+        app: "com.example.door".parse().unwrap(),
+        name: "Door".into(),
+        declared: declared
+            .iter()
+            .map(|c| Declared {
+                capability: c.parse().unwrap(),
+                reason: format!("because {c}"),
+            })
+            .collect(),
+        limits: Default::default(),
+    }
+}
+
+fn call(s: &mut Box<dyn GatewaySession>, api: &str, req: &[u8]) -> Result<String, ApiError> {
+    let mut out = Vec::new();
+    s.call(api.as_bytes(), req, &mut out)
+        .map(|()| String::from_utf8(out).unwrap())
+}
+
+fn code(r: Result<String, ApiError>) -> ErrorCode {
+    r.expect_err("expected an error").code()
+}
+
+/// A profile API the host registers for `user.getProfile`.
+struct Profile;
+
+impl Api for Profile {
+    fn call(&self, _: &AppContext, _: &[u8], response: &mut Vec<u8>) -> Result<(), ApiError> {
+        response.extend_from_slice(br#"{"name":"Ada"}"#);
+        Ok(())
+    }
+}
+
+/// A consent that blocks until the test answers, counting how often it was asked.
+struct Person {
+    answers: Mutex<Receiver<ConsentDecision>>,
+    asked: AtomicUsize,
+}
+
+impl Consent for Person {
+    fn decide(&self, _: &ConsentRequest) -> ConsentDecision {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        self.answers
+            .lock()
+            .unwrap()
+            .recv()
+            .unwrap_or(ConsentDecision::Deny)
+    }
+}
+
+fn person() -> (Arc<Person>, Sender<ConsentDecision>) {
+    let (tx, rx) = channel();
+    (
+        Arc::new(Person {
+            answers: Mutex::new(rx),
+            asked: AtomicUsize::new(0),
+        }),
+        tx,
+    )
+}
+
+#[test]
+fn every_capability_api_is_denied_without_a_grant_and_audited() {
+    let f = Fixture::new();
+    let gw = SandframeGateway::builder()
+        .audit(f.log.clone())
+        .api(
+            "user.getProfile",
+            Some("user:readProfile"),
+            Arc::new(Profile),
+        )
+        .build()
+        .unwrap();
+    // Undeclared: every capability API is denied, whatever the policy.
+    let mut bare = gw.open(&context(&[]), EventSender::none()).unwrap();
+    // Declared but not granted (user:readProfile and storage:share need consent).
+    let mut asked = gw
+        .open(
+            &context(&["user:readProfile", "storage:share"]),
+            EventSender::none(),
+        )
+        .unwrap();
+    let mut expected = Vec::new();
+    for spec in APIS {
+        let Some(cap) = spec.capability else { continue };
+        let e = call(&mut bare, spec.name, b"{}").unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Denied, "{}", spec.name);
+        assert!(e.message().contains("does not declare"), "{}", e.message());
+        expected.push((spec.name, cap, "does not declare"));
+        if matches!(cap, "user:readProfile" | "storage:share") {
+            let e = call(&mut asked, spec.name, b"{}").unwrap_err();
+            assert_eq!(e.code(), ErrorCode::Denied, "{}", spec.name);
+            assert!(e.message().contains("not granted"), "{}", e.message());
+            expected.push((spec.name, cap, "not granted"));
+        }
+    }
+    let records = f.records();
+    assert_eq!(records.len(), expected.len());
+    for (r, (api, cap, why)) in records.iter().zip(&expected) {
+        assert_eq!(
+            (r.action.as_str(), r.subject.as_str(), r.capability.as_str()),
+            ("call", *api, *cap)
+        );
+        assert_eq!(r.outcome, "denied");
+        assert!(r.detail.contains(why), "{}", r.detail);
+        assert_eq!(r.app, "com.example.door");
+    }
+    // Sequence numbers are dense from 0.
+    assert!(records.iter().enumerate().all(|(i, r)| r.seq == i as u64));
+}
+
+#[test]
+fn requesting_an_undeclared_capability_is_denied_outright() {
+    let f = Fixture::new();
+    let (p, _answers) = person();
+    let gw = SandframeGateway::builder()
+        .audit(f.log.clone())
+        .consent(p.clone())
+        .build()
+        .unwrap();
+    let mut s = gw.open(&context(&[]), EventSender::none()).unwrap();
+    let e = call(
+        &mut s,
+        "capability.request",
+        br#"{"capability":"user:readProfile"}"#,
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Denied);
+    assert_eq!(p.asked.load(Ordering::SeqCst), 0, "no one was asked");
+    let r = &f.records()[0];
+    assert_eq!(
+        (r.subject.as_str(), r.outcome.as_str()),
+        ("capability.request", "denied")
+    );
+}
+
+#[test]
+fn consent_is_asked_off_thread_and_the_decision_arrives_as_an_event() {
+    let f = Fixture::new();
+    let grants = f.grants();
+    let (p, answers) = person();
+    let gw = SandframeGateway::builder()
+        .audit(f.log.clone())
+        .grants(grants.clone())
+        .consent(p.clone())
+        .api(
+            "user.getProfile",
+            Some("user:readProfile"),
+            Arc::new(Profile),
+        )
+        .build()
+        .unwrap();
+    let (events_tx, events) = channel();
+    let events_tx = Mutex::new(events_tx);
+    let sender = EventSender::new(move |e| {
+        let _ = events_tx.lock().unwrap().send(e);
+    });
+    let ctx = context(&["user:readProfile", "ui:render"]);
+    let mut s = gw.open(&ctx, sender).unwrap();
+
+    // Policy answers ui:render at once; user:readProfile waits for a person.
+    let ui = call(
+        &mut s,
+        "capability.request",
+        br#"{"capability":"ui:render"}"#,
+    )
+    .unwrap();
+    assert!(ui.contains(r#""status":"granted""#), "{ui}");
+    let req = br#"{"capability":"user:readProfile"}"#;
+    let first = call(&mut s, "capability.request", req).unwrap();
+    assert!(first.contains(r#""status":"pending""#), "{first}");
+    // The person has not answered, yet the logic thread is free: calls go on.
+    assert!(call(&mut s, "clock.now", b"").is_ok());
+    let again = call(&mut s, "capability.request", req).unwrap();
+    assert!(again.contains("pending"), "{again}");
+    assert_eq!(
+        code(call(&mut s, "user.getProfile", b"{}")),
+        ErrorCode::Denied
+    );
+
+    answers.send(ConsentDecision::Grant).unwrap();
+    let event: serde_json::Value = serde_json::from_slice(&events.recv().unwrap()).unwrap();
+    assert_eq!(event["handler"], "sf.consent");
+    assert_eq!(event["detail"]["capability"], "user:readProfile");
+    assert_eq!(event["detail"]["granted"], true);
+    assert_eq!(
+        p.asked.load(Ordering::SeqCst),
+        1,
+        "asked once for two requests"
+    );
+
+    // Granted: the API now answers, and the grant is stored and listed.
+    assert_eq!(
+        call(&mut s, "user.getProfile", b"{}").unwrap(),
+        r#"{"name":"Ada"}"#
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&call(&mut s, "capability.list", b"").unwrap()).unwrap();
+    assert_eq!(
+        list["granted"],
+        serde_json::json!(["user:readProfile", "ui:render"])
+    );
+    let dir = self_dir(&f.home).open_dir("grants").unwrap();
+    let reopened = GrantStore::open(dir);
+    let stored = reopened.list(&ctx.app).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].capability().as_str(), "user:readProfile");
+
+    let records = f.records();
+    let consent = records.iter().find(|r| r.action == "consent").unwrap();
+    assert_eq!(
+        (consent.subject.as_str(), consent.outcome.as_str()),
+        ("user:readProfile", "allowed")
+    );
+}
+
+#[test]
+fn a_refusal_arrives_as_an_event_and_grants_nothing() {
+    let f = Fixture::new();
+    let (p, answers) = person();
+    let gw = SandframeGateway::builder()
+        .audit(f.log.clone())
+        .consent(p)
+        .build()
+        .unwrap();
+    let (tx, events) = channel();
+    let tx = Mutex::new(tx);
+    let mut s = gw
+        .open(
+            &context(&["user:readProfile"]),
+            EventSender::new(move |e| {
+                let _ = tx.lock().unwrap().send(e);
+            }),
+        )
+        .unwrap();
+    call(
+        &mut s,
+        "capability.request",
+        br#"{"capability":"user:readProfile"}"#,
+    )
+    .unwrap();
+    answers.send(ConsentDecision::Deny).unwrap();
+    let event: serde_json::Value = serde_json::from_slice(&events.recv().unwrap()).unwrap();
+    assert_eq!(event["detail"]["granted"], false);
+    assert_eq!(
+        code(call(&mut s, "user.getProfile", b"{}")),
+        ErrorCode::Denied
+    );
+    let consent = f
+        .records()
+        .into_iter()
+        .find(|r| r.action == "consent")
+        .unwrap();
+    assert_eq!(consent.outcome, "denied");
+}
+
+#[test]
+fn a_grant_revoked_mid_run_is_gone_at_the_next_call() {
+    let f = Fixture::new();
+    let gw = SandframeGateway::builder()
+        .audit(f.log.clone())
+        .grants(f.grants())
+        .api(
+            "user.getProfile",
+            Some("user:readProfile"),
+            Arc::new(Profile),
+        )
+        .build()
+        .unwrap();
+    let ctx = context(&["user:readProfile"]);
+    let cap: Capability = "user:readProfile".parse().unwrap();
+    let mut s = gw.open(&ctx, EventSender::none()).unwrap();
+    assert_eq!(
+        code(call(&mut s, "user.getProfile", b"")),
+        ErrorCode::Denied
+    );
+    gw.grant(&ctx.app, &cap).unwrap();
+    assert!(
+        call(&mut s, "user.getProfile", b"").is_ok(),
+        "granted mid-run"
+    );
+    assert!(gw.revoke(&ctx.app, &cap).unwrap());
+    let e = call(&mut s, "user.getProfile", b"").unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Denied);
+    assert!(gw.grants(&ctx.app).unwrap().is_empty());
+    let outcomes: Vec<(String, String)> = f
+        .records()
+        .into_iter()
+        .map(|r| (r.action, r.outcome))
+        .collect();
+    let want = [
+        ("call", "denied"),
+        ("grant", "allowed"),
+        ("call", "allowed"),
+        ("revoke", "allowed"),
+        ("call", "denied"),
+    ];
+    assert_eq!(
+        outcomes,
+        want.map(|(a, o)| (a.to_owned(), o.to_owned())).to_vec()
+    );
+}
+
+#[test]
+fn policy_lists_deny_host_wide_and_per_app() {
+    let f = Fixture::new();
+    let ctx = context(&[]);
+    let gw = SandframeGateway::builder()
+        .audit(f.log.clone())
+        .policy(
+            Policy::new()
+                .deny_api("random.bytes")
+                .deny_api_for(&ctx.app, "log"),
+        )
+        .build()
+        .unwrap();
+    let mut s = gw.open(&ctx, EventSender::none()).unwrap();
+    let e = call(&mut s, "random.bytes", br#"{"len":4}"#).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Denied);
+    assert!(e.message().contains("policy"), "{}", e.message());
+    assert_eq!(
+        code(call(&mut s, "log", br#"{"message":"hi"}"#)),
+        ErrorCode::Denied
+    );
+    assert!(call(&mut s, "clock.now", b"").is_ok());
+    // Another app is not under the per-app list.
+    let mut other = gw
+        .open(
+            &AppContext {
+                app: "com.example.other".parse().unwrap(),
+                ..context(&[])
+            },
+            EventSender::none(),
+        )
+        .unwrap();
+    assert!(call(&mut other, "log", br#"{"message":"hi"}"#).is_ok());
+    let records = f.records();
+    assert_eq!(records[0].subject, "random.bytes");
+    assert!(records[0].detail.contains("policy"));
+    assert_eq!(records[1].outcome, "denied");
+    assert_eq!(records[2].outcome, "allowed");
+}
+
+#[test]
+fn huge_and_malformed_requests_are_refused_and_audited() {
+    let f = Fixture::new();
+    let gw = SandframeGateway::builder()
+        .audit(f.log.clone())
+        .build()
+        .unwrap();
+    let mut s = gw.open(&context(&[]), EventSender::none()).unwrap();
+    let huge = vec![b' '; 100 << 20];
+    assert_eq!(code(call(&mut s, "log", &huge)), ErrorCode::TooLarge);
+    assert_eq!(
+        code(call(&mut s, "log", b"{\"message\": ")),
+        ErrorCode::BadRequest
+    );
+    assert_eq!(
+        code(call(&mut s, "log", b"\xff\xfe")),
+        ErrorCode::BadRequest
+    );
+    let mut out = Vec::new();
+    let e = s.call(b"\xffnot utf8", b"", &mut out).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::BadRequest);
+    assert_eq!(
+        code(call(&mut s, "no.such.api", b"")),
+        ErrorCode::UnknownApi
+    );
+    let records = f.records();
+    assert_eq!(records.len(), 5);
+    assert_eq!(records[0].bytes_in, 100 << 20);
+    assert!(records.iter().all(|r| r.outcome == "denied"));
+    assert_eq!(records[3].subject, "(not UTF-8)");
+    assert_eq!(records[4].subject, "no.such.api");
+}
+
+#[test]
+fn a_call_flood_is_rate_limited_folded_in_the_audit_and_throttle_slows_it() {
+    let f = Fixture::new();
+    let gw = SandframeGateway::builder()
+        .audit(f.log.clone())
+        .rate(
+            "clock.now",
+            Rate {
+                burst: 100,
+                period: std::time::Duration::from_secs(3600),
+            },
+        )
+        .build()
+        .unwrap();
+    let ctx = context(&[]);
+    let mut s = gw.open(&ctx, EventSender::none()).unwrap();
+    let mut ok = 0;
+    let mut limited = 0;
+    for _ in 0..1_000_000 {
+        match call(&mut s, "clock.now", b"") {
+            Ok(_) => ok += 1,
+            Err(e) if e.code() == ErrorCode::RateLimited => limited += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(ok, 100, "exactly the burst gets through");
+    assert_eq!(limited, 999_900);
+    // Another API is limited separately.
+    assert!(call(&mut s, "random.bytes", br#"{"len":1}"#).is_ok());
+    let records = f.records();
+    // 100 allowed, the first denial, one folded record for the rest, the random.bytes call.
+    assert_eq!(records.len(), 103, "{:?}", &records[99..]);
+    assert_eq!(records[100].outcome, "denied");
+    assert!(
+        records[101].detail.starts_with("999899 more"),
+        "{}",
+        records[101].detail
+    );
+    assert_eq!(records[102].subject, "random.bytes");
+
+    // A throttle verdict swaps in the slow rate (burst 10).
+    gw.throttle(&ctx.app, true);
+    let mut s2 = gw.open(&ctx, EventSender::none()).unwrap();
+    let passed = (0..100)
+        .filter(|_| call(&mut s2, "log", br#"{"message":"x"}"#).is_ok())
+        .count();
+    assert_eq!(passed, 10);
+}
+
+#[test]
+fn a_registered_api_cannot_replace_a_builtin_or_change_a_capability() {
+    let f = Fixture::new();
+    let b = || SandframeGateway::builder().audit(f.log.clone());
+    assert!(
+        b().api("clock.now", None, Arc::new(Profile))
+            .build()
+            .is_err()
+    );
+    assert!(
+        b().api("user.getProfile", None, Arc::new(Profile))
+            .build()
+            .is_err()
+    );
+    assert!(
+        b().api("Bad Name", None, Arc::new(Profile))
+            .build()
+            .is_err()
+    );
+    assert!(
+        SandframeGateway::builder().build().is_err(),
+        "an audit sink is required"
+    );
+    let gw = b()
+        .api("host.weather", Some("host:weather"), Arc::new(Profile))
+        .build()
+        .unwrap();
+    let mut s = gw
+        .open(&context(&["host:weather"]), EventSender::none())
+        .unwrap();
+    assert_eq!(code(call(&mut s, "host.weather", b"")), ErrorCode::Denied);
+}
+
+#[test]
+fn an_unusable_audit_sink_means_no_answer() {
+    struct Broken;
+    impl AuditSink for Broken {
+        fn record(&self, _: &sandframe_core::AuditRecord<'_>) -> Result<(), sandframe_core::Error> {
+            Err(sandframe_core::Error::Unavailable("disk full".into()))
+        }
+        fn flush(&self) -> Result<(), sandframe_core::Error> {
+            Ok(())
+        }
+    }
+    let gw = SandframeGateway::builder()
+        .audit(Arc::new(Broken))
+        .build()
+        .unwrap();
+    let mut s = gw.open(&context(&[]), EventSender::none()).unwrap();
+    let mut out = Vec::new();
+    let e = s.call(b"clock.now", b"", &mut out).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Internal);
+    assert!(out.is_empty(), "no response leaks out unaudited");
+}
