@@ -1,0 +1,251 @@
+//! The audit log against an attacker who can write the home but not the anchor: edits,
+//! reordering, truncation and re-keying are all detected; a crash's debris is not mistaken
+//! for tampering. The frame format is re-implemented here from `docs/format.md`, so the tests
+//! also pin the documented format.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // a test: failing loudly is the point
+
+use std::sync::Arc;
+
+use sandframe_core::{AuditOutcome, AuditRecord, AuditSink, Layer};
+use sandframe_gateway::audit::{self, Tampering};
+use sandframe_gateway::{Anchor, AuditLog, FileAnchor, GatewayError, Head, MemoryAnchor};
+
+const KEY: [u8; 32] = [5; 32];
+
+fn dir(t: &tempfile::TempDir) -> cap_std::fs::Dir {
+    cap_std::fs::Dir::open_ambient_dir(t.path(), cap_std::ambient_authority()).unwrap()
+}
+
+fn write(log: &AuditLog, n: usize, what: &str) {
+    let app = "com.example.audit".parse().unwrap();
+    for i in 0..n {
+        let detail = format!("{what} {i} {}", "x".repeat(100));
+        log.record(&AuditRecord {
+            app: Some(&app),
+            layer: Layer::Gateway,
+            action: "call",
+            subject: "clock.now",
+            capability: "",
+            outcome: AuditOutcome::Allowed,
+            detail: &detail,
+            latency_ns: i as u64,
+            bytes_in: 0,
+            bytes_out: 12,
+        })
+        .unwrap();
+    }
+}
+
+/// A log of several frames, flushed and anchored.
+fn sample() -> (tempfile::TempDir, Arc<MemoryAnchor>, Vec<u8>) {
+    let t = tempfile::tempdir().unwrap();
+    let anchor = Arc::new(MemoryAnchor::new(KEY));
+    let log = AuditLog::open(&dir(&t), anchor.clone()).unwrap();
+    write(&log, 1000, "r"); // about 130 KB: four frames or more
+    log.flush().unwrap();
+    drop(log);
+    let bytes = std::fs::read(t.path().join("audit.log")).unwrap();
+    (t, anchor, bytes)
+}
+
+/// Frame boundaries: (start, end) of each frame.
+fn frames(log: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < log.len() {
+        let len = u32::from_le_bytes(log[at..at + 4].try_into().unwrap()) as usize;
+        out.push((at, at + 4 + len + 32));
+        at += 4 + len + 32;
+    }
+    out
+}
+
+/// The documented frame MAC.
+fn mac(key: &[u8; 32], prev: &[u8; 32], index: u64, body: &[u8]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_keyed(key);
+    h.update(b"sandframe audit frame v1");
+    h.update(prev);
+    h.update(&index.to_le_bytes());
+    h.update(&(body.len() as u32).to_le_bytes());
+    h.update(body);
+    *h.finalize().as_bytes()
+}
+
+#[test]
+fn an_honest_log_verifies_and_reads_back_in_order() {
+    let (_t, anchor, bytes) = sample();
+    let head = anchor.head();
+    assert!(head.frames >= 4, "{head:?}");
+    assert_eq!(head.records, 1000);
+    let v = audit::verify(&bytes, &KEY, &head).unwrap();
+    assert_eq!((v.unanchored_frames, v.torn_tail_bytes), (0, 0));
+    let records = audit::read(&bytes, &KEY, &head).unwrap();
+    assert_eq!(records.len(), 1000);
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.seq, i as u64);
+        assert!(r.detail.starts_with(&format!("r {i} ")));
+    }
+    // The documented MAC chain reproduces every frame's MAC.
+    let mut prev = [0u8; 32];
+    for (i, (s, e)) in frames(&bytes).into_iter().enumerate() {
+        let body = &bytes[s + 4..e - 32];
+        prev = mac(&KEY, &prev, i as u64, body);
+        assert_eq!(&bytes[e - 32..e], &prev);
+    }
+    assert_eq!(prev, head.mac);
+}
+
+#[test]
+fn an_edited_record_is_detected() {
+    let (_t, anchor, mut bytes) = sample();
+    let (s, _) = frames(&bytes)[1];
+    bytes[s + 40] ^= 1;
+    assert!(matches!(
+        audit::verify(&bytes, &KEY, &anchor.head()),
+        Err(Tampering::BadFrame { frame: 1, .. })
+    ));
+}
+
+#[test]
+fn reordered_frames_are_detected() {
+    let (_t, anchor, bytes) = sample();
+    let f = frames(&bytes);
+    let mut swapped = Vec::new();
+    swapped.extend_from_slice(&bytes[f[1].0..f[1].1]);
+    swapped.extend_from_slice(&bytes[f[0].0..f[0].1]);
+    swapped.extend_from_slice(&bytes[f[2].0..]);
+    assert!(matches!(
+        audit::verify(&swapped, &KEY, &anchor.head()),
+        Err(Tampering::BadFrame { frame: 0, .. })
+    ));
+}
+
+#[test]
+fn a_truncated_log_is_detected_whole_frames_or_mid_frame() {
+    let (_t, anchor, bytes) = sample();
+    let f = frames(&bytes);
+    let last = f.last().unwrap().0;
+    for cut in [last, last + 10, 0] {
+        let r = audit::verify(&bytes[..cut], &KEY, &anchor.head());
+        assert!(matches!(r, Err(Tampering::Truncated { .. })), "cut at {cut}: {r:?}");
+    }
+    // Dropping a middle frame breaks the chain.
+    let mut gap = bytes[..f[1].0].to_vec();
+    gap.extend_from_slice(&bytes[f[2].0..]);
+    assert!(audit::verify(&gap, &KEY, &anchor.head()).is_err());
+}
+
+#[test]
+fn a_log_rechained_with_another_key_is_detected() {
+    let (_t, anchor, bytes) = sample();
+    // The attacker rewrites every MAC, consistently, with a key of their own, and even
+    // edits a record first: the chain is perfect, but not under the anchor's key.
+    let mut forged = Vec::new();
+    let mut prev = [0u8; 32];
+    for (i, (s, e)) in frames(&bytes).into_iter().enumerate() {
+        let mut body = bytes[s + 4..e - 32].to_vec();
+        if i == 0 {
+            body[20] ^= 1;
+        }
+        prev = mac(&[6; 32], &prev, i as u64, &body);
+        forged.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        forged.extend_from_slice(&body);
+        forged.extend_from_slice(&prev);
+    }
+    assert!(matches!(
+        audit::verify(&forged, &KEY, &anchor.head()),
+        Err(Tampering::BadFrame { frame: 0, .. })
+    ));
+    // Nor does a forged head help without the key.
+    let fake_head = Head {
+        mac: prev,
+        ..anchor.head()
+    };
+    assert!(audit::verify(&forged, &KEY, &fake_head).is_err());
+}
+
+#[test]
+fn a_replaced_log_is_detected_even_if_its_chain_is_valid() {
+    // An older copy of the log (a valid prefix) put back in place: shorter than the anchor.
+    let t = tempfile::tempdir().unwrap();
+    let anchor = Arc::new(MemoryAnchor::new(KEY));
+    let log = AuditLog::open(&dir(&t), anchor.clone()).unwrap();
+    write(&log, 300, "a");
+    log.flush().unwrap();
+    let old = std::fs::read(t.path().join("audit.log")).unwrap();
+    write(&log, 300, "b");
+    log.flush().unwrap();
+    drop(log);
+    assert!(matches!(
+        audit::verify(&old, &KEY, &anchor.head()),
+        Err(Tampering::Truncated { .. })
+    ));
+    std::fs::write(t.path().join("audit.log"), &old).unwrap();
+    match AuditLog::open(&dir(&t), anchor) {
+        Err(GatewayError::Tampered(Tampering::Truncated { .. })) => {}
+        other => panic!("a tampered log must not be appended to: {other:?}"),
+    }
+}
+
+#[test]
+fn crash_debris_is_reported_not_mistaken_for_tampering() {
+    let t = tempfile::tempdir().unwrap();
+    let anchor = Arc::new(MemoryAnchor::new(KEY));
+    let log = AuditLog::open(&dir(&t), anchor.clone()).unwrap();
+    write(&log, 100, "anchored");
+    log.flush().unwrap();
+    // Frames written but never anchored (the process dies before its next flush).
+    write(&log, 600, "unanchored");
+    std::mem::forget(log);
+    let mut bytes = std::fs::read(t.path().join("audit.log")).unwrap();
+    let v = audit::verify(&bytes, &KEY, &anchor.head()).unwrap();
+    assert!(v.unanchored_frames >= 1, "{v:?}");
+    // And a torn frame at the very end (the crash hit mid-write).
+    let valid = bytes.len();
+    bytes.extend_from_slice(&1000u32.to_le_bytes());
+    bytes.extend_from_slice(&[0; 50]);
+    std::fs::write(t.path().join("audit.log"), &bytes).unwrap();
+    assert_eq!(
+        audit::verify(&bytes, &KEY, &anchor.head()).unwrap().torn_tail_bytes,
+        54
+    );
+    // Reopening cuts the torn bytes and continues the chain after the unanchored frames.
+    let log = AuditLog::open(&dir(&t), anchor.clone()).unwrap();
+    write(&log, 1, "after");
+    log.flush().unwrap();
+    drop(log);
+    let bytes = std::fs::read(t.path().join("audit.log")).unwrap();
+    assert!(bytes.len() > valid);
+    let records = audit::read(&bytes, &KEY, &anchor.head()).unwrap();
+    assert!(records.last().unwrap().detail.starts_with("after"));
+    assert!(records.iter().enumerate().all(|(i, r)| r.seq == i as u64));
+}
+
+#[test]
+fn the_file_anchor_keeps_its_key_and_head_private_and_durable() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("outside").join("audit.anchor");
+    let a = FileAnchor::open(&path).unwrap();
+    let key = a.key();
+    assert_ne!(key, [0; 32]);
+    let head = Head {
+        frames: 3,
+        records: 7,
+        mac: [1; 32],
+    };
+    a.advance(&head).unwrap();
+    drop(a);
+    let b = FileAnchor::open(&path).unwrap();
+    assert_eq!((b.key(), b.head()), (key, head));
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    std::fs::write(&path, b"not an anchor").unwrap();
+    assert!(matches!(FileAnchor::open(&path), Err(GatewayError::Damaged(_))));
+}
