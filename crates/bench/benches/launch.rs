@@ -58,10 +58,11 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// A host over `home` (the testkit's trust store, one logic thread).
-fn host(home: &std::path::Path) -> Host {
+/// A host over `<dir>/home` (the testkit's trust store, one logic thread; the audit anchor
+/// beside the home, inside `dir`).
+fn host(dir: &std::path::Path) -> Host {
     Host::builder()
-        .home(home)
+        .home(dir.join("home"))
         .trust(sandframe_testkit::trust())
         .threads(1)
         .build()
@@ -94,7 +95,7 @@ fn launch(c: &mut Criterion) {
                 .unwrap();
             h.launch(&id).unwrap(); // compiles and caches the artifact
         }
-        let artifacts = home.path().join("artifacts");
+        let artifacts = home.path().join("home/artifacts");
         let serialized = {
             let engine = Engine::default();
             Module::new(&engine, &case.wasm)

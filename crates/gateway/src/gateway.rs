@@ -21,9 +21,10 @@ use crate::policy::{CONSENT_RATE, DEFAULT_RATE, DEFAULT_SLOW_RATE, Policy, Rate}
 
 /// Most consent requests one app may have waiting at once.
 pub const MAX_PENDING_CONSENT: usize = 4;
-/// Consecutive rate-limited calls to one API folded into one audit record (the first is
-/// recorded alone, the rest as one record with their count, written when the run ends or
-/// reaches this many).
+/// Rate-limited calls to one API folded into one audit record: the first is recorded alone,
+/// the rest as one record with their count, written at the app's next call to another API,
+/// when the count reaches this many, or when the session ends. Allowed calls in between are
+/// recorded as usual.
 pub const FOLD_MAX: u64 = 1 << 20;
 /// The handler name of the event that brings a consent decision to the app.
 pub const CONSENT_EVENT: &str = "sf.consent";
@@ -639,13 +640,13 @@ impl Session {
                 if let Ok(mut p) = shared.pending.lock() {
                     p.remove(request.capability.as_str());
                 }
-                let event = serde_json::json!({
-                    "handler": CONSENT_EVENT,
-                    "detail": {"capability": request.capability.as_str(), "granted": granted},
-                });
-                if let Ok(bytes) = serde_json::to_vec(&event) {
-                    events.post(bytes);
-                }
+                // Handler first, for guests that look at it without a JSON parser; a
+                // capability name needs no escaping.
+                let event = format!(
+                    r#"{{"handler":"{CONSENT_EVENT}","detail":{{"capability":"{}","granted":{granted}}}}}"#,
+                    request.capability.as_str()
+                );
+                events.post(event.into_bytes());
             });
         if spawned.is_err() {
             if let Ok(mut p) = self.shared.pending.lock() {
@@ -730,7 +731,7 @@ impl Session {
         };
         let cap = entry.capability.as_ref().map_or("", Capability::as_str);
         let detail = format!(
-            "{} more consecutive calls denied by the rate limit (folded)",
+            "{} more calls denied by the rate limit (folded)",
             fold.count
         );
         self.record(&entry.name, cap, AuditOutcome::Denied, &detail, 0, 0, 0)
@@ -761,7 +762,7 @@ impl GatewaySession for Session {
             },
         };
         let rate_limited = matches!(&result, Err(e) if e.code() == ErrorCode::RateLimited);
-        // Consecutive rate-limited calls to one API: the first is recorded, the rest counted.
+        // Rate-limited calls to one API: the first is recorded, the rest counted.
         if rate_limited
             && let (Some(i), Some(fold)) = (index, self.fold.as_mut())
             && fold.entry == i
@@ -770,7 +771,14 @@ impl GatewaySession for Session {
             fold.count += 1;
             return result;
         }
-        let folded = self.unfold();
+        // A call to another API (or a full fold) writes the fold out first; allowed calls to
+        // the same API between denials do not break it.
+        let other_api = self.fold.as_ref().is_some_and(|f| Some(f.entry) != index);
+        let folded = if other_api || rate_limited {
+            self.unfold()
+        } else {
+            Ok(())
+        };
         if rate_limited && let Some(i) = index {
             self.fold = Some(Fold { entry: i, count: 0 });
         }

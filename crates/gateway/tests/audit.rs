@@ -133,7 +133,10 @@ fn a_truncated_log_is_detected_whole_frames_or_mid_frame() {
     let last = f.last().unwrap().0;
     for cut in [last, last + 10, 0] {
         let r = audit::verify(&bytes[..cut], &KEY, &anchor.head());
-        assert!(matches!(r, Err(Tampering::Truncated { .. })), "cut at {cut}: {r:?}");
+        assert!(
+            matches!(r, Err(Tampering::Truncated { .. })),
+            "cut at {cut}: {r:?}"
+        );
     }
     // Dropping a middle frame breaks the chain.
     let mut gap = bytes[..f[1].0].to_vec();
@@ -212,7 +215,9 @@ fn crash_debris_is_reported_not_mistaken_for_tampering() {
     bytes.extend_from_slice(&[0; 50]);
     std::fs::write(t.path().join("audit.log"), &bytes).unwrap();
     assert_eq!(
-        audit::verify(&bytes, &KEY, &anchor.head()).unwrap().torn_tail_bytes,
+        audit::verify(&bytes, &KEY, &anchor.head())
+            .unwrap()
+            .torn_tail_bytes,
         54
     );
     // Reopening cuts the torn bytes and continues the chain after the unanchored frames.
@@ -247,5 +252,8 @@ fn the_file_anchor_keeps_its_key_and_head_private_and_durable() {
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     std::fs::write(&path, b"not an anchor").unwrap();
-    assert!(matches!(FileAnchor::open(&path), Err(GatewayError::Damaged(_))));
+    assert!(matches!(
+        FileAnchor::open(&path),
+        Err(GatewayError::Damaged(_))
+    ));
 }

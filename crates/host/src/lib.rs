@@ -17,8 +17,15 @@
 //! The home is opened once, as a cap-std `Dir`; every path below it is built from validated
 //! names (`AppId`s, hex cache keys), never from guest input.
 //!
-//! **Status: first cut.** Later layers plug in here: storage, the monitor, the render side,
-//! consent, the audit log.
+//! - The gateway is [`SandframeGateway`] (capabilities, policy, rate limits, audit) unless
+//!   the builder swaps in another `Gateway`; grants persist under `<home>/grants/`.
+//! - The audit log is `<home>/audit.log`, MAC-chained under an [`Anchor`] kept *outside* the
+//!   home (default: the file `<home>.audit-anchor` beside it, mode 0600). The host records
+//!   install, launch, terminate and uninstall there; it flushes (fsync + anchor) after
+//!   install, uninstall, on [`Host::flush_audit`] and when dropped, not on launch (an fsync
+//!   would cost a warm launch ten times over).
+//!
+//! **Status:** storage, the monitor and the render side plug in with their issues.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -26,8 +33,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
-use sandframe_core::{AppId, Capability, Gateway};
-use sandframe_gateway::MinimalGateway;
+use sandframe_core::{
+    AppId, AuditOutcome, AuditRecord, AuditSink, Capability, Consent, Gateway, Grant, Layer,
+};
+use sandframe_gateway::{
+    Anchor, Api, AuditLog, FileAnchor, GatewayBuilder, GatewayError, GrantStore, Policy,
+    SandframeGateway,
+};
 use sandframe_package::{Package, PublicKey, TrustStore};
 use sandframe_runtime::{
     AppHandle, ArtifactStore, LogicPool, Runtime, RuntimeConfig, RuntimeError,
@@ -71,6 +83,12 @@ pub enum HostError {
     /// The builder is missing something.
     #[error("host builder: {0}")]
     Builder(&'static str),
+    /// The gateway layer failed (its configuration, grants or audit log).
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    /// The operation needs sandframe's own gateway, and the builder swapped in another.
+    #[error("this host runs a custom gateway, which manages its own grants")]
+    CustomGateway,
 }
 
 fn home_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HostError {
@@ -106,7 +124,9 @@ pub struct HostBuilder {
     trust: TrustStore,
     validator: Validator,
     runtime: RuntimeConfig,
-    gateway: Arc<dyn Gateway>,
+    gateway: Option<Arc<dyn Gateway>>,
+    configure: GatewayBuilder,
+    anchor: Option<Arc<dyn Anchor>>,
     threads: usize,
 }
 
@@ -139,9 +159,41 @@ impl HostBuilder {
         self.runtime = config;
         self
     }
-    /// The gateway (default: [`MinimalGateway`]).
+    /// Swaps in another gateway for [`SandframeGateway`] (the host's grant operations then
+    /// answer [`HostError::CustomGateway`]).
     pub fn gateway(mut self, gateway: Arc<dyn Gateway>) -> Self {
-        self.gateway = gateway;
+        self.gateway = Some(gateway);
+        self
+    }
+
+    /// The gateway's host policy (allow/deny lists, capabilities granted without asking).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.configure = self.configure.policy(policy);
+        self
+    }
+
+    /// Who decides capability requests (default: refuse everything).
+    pub fn consent(mut self, consent: Arc<dyn Consent>) -> Self {
+        self.configure = self.configure.consent(consent);
+        self
+    }
+
+    /// Registers a host API (see [`GatewayBuilder::api`]).
+    pub fn api(mut self, name: &str, capability: Option<&str>, handler: Arc<dyn Api>) -> Self {
+        self.configure = self.configure.api(name, capability, handler);
+        self
+    }
+
+    /// Any other gateway setting (rates, …).
+    pub fn configure_gateway(mut self, f: impl FnOnce(GatewayBuilder) -> GatewayBuilder) -> Self {
+        self.configure = f(self.configure);
+        self
+    }
+
+    /// Where the audit log's key and head live (default: a [`FileAnchor`] beside the home,
+    /// `<home>.audit-anchor`). It must be out of reach of whoever can write the home.
+    pub fn anchor(mut self, anchor: Arc<dyn Anchor>) -> Self {
+        self.anchor = Some(anchor);
         self
     }
     /// Logic threads (default: one per core).
@@ -161,7 +213,7 @@ impl HostBuilder {
         std::fs::create_dir_all(&path).map_err(home_err("create the home"))?;
         let home = Dir::open_ambient_dir(&path, cap_std::ambient_authority())
             .map_err(home_err("open the home"))?;
-        for d in ["apps", "artifacts"] {
+        for d in ["apps", "artifacts", "grants"] {
             home.create_dir_all(d)
                 .map_err(home_err(format!("create {d}/")))?;
         }
@@ -172,19 +224,49 @@ impl HostBuilder {
             secret,
             Arc::new(DiskArtifacts(open("artifacts")?)),
         ));
+        let anchor = match self.anchor {
+            Some(a) => a,
+            None => Arc::new(FileAnchor::open(&default_anchor(&path))?),
+        };
+        let audit = Arc::new(AuditLog::open(&home, Arc::clone(&anchor))?);
+        let (gateway, sandframe): (Arc<dyn Gateway>, _) = match self.gateway {
+            Some(g) => (g, None),
+            None => {
+                let g = self
+                    .configure
+                    .audit(audit.clone())
+                    .grants(Arc::new(GrantStore::open(open("grants")?)))
+                    .build()?;
+                (Arc::new(g.clone()), Some(g))
+            }
+        };
         let pool = LogicPool::new(Arc::clone(&runtime), self.threads)?;
         Ok(Host {
             apps: open("apps")?,
             artifacts: open("artifacts")?,
+            home,
             secret,
             trust: self.trust,
             validator: self.validator,
             runtime,
-            gateway: self.gateway,
+            gateway,
+            sandframe,
+            audit,
+            anchor,
             pool,
             running: Mutex::new(HashMap::new()),
         })
     }
+}
+
+/// `<home>.audit-anchor`, beside the home.
+fn default_anchor(home: &Path) -> std::path::PathBuf {
+    let mut name = home
+        .file_name()
+        .map(std::ffi::OsStr::to_os_string)
+        .unwrap_or_else(|| "home".into());
+    name.push(".audit-anchor");
+    home.with_file_name(name)
 }
 
 /// The host secret (`host.key`, 32 random bytes, mode 0600), created on first use.
@@ -257,11 +339,15 @@ impl ArtifactStore for DiskArtifacts {
 pub struct Host {
     apps: Dir,
     artifacts: Dir,
+    home: Dir,
     secret: [u8; 32],
     trust: TrustStore,
     validator: Validator,
     runtime: Arc<Runtime>,
     gateway: Arc<dyn Gateway>,
+    sandframe: Option<SandframeGateway>,
+    audit: Arc<AuditLog>,
+    anchor: Arc<dyn Anchor>,
     pool: LogicPool,
     running: Mutex<HashMap<AppId, AppHandle>>,
 }
@@ -302,7 +388,9 @@ impl Host {
             trust: TrustStore::new(),
             validator: Validator::new(),
             runtime: RuntimeConfig::default(),
-            gateway: Arc::new(MinimalGateway),
+            gateway: None,
+            configure: SandframeGateway::builder(),
+            anchor: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -313,9 +401,25 @@ impl Host {
     /// [`HostError::Validate`] with the report if it is refused; [`HostError::Home`] on I/O.
     pub fn install(&self, bytes: &[u8]) -> Result<Installation, HostError> {
         let registry = HomeRegistry(&self.apps);
-        let verified = self
+        let verified = match self
             .validator
-            .verify(bytes, &Context::new(&self.trust, &registry))?;
+            .verify(bytes, &Context::new(&self.trust, &registry))
+        {
+            Ok(v) => v,
+            Err(e) => {
+                // The id is not trusted until verified: the record names the package digest.
+                let digest = blake3::hash(bytes).to_hex();
+                self.record(
+                    None,
+                    "install",
+                    &digest,
+                    AuditOutcome::Denied,
+                    &e.to_string(),
+                )?;
+                self.flush_audit()?;
+                return Err(e.into());
+            }
+        };
         let package = verified.package();
         let manifest = package.manifest();
         let id = manifest.id();
@@ -339,6 +443,9 @@ impl Host {
         };
         let text = toml::to_string(&record).map_err(|e| HostError::Damaged(e.to_string()))?;
         write_durably(&dir, "record.toml", text.as_bytes())?;
+        let version = manifest.version().to_string();
+        self.record(Some(id), "install", &version, AuditOutcome::Allowed, "")?;
+        self.flush_audit()?;
         Ok(Installation {
             app: id.clone(),
             version: manifest.version().clone(),
@@ -400,6 +507,8 @@ impl Host {
             return Err(HostError::AlreadyRunning(app.clone()));
         }
         running.insert(app.clone(), handle);
+        drop(running);
+        self.record(Some(app), "launch", app.as_str(), AuditOutcome::Allowed, "")?;
         Ok(code)
     }
 
@@ -444,7 +553,17 @@ impl Host {
             running.remove(app)
         };
         match handle {
-            Some(h) => Ok(self.pool.terminate(h)?),
+            Some(h) => {
+                let was = self.pool.terminate(h)?;
+                self.record(
+                    Some(app),
+                    "terminate",
+                    app.as_str(),
+                    AuditOutcome::Allowed,
+                    "",
+                )?;
+                Ok(was)
+            }
             None => Ok(false),
         }
     }
@@ -489,6 +608,100 @@ impl Host {
                 Err(e) => return Err(home_err(format!("remove apps/{app}/{f}"))(e)),
             }
         }
+        if let Some(g) = &self.sandframe {
+            g.forget(app)?;
+        }
+        self.record(
+            Some(app),
+            "uninstall",
+            app.as_str(),
+            AuditOutcome::Allowed,
+            "",
+        )?;
+        self.flush_audit()?;
         Ok(())
+    }
+
+    /// Writes one host record to the audit log.
+    fn record(
+        &self,
+        app: Option<&AppId>,
+        action: &str,
+        subject: &str,
+        outcome: AuditOutcome,
+        detail: &str,
+    ) -> Result<(), HostError> {
+        Ok(self.audit.record(&AuditRecord {
+            app,
+            layer: Layer::Host,
+            action,
+            subject,
+            capability: "",
+            outcome,
+            detail,
+            latency_ns: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+        })?)
+    }
+
+    fn sandframe(&self) -> Result<&SandframeGateway, HostError> {
+        self.sandframe.as_ref().ok_or(HostError::CustomGateway)
+    }
+
+    /// The app's stored grants.
+    ///
+    /// # Errors
+    /// [`HostError::CustomGateway`], or if its grants file is damaged.
+    pub fn grants(&self, app: &AppId) -> Result<Vec<Grant>, HostError> {
+        Ok(self.sandframe()?.grants(app)?)
+    }
+
+    /// Grants `capability` to `app` on the host's authority (audited); it takes effect at the
+    /// app's next call, and only if its manifest declares the capability.
+    ///
+    /// # Errors
+    /// [`HostError::CustomGateway`], or if the grant cannot be stored.
+    pub fn grant(&self, app: &AppId, capability: &Capability) -> Result<(), HostError> {
+        Ok(self.sandframe()?.grant(app, capability)?)
+    }
+
+    /// Revokes a grant (audited); a running app loses it at its next call.
+    ///
+    /// # Errors
+    /// [`HostError::CustomGateway`], or if the change cannot be stored.
+    pub fn revoke(&self, app: &AppId, capability: &Capability) -> Result<bool, HostError> {
+        Ok(self.sandframe()?.revoke(app, capability)?)
+    }
+
+    /// Puts an app under (or out of) a throttle verdict: its calls meet the slow rates.
+    ///
+    /// # Errors
+    /// [`HostError::CustomGateway`].
+    pub fn throttle(&self, app: &AppId, on: bool) -> Result<(), HostError> {
+        self.sandframe()?.throttle(app, on);
+        Ok(())
+    }
+
+    /// Makes every audit record so far durable and anchored.
+    ///
+    /// # Errors
+    /// If the log or the anchor cannot be written.
+    pub fn flush_audit(&self) -> Result<(), HostError> {
+        Ok(self.audit.flush()?)
+    }
+
+    /// The audit log (for the embedder's own records: every layer writes through it).
+    pub fn audit(&self) -> Arc<AuditLog> {
+        Arc::clone(&self.audit)
+    }
+
+    /// Flushes the audit log and verifies it on disk against its anchor.
+    ///
+    /// # Errors
+    /// [`GatewayError::Tampered`] (inside [`HostError::Gateway`]) with what was found.
+    pub fn verify_audit(&self) -> Result<sandframe_gateway::audit::Verified, HostError> {
+        self.flush_audit()?;
+        Ok(AuditLog::verify_file(&self.home, &*self.anchor)?)
     }
 }

@@ -39,11 +39,13 @@ fn package(id: &str, version: &str, wat: &str) -> Vec<u8> {
     )
 }
 
-fn host(home: &std::path::Path) -> Host {
+/// A host whose home is `<dir>/home` (its audit anchor goes beside it, inside `dir`).
+fn host(dir: &std::path::Path) -> Host {
+    let home = dir.join("home");
     let mut trust = sandframe_testkit::trust();
     trust.trust(SecretKey::from_seed(&[2; 32]).public_key(), "Two");
     Host::builder()
-        .home(home)
+        .home(&home)
         .trust(trust)
         .threads(2)
         .build()
@@ -75,7 +77,7 @@ fn install_launch_dispatch_terminate_uninstall() {
     assert_eq!(h.launch(&app).unwrap(), 0);
     assert_eq!(h.dispatch(&app, b"{}").unwrap(), i32::from(b'{'));
     let artifacts = || {
-        std::fs::read_dir(home.path().join("artifacts"))
+        std::fs::read_dir(home.path().join("home/artifacts"))
             .unwrap()
             .count()
     };
@@ -86,7 +88,7 @@ fn install_launch_dispatch_terminate_uninstall() {
         h.dispatch(&app, b"{}"),
         Err(HostError::NotRunning(_))
     ));
-    let dir = home.path().join("apps/com.example.clock");
+    let dir = home.path().join("home/apps/com.example.clock");
     let left: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -137,16 +139,16 @@ fn a_fresh_host_on_the_same_home_runs_installed_apps() {
     host(home.path())
         .install(&package("com.example.persist", "1.0.0", CLOCK_APP))
         .unwrap();
-    let key_before = std::fs::read(home.path().join("host.key")).unwrap();
+    let key_before = std::fs::read(home.path().join("home/host.key")).unwrap();
     let h = host(home.path());
     assert_eq!(
-        std::fs::read(home.path().join("host.key")).unwrap(),
+        std::fs::read(home.path().join("home/host.key")).unwrap(),
         key_before
     );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(home.path().join("host.key"))
+        let mode = std::fs::metadata(home.path().join("home/host.key"))
             .unwrap()
             .permissions()
             .mode();
@@ -175,7 +177,9 @@ fn a_package_changed_in_the_home_does_not_launch() {
     let h = host(home.path());
     h.install(&package("com.example.tamper", "1.0.0", CLOCK_APP))
         .unwrap();
-    let path = home.path().join("apps/com.example.tamper/package.sfpkg");
+    let path = home
+        .path()
+        .join("home/apps/com.example.tamper/package.sfpkg");
     // Swap in another validly signed version without going through install.
     std::fs::write(&path, package("com.example.tamper", "1.0.1", CLOCK_APP)).unwrap();
     assert!(matches!(
@@ -213,7 +217,7 @@ fn a_publisher_revoked_after_install_does_not_launch() {
     let mut trust = sandframe_testkit::trust();
     trust.revoke(sandframe_testkit::key().public_key());
     let h = Host::builder()
-        .home(home.path())
+        .home(home.path().join("home"))
         .trust(trust)
         .threads(1)
         .build()

@@ -49,6 +49,9 @@ enum Command {
         id: u64,
         json: Vec<u8>,
     },
+    /// Drop every app and end the thread (apps' sessions hold senders of their own, for
+    /// posted events, so the channel alone would never disconnect).
+    Shutdown,
 }
 
 /// The logic threads.
@@ -197,6 +200,9 @@ impl LogicPool {
 
 impl Drop for LogicPool {
     fn drop(&mut self) {
+        for s in &self.senders {
+            let _ = s.send(Command::Shutdown);
+        }
         self.senders.clear();
         for t in self.threads.drain(..) {
             let _ = t.join();
@@ -233,6 +239,7 @@ fn serve(runtime: &Runtime, commands: &Receiver<Command>) {
             Command::Terminate { id, reply } => {
                 let _ = reply.send(apps.remove(&id).is_some());
             }
+            Command::Shutdown => break,
             Command::Post { id, json } => {
                 if let Some(app) = apps.get_mut(&id)
                     && let Err(e) = app.event(&json)
