@@ -87,4 +87,8 @@ pub trait GatewaySession: Send {
     /// # Errors
     /// An [`ApiError`] whose code the guest sees; never a panic, whatever the bytes.
     fn call(&mut self, api: &[u8], request: &[u8], response: &mut Vec<u8>) -> Result<(), ApiError>;
+
+    /// The app finished an event (or `sf_init`) and is idle: write out anything held per
+    /// event (e.g. folded audit records). Called by the runtime on the app's logic thread.
+    fn idle(&mut self) {}
 }

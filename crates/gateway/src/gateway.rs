@@ -23,7 +23,7 @@ use crate::policy::{CONSENT_RATE, DEFAULT_RATE, DEFAULT_SLOW_RATE, Policy, Rate}
 pub const MAX_PENDING_CONSENT: usize = 4;
 /// Rate-limited calls to one API folded into one audit record: the first is recorded alone,
 /// the rest as one record with their count, written at the app's next call to another API,
-/// when the count reaches this many, or when the session ends. Allowed calls in between are
+/// when the count reaches this many, when the event ends, or when the session ends. Allowed calls in between are
 /// recorded as usual.
 pub const FOLD_MAX: u64 = 1 << 20;
 /// The handler name of the event that brings a consent decision to the app.
@@ -484,17 +484,14 @@ impl Session {
         };
         let limiter = slot.get_or_insert_with(|| RateLimiter::direct(quota(rate)));
         if limiter.check().is_err() {
+            // Static messages: a flood of denials allocates nothing.
             return Err(ApiError::new(
                 ErrorCode::RateLimited,
-                format!(
-                    "{} is over its rate limit{}; slow down and retry later",
-                    entry.name,
-                    if throttled {
-                        " (the app is throttled)"
-                    } else {
-                        ""
-                    }
-                ),
+                if throttled {
+                    "this API is over its rate limit (the app is throttled); slow down and retry later"
+                } else {
+                    "this API is over its rate limit; slow down and retry later"
+                },
             ));
         }
         // 4. sizes and shape
@@ -821,10 +818,26 @@ impl GatewaySession for Session {
         }
         result
     }
+
+    fn idle(&mut self) {
+        self.idle_unfold();
+    }
+}
+
+impl Session {
+    fn idle_unfold(&mut self) {
+        if self.unfold().is_err() {
+            tracing::error!(
+                target: "sandframe::audit",
+                app = self.app.app.as_str(),
+                "folded rate-limit denials could not be audited"
+            );
+        }
+    }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let _ = self.unfold();
+        self.idle_unfold();
     }
 }

@@ -551,11 +551,21 @@ fn admit(
 impl AbiEnv {
     /// Makes `error` the pending bytes and returns its negated code.
     fn fail(&mut self, error: &ApiError) -> i64 {
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            code: &'a str,
+            message: &'a str,
+        }
         self.pending.clear();
         self.read_at = 0;
-        let body = serde_json::json!({"code": error.code().name(), "message": error.message()});
-        // Serializing a JSON value to a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.pending, &body);
+        // Serializing into a Vec cannot fail; no allocation beyond the reused buffer.
+        let _ = serde_json::to_writer(
+            &mut self.pending,
+            &Body {
+                code: error.code().name(),
+                message: error.message(),
+            },
+        );
         -i64::from(error.code().number())
     }
 }
@@ -735,6 +745,7 @@ impl AppInstance {
         let budget = self.fuel_per_event.min(self.fuel_left);
         set_remaining_points(&mut self.store, &self.instance, budget);
         let result = call(&mut self.store, &self.instance);
+        self.env.as_mut(&mut self.store).gateway.idle();
         let (remaining, exhausted) = match get_remaining_points(&mut self.store, &self.instance) {
             MeteringPoints::Remaining(r) => (r, false),
             MeteringPoints::Exhausted => (0, true),

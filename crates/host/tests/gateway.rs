@@ -1,0 +1,274 @@
+//! The gateway through a real host and real wasm: consent decided off the logic thread and
+//! delivered as an event; a ten-million-call flood throttled while a neighbour is served;
+//! grants gone at uninstall; an audit log that verifies, and a tampered one refused.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // a test: failing loudly is the point
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sandframe_core::{AppId, Consent, ConsentDecision, ConsentRequest};
+use sandframe_gateway::{Anchor, FileAnchor, GatewayError, StoredRecord, audit};
+use sandframe_host::{Host, HostError};
+use sandframe_runtime::RuntimeConfig;
+use sandframe_testkit::{manifest, sign};
+
+/// Counts the consent events it receives; on a `tap` event asks for user:readProfile.
+const CONSENT_APP: &str = r#"(module
+  (import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
+  (import "sandframe_v1" "read" (func $read (param i32 i32) (result i32)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "capability.request")
+  (data (i32.const 32) "{\"capability\":\"user:readProfile\"}")
+  (global $consents (mut i32) (i32.const 0))
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32)
+    (drop (call $read (i32.const 1024) (i32.const 1024)))
+    ;; {"handler":"<name>": byte 12 is the name's first letter
+    (if (i32.eq (i32.load8_u (i32.const 1036)) (i32.const 115)) ;; s: sf.consent
+      (then (global.set $consents (i32.add (global.get $consents) (i32.const 1)))))
+    (if (i32.eq (i32.load8_u (i32.const 1036)) (i32.const 116)) ;; t: tap
+      (then (drop (call $call (i32.const 0) (i32.const 18) (i32.const 32) (i32.const 33)))))
+    (global.get $consents)))"#;
+
+const FLOOD_CALLS: i32 = 10_000_000;
+
+/// Calls clock.now ten million times in one event; returns how many calls succeeded.
+const FLOOD_APP: &str = r#"(module
+  (import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "clock.now")
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32) (local $i i32) (local $ok i32)
+    (loop $l
+      (if (i64.ge_s (call $call (i32.const 0) (i32.const 9) (i32.const 0) (i32.const 0))
+                    (i64.const 0))
+        (then (local.set $ok (i32.add (local.get $ok) (i32.const 1)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 10000000))))
+    (local.get $ok)))"#;
+
+const CLOCK_APP: &str = r#"(module
+  (import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
+  (import "sandframe_v1" "read" (func $read (param i32 i32) (result i32)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "clock.now")
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32)
+    (drop (call $call (i32.const 0) (i32.const 9) (i32.const 0) (i32.const 0)))
+    (drop (call $read (i32.const 100) (i32.const 64)))
+    (i32.load8_u (i32.const 100))))"#;
+
+fn id(s: &str) -> AppId {
+    s.parse().unwrap()
+}
+
+fn package(app: &str, extra: &str, wat: &str) -> Vec<u8> {
+    sign(&manifest(app, extra), wat::parse_str(wat).unwrap())
+}
+
+/// A consent that waits for the test's answer.
+struct Person(Mutex<Receiver<ConsentDecision>>);
+
+impl Consent for Person {
+    fn decide(&self, _: &ConsentRequest) -> ConsentDecision {
+        self.0
+            .lock()
+            .unwrap()
+            .recv()
+            .unwrap_or(ConsentDecision::Deny)
+    }
+}
+
+fn person() -> (Arc<Person>, Sender<ConsentDecision>) {
+    let (tx, rx) = channel();
+    (Arc::new(Person(Mutex::new(rx))), tx)
+}
+
+/// Every record in the home's audit log, verified against the default anchor beside it.
+fn records(dir: &std::path::Path) -> Vec<StoredRecord> {
+    let anchor = FileAnchor::open(&dir.join("home.audit-anchor")).unwrap();
+    let bytes = std::fs::read(dir.join("home/audit.log")).unwrap();
+    audit::read(&bytes, &anchor.key(), &anchor.head()).unwrap()
+}
+
+#[test]
+fn consent_arrives_as_an_event_and_the_grant_is_gone_after_uninstall() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, answer) = person();
+    let h = Host::builder()
+        .home(dir.path().join("home"))
+        .trust(sandframe_testkit::trust())
+        .consent(p)
+        .threads(1)
+        .build()
+        .unwrap();
+    let app = id("com.example.asks");
+    h.install(&package(
+        app.as_str(),
+        "[[capabilities]]\nname = \"user:readProfile\"\nreason = \"greet you by name\"\n",
+        CONSENT_APP,
+    ))
+    .unwrap();
+    h.launch(&app).unwrap();
+    // The tap asks; the call answers "pending" at once and the event returns.
+    assert_eq!(
+        h.dispatch(&app, br#"{"handler":"tap","detail":{}}"#)
+            .unwrap(),
+        0
+    );
+    assert!(h.grants(&app).unwrap().is_empty());
+    answer.send(ConsentDecision::Grant).unwrap();
+    // The decision reaches the app as an event on its logic thread.
+    let start = Instant::now();
+    let mut seen = 0;
+    while seen == 0 && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+        seen = h.dispatch(&app, br#"{"handler":"probe"}"#).unwrap();
+    }
+    assert_eq!(seen, 1, "the consent event was delivered once");
+    let grants = h.grants(&app).unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].capability().as_str(), "user:readProfile");
+    let file = dir.path().join("home/grants/com.example.asks.json");
+    assert!(file.exists());
+
+    h.uninstall(&app).unwrap();
+    assert!(!file.exists(), "uninstall leaves no grant behind");
+    assert!(h.grants(&app).unwrap().is_empty());
+
+    h.verify_audit().unwrap();
+    let r = records(dir.path());
+    let actions: Vec<&str> = r.iter().map(|r| r.action.as_str()).collect();
+    for a in [
+        "install",
+        "launch",
+        "call",
+        "consent",
+        "terminate",
+        "uninstall",
+    ] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+    let consent = r.iter().find(|r| r.action == "consent").unwrap();
+    assert_eq!(
+        (consent.app.as_str(), consent.outcome.as_str()),
+        ("com.example.asks", "allowed")
+    );
+}
+
+#[test]
+fn a_ten_million_call_flood_is_throttled_while_a_neighbour_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Host::builder()
+        .home(dir.path().join("home"))
+        .trust(sandframe_testkit::trust())
+        .runtime(RuntimeConfig {
+            // Room for ten million priced calls in one event: only the gateway holds it back.
+            fuel_per_event: 20_000_000_000,
+            fuel_per_lifetime: u64::MAX,
+            ..RuntimeConfig::default()
+        })
+        .threads(2)
+        .build()
+        .unwrap();
+    let (flood, ok) = (id("com.example.flood"), id("com.example.calm"));
+    h.install(&package(flood.as_str(), "", FLOOD_APP)).unwrap();
+    h.install(&package(ok.as_str(), "", CLOCK_APP)).unwrap();
+    h.launch(&flood).unwrap(); // logic thread 0
+    h.launch(&ok).unwrap(); // logic thread 1
+
+    let done = AtomicBool::new(false);
+    let (allowed, elapsed, served_during) = std::thread::scope(|s| {
+        let flooding = s.spawn(|| {
+            let start = Instant::now();
+            let n = h.dispatch(&flood, b"{}").unwrap();
+            done.store(true, Ordering::SeqCst);
+            (n, start.elapsed())
+        });
+        let mut served_during = 0;
+        while !done.load(Ordering::SeqCst) {
+            assert_eq!(h.dispatch(&ok, b"{}").unwrap(), i32::from(b'{'));
+            if !done.load(Ordering::SeqCst) {
+                served_during += 1;
+            }
+            // A user's pace, not a second flood: leave the cores to the flood.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let (n, elapsed) = flooding.join().unwrap();
+        (n, elapsed, served_during)
+    });
+    assert!(
+        served_during > 0,
+        "the neighbour was served while the flood ran"
+    );
+    // The default rate: a burst of 1,000, then 10,000 a second.
+    let bound = 1_000 + (elapsed.as_secs_f64() * 10_000.0) as i32 + 10;
+    assert!(
+        (1_000..=bound).contains(&allowed),
+        "{allowed} calls got through in {elapsed:?}"
+    );
+
+    // Every call is accounted for in the audit log, denials folded.
+    h.flush_audit().unwrap();
+    let mut allowed_records = 0i64;
+    let mut denied = 0i64;
+    let mut n_records = 0;
+    for r in records(dir.path())
+        .iter()
+        .filter(|r| r.app == flood.as_str() && r.action == "call")
+    {
+        n_records += 1;
+        match r.outcome.as_str() {
+            "allowed" => allowed_records += 1,
+            "denied" => {
+                denied += match r.detail.split_once(" more calls denied") {
+                    Some((n, _)) => n.parse::<i64>().unwrap(),
+                    None => 1,
+                }
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(allowed_records, i64::from(allowed));
+    assert_eq!(allowed_records + denied, i64::from(FLOOD_CALLS));
+    assert!(
+        n_records < 2 * allowed + 100,
+        "{n_records} records for {FLOOD_CALLS} calls: denials must be folded"
+    );
+}
+
+#[test]
+fn a_tampered_audit_log_stops_the_host_from_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let build = || {
+        Host::builder()
+            .home(dir.path().join("home"))
+            .trust(sandframe_testkit::trust())
+            .threads(1)
+            .build()
+    };
+    let h = build().unwrap();
+    h.install(&package("com.example.audited", "", CLOCK_APP))
+        .unwrap();
+    h.verify_audit().unwrap();
+    drop(h);
+    let path = dir.path().join("home/audit.log");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x20;
+    std::fs::write(&path, &bytes).unwrap();
+    match build() {
+        Err(HostError::Gateway(GatewayError::Tampered(t))) => {
+            assert!(t.to_string().contains("fails its MAC"), "{t}")
+        }
+        other => panic!("expected a tampered log to be refused: {other:?}"),
+    }
+}
