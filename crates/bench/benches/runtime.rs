@@ -1,6 +1,7 @@
 //! Runtime figures beside raw wasmer, in the same run:
-//! - a mediated `clock.now` (guest → ABI `call` → bounds checks → `MinimalGateway` → pending
-//!   response) beside a raw wasmer typed import call that returns a constant;
+//! - a mediated `clock.now` (guest → ABI `call` → bounds checks and fuel → gateway → pending
+//!   response), through `MinimalGateway` and through the full `SandframeGateway` (capability,
+//!   policy, rate limit, audit log), beside a raw wasmer typed import that returns a constant;
 //! - how long a runaway loop runs before its default fuel budget stops it;
 //! - terminate latency: from `LogicPool::terminate` to the store gone, for an app calling the
 //!   host in a loop (stopped at its next call) and for one spinning without host calls
@@ -19,8 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use sandframe_core::EventSender;
 use sandframe_core::Gateway;
-use sandframe_gateway::MinimalGateway;
+use sandframe_gateway::{AuditLog, MemoryAnchor, MinimalGateway, Rate, SandframeGateway};
 use sandframe_runtime::{LogicPool, MemoryArtifacts, Runtime, RuntimeConfig};
 use wasmer::{Function, Instance, Module, Store, TypedFunction, imports};
 
@@ -88,6 +90,49 @@ fn calls(c: &mut Criterion) {
     g.bench_function(
         "sandframe: mediated clock.now (ABI + MinimalGateway)",
         |b| b.iter(|| assert_eq!(app.event(b"{}").unwrap(), 0)),
+    );
+    // The full door: capability, policy, rate limit (a real governor check; the quota is set
+    // high so every call is allowed), the call, and a record appended to a real AuditLog. The
+    // log grows about 60 bytes a call, so every 100 events get a fresh log (made outside the
+    // timed part).
+    g.bench_function(
+        "sandframe: mediated clock.now (SandframeGateway: capability, policy, rate, audit log)",
+        |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let n = left.min(100);
+                    left -= n;
+                    let dir = tempfile::tempdir().unwrap();
+                    let home = cap_std::fs::Dir::open_ambient_dir(
+                        dir.path(),
+                        cap_std::ambient_authority(),
+                    )
+                    .unwrap();
+                    let log = Arc::new(
+                        AuditLog::open(&home, Arc::new(MemoryAnchor::new([1; 32]))).unwrap(),
+                    );
+                    let gw = SandframeGateway::builder()
+                        .audit(log)
+                        .default_rate(Rate::unlimited())
+                        .build()
+                        .unwrap();
+                    let (mut full, _) = rt
+                        .launch(
+                            &prepared,
+                            gw.open(prepared.context(), EventSender::none()).unwrap(),
+                        )
+                        .unwrap();
+                    let start = Instant::now();
+                    for _ in 0..n {
+                        assert_eq!(full.event(b"{}").unwrap(), 0);
+                    }
+                    total += start.elapsed();
+                }
+                total
+            })
+        },
     );
     g.finish();
 }

@@ -73,6 +73,9 @@ pub struct AuditRecord<'a> {
     pub bytes_in: u32,
     /// Bytes sent to the app (response size), 0 where none.
     pub bytes_out: u32,
+    /// When it happened, in Unix milliseconds; 0 lets the sink stamp it (a caller that has
+    /// just read the clock passes its reading and saves the sink another read).
+    pub unix_ms: u64,
 }
 
 /// Where every layer writes its audit records.
@@ -101,7 +104,8 @@ pub struct AuditRecord<'a> {
 /// let sink = Memory::default();
 /// sink.record(&AuditRecord {
 ///     app: None, layer: Layer::Host, action: "install", subject: "com.example.app",
-///     capability: "", outcome: AuditOutcome::Allowed, detail: "", latency_ns: 0, bytes_in: 0, bytes_out: 0,
+///     capability: "", outcome: AuditOutcome::Allowed, detail: "", latency_ns: 0, bytes_in: 0,
+///     bytes_out: 0, unix_ms: 0,
 /// })?;
 /// assert_eq!(sink.0.lock().unwrap()[0], "install com.example.app Allowed");
 /// # Ok::<(), Error>(())

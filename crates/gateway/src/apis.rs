@@ -143,9 +143,10 @@ pub(crate) fn builtin(
 ) -> Option<Result<(), ApiError>> {
     Some(match name {
         "clock.now" => {
+            // u64, not the u128 of `as_millis`: formatting a u128 costs more than the rest.
             let ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis());
+                .map_or(0, |d| d.as_secs() * 1000 + u64::from(d.subsec_millis()));
             // Written in place: no allocation on the hot path.
             let _ = write!(response, "{{\"unix_ms\":{ms}}}");
             Ok(())

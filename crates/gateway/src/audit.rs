@@ -12,7 +12,7 @@
 //!
 //! ## What is guaranteed after a crash
 //!
-//! Records are buffered in memory and written as one frame when 32 KiB accumulate; `flush`
+//! Records are buffered in memory and written as one frame when 64 KiB accumulate; `flush`
 //! writes the partial frame, fsyncs the log, then advances the anchor. So after a crash:
 //! every record recorded before the last `flush` returned is on disk and anchored; records
 //! after it may be lost (still buffered), or present in frames past the anchored head (a valid
@@ -35,7 +35,7 @@ use crate::GatewayError;
 /// The log's file name inside the directory it is opened in.
 pub const LOG_FILE: &str = "audit.log";
 /// A frame is written once its body reaches this many bytes.
-pub const FRAME_BYTES: usize = 32 << 10;
+pub const FRAME_BYTES: usize = 64 << 10;
 /// Longest body a frame may declare (a reader refuses longer ones without allocating).
 pub const MAX_FRAME_BYTES: u32 = 1 << 20;
 /// Longest `detail` kept in a record, in bytes (longer ones are cut at a character boundary).
@@ -321,7 +321,8 @@ fn frame_mac(key: &[u8; 32], prev: &[u8; 32], index: u64, body: &[u8]) -> [u8; 3
 
 struct State {
     file: File,
-    /// The open frame's body (starts with its first sequence number).
+    /// The open frame as it will be written: a length placeholder, then the body (which
+    /// starts with its first sequence number).
     body: Vec<u8>,
     /// Records in the open frame.
     open_records: u64,
@@ -330,6 +331,7 @@ struct State {
     written: Head,
     /// Set when a write failed: the log refuses further records until reopened.
     broken: bool,
+    clock: WallClock,
 }
 
 /// The tamper-evident audit log (see the module documentation for its format and crash
@@ -378,6 +380,7 @@ impl AuditLog {
             .map_err(io("seek to the end of the audit log"))?;
         let written = summary.head;
         let mut body = Vec::with_capacity(FRAME_BYTES + 1024);
+        body.extend_from_slice(&[0; 4]); // the frame's length, filled in when sealed
         body.extend_from_slice(&written.records.to_le_bytes());
         Ok(AuditLog {
             state: Mutex::new(State {
@@ -387,6 +390,7 @@ impl AuditLog {
                 next_seq: written.records,
                 written,
                 broken: false,
+                clock: WallClock::now(),
             }),
             anchor,
             key,
@@ -399,12 +403,20 @@ impl AuditLog {
             return Ok(());
         }
         let index = s.written.frames;
-        let mac = frame_mac(&self.key, &s.written.mac, index, &s.body);
-        let mut frame = Vec::with_capacity(s.body.len() + 36);
-        frame.extend_from_slice(&(s.body.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&s.body);
-        frame.extend_from_slice(&mac);
-        if let Err(e) = s.file.write_all(&frame) {
+        // The open frame is kept as it goes to disk: 4 bytes for the length, the body, and
+        // the MAC appended here, so sealing copies nothing.
+        let body_len = s.body.len().saturating_sub(4);
+        let mac = frame_mac(
+            &self.key,
+            &s.written.mac,
+            index,
+            s.body.get(4..).unwrap_or_default(),
+        );
+        if let Some(len) = s.body.get_mut(..4) {
+            len.copy_from_slice(&(body_len as u32).to_le_bytes());
+        }
+        s.body.extend_from_slice(&mac);
+        if let Err(e) = s.file.write_all(&s.body) {
             s.broken = true;
             return Err(Error::Unavailable(format!(
                 "the audit log cannot be written ({e}); free disk space and restart the host"
@@ -416,8 +428,10 @@ impl AuditLog {
             mac,
         };
         s.body.clear();
+        s.body.extend_from_slice(&[0; 4]);
         s.body.extend_from_slice(&s.next_seq.to_le_bytes());
         s.open_records = 0;
+        s.clock = WallClock::now();
         Ok(())
     }
 
@@ -435,11 +449,33 @@ impl AuditLog {
     }
 }
 
+/// Wall-clock milliseconds from the monotonic clock: a wall-clock base re-read at every frame
+/// plus the monotonic progress since (one clock read a record).
+#[derive(Clone, Copy)]
+struct WallClock {
+    base_ms: u64,
+    base: std::time::Instant,
+}
+
+impl WallClock {
+    fn now() -> WallClock {
+        WallClock {
+            base_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            base: std::time::Instant::now(),
+        }
+    }
+
+    fn unix_ms(&self) -> u64 {
+        let since = std::time::Instant::now().duration_since(self.base);
+        self.base_ms
+            .saturating_add(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
 impl AuditSink for AuditLog {
     fn record(&self, r: &AuditRecord<'_>) -> Result<(), Error> {
-        let unix_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
         let mut s = self
             .state
             .lock()
@@ -451,7 +487,11 @@ impl AuditSink for AuditLog {
         }
         let record = RecordRef {
             seq: s.next_seq,
-            unix_ms,
+            unix_ms: if r.unix_ms != 0 {
+                r.unix_ms
+            } else {
+                s.clock.unix_ms()
+            },
             app: r.app.map_or("", |a| a.as_str()),
             layer: r.layer.name(),
             action: cut(r.action, MAX_SUBJECT_BYTES),

@@ -2,11 +2,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use sandframe_core::{
     ApiError, ApiName, AppContext, AppId, AuditOutcome, AuditRecord, AuditSink, Capability,
     Consent, ConsentDecision, ConsentRequest, DenyAll, Error, ErrorCode, EventSender, Gateway,
@@ -286,6 +289,7 @@ impl SandframeGateway {
             latency_ns: 0,
             bytes_in: 0,
             bytes_out: 0,
+            unix_ms: 0,
         });
     }
 
@@ -367,9 +371,45 @@ impl Gateway for SandframeGateway {
             limiters: (0..n).map(|_| None).collect(),
             slow: (0..n).map(|_| None).collect(),
             fold: None,
+            last: 0,
+            clock: CallClock::default(),
+            origin: std::time::Instant::now(),
+            base: Base::now(),
         };
         session.compute_gates();
         Ok(Box::new(session))
+    }
+}
+
+/// The rate limiters' clock: the time the session read at the start of the current call, so
+/// a call reads the clock once for its latency, its limiter and its audit record.
+#[derive(Clone, Debug, Default)]
+struct CallClock(Arc<AtomicU64>);
+
+impl Clock for CallClock {
+    type Instant = Nanos;
+    fn now(&self) -> Nanos {
+        Nanos::from(self.0.load(Ordering::Relaxed))
+    }
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, CallClock, NoOpMiddleware<Nanos>>;
+
+/// Wall-clock time derived from the monotonic clock: a base re-read when an event ends.
+#[derive(Clone, Copy, Debug)]
+struct Base {
+    unix_ms: u64,
+    at: std::time::Instant,
+}
+
+impl Base {
+    fn now() -> Base {
+        Base {
+            unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() * 1000 + u64::from(d.subsec_millis())),
+            at: std::time::Instant::now(),
+        }
     }
 }
 
@@ -394,9 +434,14 @@ struct Session {
     grants: Arc<AppGrants>,
     epoch: u64,
     gates: Vec<Gate>,
-    limiters: Vec<Option<DefaultDirectRateLimiter>>,
-    slow: Vec<Option<DefaultDirectRateLimiter>>,
+    limiters: Vec<Option<Limiter>>,
+    slow: Vec<Option<Limiter>>,
     fold: Option<Fold>,
+    last: usize,
+    clock: CallClock,
+    /// The limiter clock's zero.
+    origin: std::time::Instant,
+    base: Base,
 }
 
 fn quota(rate: Rate) -> Quota {
@@ -411,6 +456,19 @@ fn denied(message: String) -> ApiError {
 }
 
 impl Session {
+    /// The entry named `name`: the last one called is tried first (apps repeat themselves),
+    /// then the index.
+    fn lookup(&mut self, name: &str) -> Option<usize> {
+        if let Some(e) = self.inner.entries.get(self.last)
+            && e.name == name
+        {
+            return Some(self.last);
+        }
+        let i = self.inner.index.get(name).copied()?;
+        self.last = i;
+        Some(i)
+    }
+
     fn declares(&self, capability: &str) -> bool {
         self.app
             .declared
@@ -445,7 +503,7 @@ impl Session {
             self.epoch = epoch;
             self.compute_gates();
         }
-        let inner = Arc::clone(&self.inner);
+        let inner = &*self.inner;
         let Some(entry) = inner.entries.get(i) else {
             return Err(ApiError::new(ErrorCode::Internal, "the API table changed"));
         };
@@ -482,7 +540,9 @@ impl Session {
         let Some(slot) = slot else {
             return Err(ApiError::new(ErrorCode::Internal, "the API table changed"));
         };
-        let limiter = slot.get_or_insert_with(|| RateLimiter::direct(quota(rate)));
+        let clock = &self.clock;
+        let limiter =
+            slot.get_or_insert_with(|| RateLimiter::direct_with_clock(quota(rate), clock.clone()));
         if limiter.check().is_err() {
             // Static messages: a flood of denials allocates nothing.
             return Err(ApiError::new(
@@ -633,6 +693,7 @@ impl Session {
                     latency_ns: 0,
                     bytes_in: 0,
                     bytes_out: 0,
+                    unix_ms: 0,
                 });
                 if let Ok(mut p) = shared.pending.lock() {
                     p.remove(request.capability.as_str());
@@ -678,16 +739,14 @@ impl Session {
         .map_err(|_| ApiError::new(ErrorCode::Internal, "the response did not encode"))
     }
 
-    #[allow(clippy::too_many_arguments)] // one audit record's fields
     fn record(
         &self,
         subject: &str,
         capability: &str,
         outcome: AuditOutcome,
         detail: &str,
-        latency_ns: u64,
-        bytes_in: usize,
-        bytes_out: usize,
+        (latency_ns, unix_ms): (u64, u64),
+        (bytes_in, bytes_out): (usize, usize),
     ) -> Result<(), Error> {
         tracing::trace!(
             target: "sandframe::audit",
@@ -711,6 +770,7 @@ impl Session {
             latency_ns,
             bytes_in: u32::try_from(bytes_in).unwrap_or(u32::MAX),
             bytes_out: u32::try_from(bytes_out).unwrap_or(u32::MAX),
+            unix_ms,
         })
     }
 
@@ -731,13 +791,25 @@ impl Session {
             "{} more calls denied by the rate limit (folded)",
             fold.count
         );
-        self.record(&entry.name, cap, AuditOutcome::Denied, &detail, 0, 0, 0)
+        self.record(
+            &entry.name,
+            cap,
+            AuditOutcome::Denied,
+            &detail,
+            (0, 0),
+            (0, 0),
+        )
     }
 }
 
 impl GatewaySession for Session {
     fn call(&mut self, api: &[u8], request: &[u8], response: &mut Vec<u8>) -> Result<(), ApiError> {
-        let start = Instant::now();
+        // One clock read serves the limiter, the latency and the record's time.
+        let start = std::time::Instant::now();
+        let since = start.saturating_duration_since(self.origin).as_nanos();
+        self.clock
+            .0
+            .store(u64::try_from(since).unwrap_or(u64::MAX), Ordering::Relaxed);
         response.clear();
         let (index, result) = match std::str::from_utf8(api) {
             Err(_) => (
@@ -747,7 +819,7 @@ impl GatewaySession for Session {
                     "the API name is not UTF-8",
                 )),
             ),
-            Ok(name) => match self.inner.index.get(name).copied() {
+            Ok(name) => match self.lookup(name) {
                 None => (
                     None,
                     Err(ApiError::new(
@@ -779,7 +851,7 @@ impl GatewaySession for Session {
         if rate_limited && let Some(i) = index {
             self.fold = Some(Fold { entry: i, count: 0 });
         }
-        let inner = Arc::clone(&self.inner);
+        let inner = &*self.inner;
         let entry = index.and_then(|i| inner.entries.get(i));
         let subject = match (entry, std::str::from_utf8(api)) {
             (Some(e), _) => e.name.as_str(),
@@ -796,16 +868,21 @@ impl GatewaySession for Session {
                 _ => (AuditOutcome::Denied, e.message()),
             },
         };
-        let latency = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let end = std::time::Instant::now();
+        let latency = u64::try_from(end.duration_since(start).as_nanos()).unwrap_or(u64::MAX);
+        let since_base = end.saturating_duration_since(self.base.at).as_millis();
+        let unix_ms = self
+            .base
+            .unix_ms
+            .saturating_add(u64::try_from(since_base).unwrap_or(u64::MAX));
         let recorded = folded.and_then(|()| {
             self.record(
                 subject,
                 cap,
                 outcome,
                 detail,
-                latency,
-                request.len(),
-                response.len(),
+                (latency, unix_ms),
+                (request.len(), response.len()),
             )
         });
         if recorded.is_err() {
@@ -821,6 +898,8 @@ impl GatewaySession for Session {
 
     fn idle(&mut self) {
         self.idle_unfold();
+        // Re-read the wall clock once an event, so records follow any adjustment of it.
+        self.base = Base::now();
     }
 }
 

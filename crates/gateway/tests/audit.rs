@@ -37,6 +37,7 @@ fn write(log: &AuditLog, n: usize, what: &str) {
             latency_ns: i as u64,
             bytes_in: 0,
             bytes_out: 12,
+            unix_ms: 0,
         })
         .unwrap();
     }
@@ -47,7 +48,7 @@ fn sample() -> (tempfile::TempDir, Arc<MemoryAnchor>, Vec<u8>) {
     let t = tempfile::tempdir().unwrap();
     let anchor = Arc::new(MemoryAnchor::new(KEY));
     let log = AuditLog::open(&dir(&t), anchor.clone()).unwrap();
-    write(&log, 1000, "r"); // about 130 KB: four frames or more
+    write(&log, 2500, "r"); // about 330 KB: five frames or more
     log.flush().unwrap();
     drop(log);
     let bytes = std::fs::read(t.path().join("audit.log")).unwrap();
@@ -81,12 +82,12 @@ fn mac(key: &[u8; 32], prev: &[u8; 32], index: u64, body: &[u8]) -> [u8; 32] {
 fn an_honest_log_verifies_and_reads_back_in_order() {
     let (_t, anchor, bytes) = sample();
     let head = anchor.head();
-    assert!(head.frames >= 4, "{head:?}");
-    assert_eq!(head.records, 1000);
+    assert!(head.frames >= 5, "{head:?}");
+    assert_eq!(head.records, 2500);
     let v = audit::verify(&bytes, &KEY, &head).unwrap();
     assert_eq!((v.unanchored_frames, v.torn_tail_bytes), (0, 0));
     let records = audit::read(&bytes, &KEY, &head).unwrap();
-    assert_eq!(records.len(), 1000);
+    assert_eq!(records.len(), 2500);
     for (i, r) in records.iter().enumerate() {
         assert_eq!(r.seq, i as u64);
         assert!(r.detail.starts_with(&format!("r {i} ")));
@@ -204,7 +205,7 @@ fn crash_debris_is_reported_not_mistaken_for_tampering() {
     write(&log, 100, "anchored");
     log.flush().unwrap();
     // Frames written but never anchored (the process dies before its next flush).
-    write(&log, 600, "unanchored");
+    write(&log, 1200, "unanchored");
     std::mem::forget(log);
     let mut bytes = std::fs::read(t.path().join("audit.log")).unwrap();
     let v = audit::verify(&bytes, &KEY, &anchor.head()).unwrap();

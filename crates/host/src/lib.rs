@@ -642,6 +642,7 @@ impl Host {
             latency_ns: 0,
             bytes_in: 0,
             bytes_out: 0,
+            unix_ms: 0,
         })?)
     }
 
