@@ -134,21 +134,26 @@ pub(crate) fn json<'a, T: Deserialize<'a>>(request: &'a [u8]) -> Result<T, ApiEr
         .map_err(|e| bad(format!("the request is not the expected JSON: {e}")))
 }
 
+/// The wall clock in Unix milliseconds.
+pub(crate) fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() * 1000 + u64::from(d.subsec_millis()))
+}
+
 /// Serves a built-in API (`clock.now`, `random.bytes`, `log`); `None` for any other name.
+/// `now_ms` is the wall clock as the caller read it for this call.
 pub(crate) fn builtin(
     name: &str,
     app: &AppContext,
     request: &[u8],
     response: &mut Vec<u8>,
+    now_ms: u64,
 ) -> Option<Result<(), ApiError>> {
     Some(match name {
         "clock.now" => {
-            // u64, not the u128 of `as_millis`: formatting a u128 costs more than the rest.
-            let ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() * 1000 + u64::from(d.subsec_millis()));
             // Written in place: no allocation on the hot path.
-            let _ = write!(response, "{{\"unix_ms\":{ms}}}");
+            let _ = write!(response, "{{\"unix_ms\":{now_ms}}}");
             Ok(())
         }
         "random.bytes" => random(request, response),

@@ -375,6 +375,7 @@ impl Gateway for SandframeGateway {
             clock: CallClock::default(),
             origin: std::time::Instant::now(),
             base: Base::now(),
+            now_ms: 0,
         };
         session.compute_gates();
         Ok(Box::new(session))
@@ -405,9 +406,7 @@ struct Base {
 impl Base {
     fn now() -> Base {
         Base {
-            unix_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() * 1000 + u64::from(d.subsec_millis())),
+            unix_ms: crate::apis::unix_ms(),
             at: std::time::Instant::now(),
         }
     }
@@ -442,6 +441,8 @@ struct Session {
     /// The limiter clock's zero.
     origin: std::time::Instant,
     base: Base,
+    /// The wall clock at the start of the current call.
+    now_ms: u64,
 }
 
 fn quota(rate: Rate) -> Quota {
@@ -570,7 +571,7 @@ impl Session {
         }
         // 5. the call
         let result = match &entry.handler {
-            Handler::Builtin => builtin(&entry.name, &self.app, request, response)
+            Handler::Builtin => builtin(&entry.name, &self.app, request, response, self.now_ms)
                 .unwrap_or_else(|| Err(ApiError::new(ErrorCode::Internal, "no such built-in"))),
             Handler::Request => self.request(request, response),
             Handler::List => self.list(response),
@@ -810,6 +811,10 @@ impl GatewaySession for Session {
         self.clock
             .0
             .store(u64::try_from(since).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.now_ms = self.base.unix_ms.saturating_add(
+            u64::try_from(start.saturating_duration_since(self.base.at).as_millis())
+                .unwrap_or(u64::MAX),
+        );
         response.clear();
         let (index, result) = match std::str::from_utf8(api) {
             Err(_) => (

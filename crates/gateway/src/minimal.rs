@@ -7,7 +7,7 @@ use sandframe_core::{
     ApiError, AppContext, Error, ErrorCode, EventSender, Gateway, GatewaySession,
 };
 
-use crate::apis::{APIS, MAX_REQUEST_BYTES, bad, builtin};
+use crate::apis::{APIS, MAX_REQUEST_BYTES, bad, builtin, unix_ms};
 
 /// The first-cut gateway (see the module documentation: no grants, policy, rate limits or
 /// audit).
@@ -59,7 +59,7 @@ impl GatewaySession for MinimalSession {
                 ),
             ));
         }
-        builtin(spec.name, &self.app, request, response).unwrap_or_else(|| {
+        builtin(spec.name, &self.app, request, response, unix_ms()).unwrap_or_else(|| {
             Err(ApiError::new(
                 ErrorCode::Unavailable,
                 format!("{} is not available in this host yet", spec.name),
