@@ -73,6 +73,12 @@ pub trait Storage: Send + Sync {
         key: &str,
     ) -> Result<Option<Vec<u8>>, Error>;
 
+    /// Lowers `app`'s byte quota to `bytes` (the manifest's limit, already clamped to the
+    /// host's cap); never raises it past the implementation's own cap. The default ignores it.
+    fn limit(&self, app: &AppId, bytes: u64) {
+        let _ = (app, bytes);
+    }
+
     /// Deletes everything of `app`: values, key material, shares both ways.
     ///
     /// # Errors

@@ -26,8 +26,8 @@ use crate::policy::{CONSENT_RATE, DEFAULT_RATE, DEFAULT_SLOW_RATE, Policy, Rate}
 pub const MAX_PENDING_CONSENT: usize = 4;
 /// Rate-limited calls to one API folded into one audit record: the first is recorded alone,
 /// the rest as one record with their count, written at the app's next call to another API,
-/// when the count reaches this many, when the event ends, or when the session ends. Allowed calls in between are
-/// recorded as usual.
+/// when the count reaches this many, when the event ends, or when the session ends. Allowed
+/// calls in between are recorded as usual.
 pub const FOLD_MAX: u64 = 1 << 20;
 /// The handler name of the event that brings a consent decision to the app.
 pub const CONSENT_EVENT: &str = "sf.consent";
@@ -336,9 +336,14 @@ impl SandframeGateway {
     /// # Errors
     /// If the grants file cannot be removed.
     pub fn forget(&self, app: &AppId) -> Result<(), GatewayError> {
-        if let Ok(mut apps) = self.inner.apps.lock() {
-            apps.remove(app);
-        }
+        // Under the apps lock, so a consent decision still in flight cannot grant after this
+        // (it checks, under the same lock, that its app was not forgotten).
+        let mut apps = self
+            .inner
+            .apps
+            .lock()
+            .map_err(|_| GatewayError::Damaged("a gateway lock is poisoned".into()))?;
+        apps.remove(app);
         self.inner.grants.forget(app)
     }
 
@@ -666,17 +671,29 @@ impl Session {
                 }))
                 .unwrap_or(ConsentDecision::Deny);
                 let (granted, detail) = match decision {
-                    ConsentDecision::Grant => match inner.grants.grant(
-                        &request.app,
-                        &request.capability,
-                        GrantSource::Consent,
-                    ) {
-                        Ok(()) => (true, "granted by consent"),
-                        Err(_) => (
-                            false,
-                            "granted by consent, but the grant could not be stored",
-                        ),
-                    },
+                    ConsentDecision::Grant => {
+                        // Grant only if the app was not uninstalled meanwhile (`forget` holds
+                        // the same lock).
+                        let apps = inner.apps.lock();
+                        let current = apps.as_ref().is_ok_and(|a| {
+                            a.get(&request.app).is_some_and(|s| Arc::ptr_eq(s, &shared))
+                        });
+                        if !current {
+                            (false, "granted by consent after the app was uninstalled: dropped")
+                        } else {
+                            match inner.grants.grant(
+                                &request.app,
+                                &request.capability,
+                                GrantSource::Consent,
+                            ) {
+                                Ok(()) => (true, "granted by consent"),
+                                Err(_) => (
+                                    false,
+                                    "granted by consent, but the grant could not be stored",
+                                ),
+                            }
+                        }
+                    }
                     ConsentDecision::Deny => (false, "refused by consent"),
                 };
                 let _ = inner.audit.record(&AuditRecord {

@@ -539,3 +539,39 @@ fn an_unusable_audit_sink_means_no_answer() {
     assert_eq!(e.code(), ErrorCode::Internal);
     assert!(out.is_empty(), "no response leaks out unaudited");
 }
+
+#[test]
+fn a_consent_answered_after_uninstall_grants_nothing() {
+    let f = Fixture::new();
+    let grants = f.grants();
+    let (p, answers) = person();
+    let gw = SandframeGateway::builder()
+        .audit(f.log.clone())
+        .grants(grants.clone())
+        .consent(p)
+        .build()
+        .unwrap();
+    let (tx, events) = channel();
+    let tx = Mutex::new(tx);
+    let ctx = context(&["user:readProfile"]);
+    let mut s = gw
+        .open(
+            &ctx,
+            EventSender::new(move |e| {
+                let _ = tx.lock().unwrap().send(e);
+            }),
+        )
+        .unwrap();
+    call(
+        &mut s,
+        "capability.request",
+        br#"{"capability":"user:readProfile"}"#,
+    )
+    .unwrap();
+    gw.forget(&ctx.app).unwrap(); // uninstalled while the person thinks
+    answers.send(ConsentDecision::Grant).unwrap();
+    let event: serde_json::Value = serde_json::from_slice(&events.recv().unwrap()).unwrap();
+    assert_eq!(event["detail"]["granted"], false);
+    assert!(grants.list(&ctx.app).unwrap().is_empty());
+    assert!(!f.home.path().join("grants/com.example.door.json").exists());
+}

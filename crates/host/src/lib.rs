@@ -27,6 +27,8 @@
 //!
 //! **Status:** storage, the monitor and the render side plug in with their issues.
 
+mod storage_api;
+
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::Path;
@@ -35,6 +37,7 @@ use std::sync::{Arc, Mutex};
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
 use sandframe_core::{
     AppId, AuditOutcome, AuditRecord, AuditSink, Capability, Consent, Gateway, Grant, Layer,
+    Storage,
 };
 use sandframe_gateway::{
     Anchor, Api, AuditLog, FileAnchor, GatewayBuilder, GatewayError, GrantStore, Policy,
@@ -44,6 +47,7 @@ use sandframe_package::{Package, PublicKey, TrustStore};
 use sandframe_runtime::{
     AppHandle, ArtifactStore, LogicPool, Runtime, RuntimeConfig, RuntimeError,
 };
+use sandframe_storage::{DiskStorage, FileKeySource, StorageConfig};
 use sandframe_validate::{Context, Installed, Pin, Registry, ValidateError, Validator};
 use serde::{Deserialize, Serialize};
 
@@ -127,6 +131,7 @@ pub struct HostBuilder {
     gateway: Option<Arc<dyn Gateway>>,
     configure: GatewayBuilder,
     anchor: Option<Arc<dyn Anchor>>,
+    storage: Option<Arc<dyn Storage>>,
     threads: usize,
 }
 
@@ -190,6 +195,13 @@ impl HostBuilder {
         self
     }
 
+    /// Swaps in another [`Storage`] for the default [`DiskStorage`] (under `<home>/storage/`,
+    /// its master key in `<home>/storage.key`, mode 0600).
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
     /// Where the audit log's key and head live (default: a [`FileAnchor`] beside the home,
     /// `<home>.audit-anchor`). It must be out of reach of whoever can write the home.
     pub fn anchor(mut self, anchor: Arc<dyn Anchor>) -> Self {
@@ -213,7 +225,7 @@ impl HostBuilder {
         std::fs::create_dir_all(&path).map_err(home_err("create the home"))?;
         let home = Dir::open_ambient_dir(&path, cap_std::ambient_authority())
             .map_err(home_err("open the home"))?;
-        for d in ["apps", "artifacts", "grants"] {
+        for d in ["apps", "artifacts", "grants", "storage"] {
             home.create_dir_all(d)
                 .map_err(home_err(format!("create {d}/")))?;
         }
@@ -229,11 +241,32 @@ impl HostBuilder {
             None => Arc::new(FileAnchor::open(&default_anchor(&path))?),
         };
         let audit = Arc::new(AuditLog::open(&home, Arc::clone(&anchor))?);
+        let storage: Arc<dyn Storage> = match self.storage {
+            Some(s) => s,
+            None => Arc::new(DiskStorage::new(
+                open("storage")?,
+                Arc::new(FileKeySource::new(
+                    home.try_clone().map_err(home_err("open the home"))?,
+                    "storage.key",
+                )),
+                StorageConfig::default(),
+            )),
+        };
         let (gateway, sandframe): (Arc<dyn Gateway>, _) = match self.gateway {
             Some(g) => (g, None),
             None => {
-                let g = self
-                    .configure
+                let mut configure = self.configure;
+                for (name, capability, op) in storage_api::OPS {
+                    configure = configure.api(
+                        name,
+                        Some(capability),
+                        Arc::new(storage_api::StorageApi {
+                            storage: Arc::clone(&storage),
+                            op,
+                        }),
+                    );
+                }
+                let g = configure
                     .audit(audit.clone())
                     .grants(Arc::new(GrantStore::open(open("grants")?)))
                     .build()?;
@@ -253,6 +286,7 @@ impl HostBuilder {
             sandframe,
             audit,
             anchor,
+            storage,
             pool,
             running: Mutex::new(HashMap::new()),
         })
@@ -348,6 +382,7 @@ pub struct Host {
     sandframe: Option<SandframeGateway>,
     audit: Arc<AuditLog>,
     anchor: Arc<dyn Anchor>,
+    storage: Arc<dyn Storage>,
     pool: LogicPool,
     running: Mutex<HashMap<AppId, AppHandle>>,
 }
@@ -391,6 +426,7 @@ impl Host {
             gateway: None,
             configure: SandframeGateway::builder(),
             anchor: None,
+            storage: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -416,7 +452,9 @@ impl Host {
                     AuditOutcome::Denied,
                     &e.to_string(),
                 )?;
-                self.flush_audit()?;
+                // The refusal is what the caller needs to see; a failed flush shows at the
+                // next one.
+                let _ = self.flush_audit();
                 return Err(e.into());
             }
         };
@@ -494,6 +532,9 @@ impl Host {
             )));
         }
         let prepared = self.runtime.prepare(&verified)?;
+        if let Some(quota) = prepared.context().limits.storage_quota_bytes {
+            self.storage.limit(app, quota);
+        }
         let context = prepared.context().clone();
         let gateway = Arc::clone(&self.gateway);
         let (handle, code) = self
@@ -508,7 +549,11 @@ impl Host {
         }
         running.insert(app.clone(), handle);
         drop(running);
-        self.record(Some(app), "launch", app.as_str(), AuditOutcome::Allowed, "")?;
+        if let Err(e) = self.record(Some(app), "launch", app.as_str(), AuditOutcome::Allowed, "") {
+            // No app runs unaudited.
+            let _ = self.terminate(app);
+            return Err(e);
+        }
         Ok(code)
     }
 
@@ -608,6 +653,7 @@ impl Host {
                 Err(e) => return Err(home_err(format!("remove apps/{app}/{f}"))(e)),
             }
         }
+        self.storage.wipe(app)?;
         if let Some(g) = &self.sandframe {
             g.forget(app)?;
         }
@@ -690,6 +736,11 @@ impl Host {
     /// If the log or the anchor cannot be written.
     pub fn flush_audit(&self) -> Result<(), HostError> {
         Ok(self.audit.flush()?)
+    }
+
+    /// The storage layer (for the embedder: apps reach it only through `storage.*`).
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
     }
 
     /// The audit log (for the embedder's own records: every layer writes through it).
