@@ -35,7 +35,7 @@ use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 
 use cap_std::fs::Dir;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sandframe_core::{AppId, Error, Usage};
 use serde::{Deserialize, Serialize};
@@ -112,6 +112,7 @@ pub struct DiskStorage {
     config: StorageConfig,
     quotas: Mutex<HashMap<AppId, u64>>,
     apps: Mutex<HashMap<AppId, Arc<Mutex<AppState>>>>,
+    key_cache: Mutex<HashMap<AppId, Arc<AppKeys>>>,
 }
 
 impl std::fmt::Debug for DiskStorage {
@@ -179,6 +180,7 @@ impl DiskStorage {
             config,
             quotas: Mutex::new(HashMap::new()),
             apps: Mutex::new(HashMap::new()),
+            key_cache: Mutex::new(HashMap::new()),
         }
     }
 
@@ -221,7 +223,17 @@ impl DiskStorage {
     }
 
     /// The app's keys, creating its salt when `create`.
-    fn app_keys(&self, app: &AppId, dir: &Dir, create: bool) -> Result<Option<AppKeys>, Error> {
+    /// The app's keys (cached in memory after the first derivation; the cache is dropped at
+    /// wipe), creating its salt when `create`.
+    fn app_keys(
+        &self,
+        app: &AppId,
+        dir: &Dir,
+        create: bool,
+    ) -> Result<Option<Arc<AppKeys>>, Error> {
+        if let Some(k) = self.key_cache.lock().ok().and_then(|c| c.get(app).cloned()) {
+            return Ok(Some(k));
+        }
         let salt = match dir.read(SALT) {
             Ok(s) => s,
             Err(e) if not_found(&e) && create => {
@@ -245,10 +257,14 @@ impl DiskStorage {
             h.update(&salt);
             Zeroizing::new(*h.finalize().as_bytes())
         };
-        Ok(Some(AppKeys {
+        let keys = Arc::new(AppKeys {
             seal: derive("sandframe storage value key v1"),
             name: derive("sandframe storage name key v1"),
-        }))
+        });
+        if let Ok(mut c) = self.key_cache.lock() {
+            c.insert(app.clone(), Arc::clone(&keys));
+        }
+        Ok(Some(keys))
     }
 
     fn file_name(keys: &AppKeys, key: &str) -> String {
@@ -266,6 +282,8 @@ impl DiskStorage {
         aad
     }
 
+    /// Seals in place: the file is built around the plaintext, which is then encrypted
+    /// where it lies (one copy of the value, no plaintext left in memory).
     fn seal(
         keys: &AppKeys,
         app: &AppId,
@@ -273,66 +291,63 @@ impl DiskStorage {
         key: &str,
         value: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        let mut plain = Zeroizing::new(Vec::with_capacity(4 + key.len() + value.len()));
-        plain.extend_from_slice(&(key.len() as u32).to_le_bytes());
-        plain.extend_from_slice(key.as_bytes());
-        plain.extend_from_slice(value);
         let mut nonce = [0u8; 24];
         getrandom::fill(&mut nonce).map_err(|e| other(format!("storage: random: {e}")))?;
-        let cipher = XChaCha20Poly1305::new(&(*keys.seal).into());
-        let aad = Self::aad(app, file);
-        let sealed = cipher
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: &plain,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| other("storage: sealing failed".to_owned()))?;
-        let mut out = Vec::with_capacity(1 + 24 + sealed.len());
+        let mut out = Vec::with_capacity(1 + 24 + 4 + key.len() + value.len() + 16);
         out.push(FORMAT_VERSION);
         out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
+        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(value);
+        let cipher = XChaCha20Poly1305::new(&(*keys.seal).into());
+        let aad = Self::aad(app, file);
+        let body = out.get_mut(25..).unwrap_or_default();
+        let tag = cipher
+            .encrypt_inout_detached(&XNonce::from(nonce), &aad, body.into())
+            .map_err(|_| other("storage: sealing failed".to_owned()))?;
+        out.extend_from_slice(&tag);
         Ok(out)
     }
 
-    /// Opens a value file: `(key, value)`.
+    /// Opens a value file in place: `(key, value)`.
     fn open(
         keys: &AppKeys,
         app: &AppId,
         file: &str,
-        bytes: &[u8],
+        mut bytes: Vec<u8>,
     ) -> Result<(String, Vec<u8>), Error> {
         let damaged = || Error::Integrity("a stored value");
-        let (Some(&FORMAT_VERSION), Some(nonce), Some(sealed)) =
-            (bytes.first(), bytes.get(1..25), bytes.get(25..))
-        else {
+        if bytes.first() != Some(&FORMAT_VERSION) || bytes.len() < 1 + 24 + 4 + 16 {
             return Err(damaged());
-        };
-        let nonce: [u8; 24] = nonce.try_into().map_err(|_| damaged())?;
+        }
+        let nonce: [u8; 24] = bytes
+            .get(1..25)
+            .and_then(|n| n.try_into().ok())
+            .ok_or_else(damaged)?;
+        let tag_at = bytes.len() - 16;
+        let tag: [u8; 16] = bytes
+            .get(tag_at..)
+            .and_then(|t| t.try_into().ok())
+            .ok_or_else(damaged)?;
+        bytes.truncate(tag_at);
         let cipher = XChaCha20Poly1305::new(&(*keys.seal).into());
         let aad = Self::aad(app, file);
-        let plain = Zeroizing::new(
-            cipher
-                .decrypt(
-                    &XNonce::from(nonce),
-                    Payload {
-                        msg: sealed,
-                        aad: &aad,
-                    },
-                )
-                .map_err(|_| damaged())?,
-        );
-        let len = plain
-            .get(..4)
+        let body = bytes.get_mut(25..).ok_or_else(damaged)?;
+        cipher
+            .decrypt_inout_detached(&XNonce::from(nonce), &aad, body.into(), &tag.into())
+            .map_err(|_| damaged())?;
+        let len = bytes
+            .get(25..29)
             .and_then(|b| b.try_into().ok())
             .map(u32::from_le_bytes)
             .ok_or_else(damaged)? as usize;
-        let key = plain.get(4..4 + len).ok_or_else(damaged)?;
+        let key = bytes.get(29..29 + len).ok_or_else(damaged)?;
         let key = String::from_utf8(key.to_vec()).map_err(|_| damaged())?;
-        let value = plain.get(4 + len..).ok_or_else(damaged)?.to_vec();
-        Ok((key, value))
+        if bytes.len() < 29 + len {
+            return Err(damaged());
+        }
+        bytes.drain(..29 + len);
+        Ok((key, bytes))
     }
 
     /// (bytes, keys) of the app, derived from file sizes the first time.
@@ -412,7 +427,7 @@ impl Storage for DiskStorage {
             Err(e) if not_found(&e) => return Ok(None),
             Err(e) => return Err(io("read a value")(e)),
         };
-        let (stored_key, value) = Self::open(&keys, app, &file, &bytes)?;
+        let (stored_key, value) = Self::open(&keys, app, &file, bytes)?;
         if stored_key != key {
             return Err(Error::Integrity("a stored value"));
         }
@@ -524,7 +539,7 @@ impl Storage for DiskStorage {
                 Err(e) if not_found(&e) => continue, // removed meanwhile
                 Err(e) => return Err(io("read a value")(e)),
             };
-            let (key, _) = Self::open(&keys, app, name, &bytes)?;
+            let (key, _) = Self::open(&keys, app, name, bytes)?;
             if Self::file_name(&keys, &key) != name {
                 return Err(Error::Integrity("a stored value"));
             }
@@ -633,6 +648,9 @@ impl Storage for DiskStorage {
         let mut state = state
             .lock()
             .map_err(|_| Error::Unavailable("a storage lock is poisoned".into()))?;
+        if let Ok(mut c) = self.key_cache.lock() {
+            c.remove(app);
+        }
         if let Some(dir) = self.app_dir(app, false)? {
             // Crypto-shredding first: without the salt no file of the app opens again.
             match dir.remove_file(SALT) {
