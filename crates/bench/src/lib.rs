@@ -12,6 +12,8 @@
 //!   how long a runaway loop runs before its default fuel stops it.
 //! - `benches/launch.rs` (criterion): warm and cold launch through a real host beside raw
 //!   wasmer deserialize / compile + instantiate, for the hello example and 256 KiB of code.
+//! - `benches/storage.rs` (criterion): durable put and get of 64 B, 4 KiB and 1 MiB beside a
+//!   raw write + fsync + rename + directory fsync, a raw read (+ AEAD open), and the AEAD alone.
 
 use wasm_encoder::{
     CodeSection, ConstExpr, DataSection, ElementSection, Elements, ExportKind, ExportSection,
