@@ -40,5 +40,5 @@ pub use limits::Limits;
 pub use monitor::{
     Alert, AlertSink, AppMonitor, DenyReason, Monitor, MonitorEvent, TrapKind, Verdict,
 };
-pub use storage::{Storage, Usage};
+pub use storage::{ShareList, Storage, Usage};
 pub use surface::{EventKind, Surface, SurfaceEvent, ViewNode, ViewPatch};

@@ -11,6 +11,15 @@ pub struct Usage {
     pub quota_bytes: u64,
 }
 
+/// The shares one app takes part in, from either side.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShareList {
+    /// What the app shares: (its key, the reader).
+    pub given: Vec<(String, AppId)>,
+    /// What is shared with it: (the owner, the owner's key).
+    pub received: Vec<(AppId, String)>,
+}
+
 /// Per-app key/value namespaces.
 ///
 /// Keys are opaque strings from the guest. An implementation guarantees that no key reaches
@@ -61,6 +70,12 @@ pub trait Storage: Send + Sync {
     /// # Errors
     /// I/O errors.
     fn unshare(&self, owner: &AppId, key: &str, reader: &AppId) -> Result<bool, Error>;
+
+    /// The shares `app` takes part in, as owner and as reader.
+    ///
+    /// # Errors
+    /// I/O errors, or a damaged share record.
+    fn shares_of(&self, app: &AppId) -> Result<ShareList, Error>;
 
     /// Reads a key `owner` shared with `reader`.
     ///

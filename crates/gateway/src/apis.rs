@@ -80,6 +80,10 @@ pub const APIS: &[ApiSpec] = &[
         capability: Some("storage:share"),
     },
     ApiSpec {
+        name: "storage.listShares",
+        capability: Some("storage:share"),
+    },
+    ApiSpec {
         name: "ui.setData",
         capability: Some(Capability::UI_RENDER),
     },

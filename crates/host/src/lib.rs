@@ -549,7 +549,18 @@ impl Host {
         }
         running.insert(app.clone(), handle);
         drop(running);
-        if let Err(e) = self.record(Some(app), "launch", app.as_str(), AuditOutcome::Allowed, "") {
+        let detail = if code == 0 {
+            String::new()
+        } else {
+            format!("the app's sf_init returned {code}")
+        };
+        if let Err(e) = self.record(
+            Some(app),
+            "launch",
+            app.as_str(),
+            AuditOutcome::Allowed,
+            &detail,
+        ) {
             // No app runs unaudited.
             let _ = self.terminate(app);
             return Err(e);
@@ -571,7 +582,30 @@ impl Host {
     /// [`HostError::NotRunning`], or the runtime's error (a trap stops the app for good).
     pub fn dispatch(&self, app: &AppId, event: &[u8]) -> Result<i32, HostError> {
         let handle = self.handle(app)?;
-        Ok(self.pool.dispatch(handle, event.to_vec())?)
+        let result = self.pool.dispatch(handle, event.to_vec());
+        // An app error (non-zero) or a trap is audited; the event cannot be undone, so a
+        // record that cannot be kept does not change the answer.
+        let failure = match &result {
+            Ok(0) => None,
+            Ok(code) => Some(format!("the app's sf_event returned {code}")),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(detail) = failure {
+            let _ = self.audit.record(&AuditRecord {
+                app: Some(app),
+                layer: Layer::Runtime,
+                action: "event",
+                subject: app.as_str(),
+                capability: "",
+                outcome: AuditOutcome::Failed,
+                detail: &detail,
+                latency_ns: 0,
+                bytes_in: u32::try_from(event.len()).unwrap_or(u32::MAX),
+                bytes_out: 0,
+                unix_ms: 0,
+            });
+        }
+        Ok(result?)
     }
 
     fn handle(&self, app: &AppId) -> Result<AppHandle, HostError> {

@@ -18,10 +18,11 @@ pub(crate) enum Op {
     Share,
     Unshare,
     GetShared,
+    ListShares,
 }
 
 /// Every storage API, its name and capability (as in the gateway's table).
-pub(crate) const OPS: [(&str, &str, Op); 8] = [
+pub(crate) const OPS: [(&str, &str, Op); 9] = [
     ("storage.get", "storage:local", Op::Get),
     ("storage.set", "storage:local", Op::Set),
     ("storage.remove", "storage:local", Op::Remove),
@@ -30,6 +31,7 @@ pub(crate) const OPS: [(&str, &str, Op); 8] = [
     ("storage.share", "storage:share", Op::Share),
     ("storage.unshare", "storage:share", Op::Unshare),
     ("storage.getShared", "storage:share", Op::GetShared),
+    ("storage.listShares", "storage:share", Op::ListShares),
 ];
 
 pub(crate) struct StorageApi {
@@ -161,6 +163,24 @@ impl Api for StorageApi {
             Op::GetShared => {
                 let r: GetShared = parse(request)?;
                 value(response, s.get_shared(me, &app_id(&r.owner)?, &r.key)?)
+            }
+            Op::ListShares => {
+                let _: Nothing = parse(request)?;
+                let list = s.shares_of(me)?;
+                let given: Vec<_> = list
+                    .given
+                    .iter()
+                    .map(|(k, r)| serde_json::json!({"key": k, "reader": r.as_str()}))
+                    .collect();
+                let received: Vec<_> = list
+                    .received
+                    .iter()
+                    .map(|(o, k)| serde_json::json!({"owner": o.as_str(), "key": k}))
+                    .collect();
+                write(
+                    response,
+                    &serde_json::json!({"given": given, "received": received}),
+                )
             }
         }
     }

@@ -272,3 +272,64 @@ fn a_tampered_audit_log_stops_the_host_from_starting() {
         other => panic!("expected a tampered log to be refused: {other:?}"),
     }
 }
+
+#[test]
+fn an_update_gets_no_grant_for_its_new_capabilities_and_traps_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Host::builder()
+        .home(dir.path().join("home"))
+        .trust(sandframe_testkit::trust())
+        .threads(1)
+        .build()
+        .unwrap();
+    let app = id("com.example.grows");
+    let caps = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("[[capabilities]]\nname = \"{n}\"\nreason = \"needed\"\n"))
+            .collect::<String>()
+    };
+    h.install(&package(
+        app.as_str(),
+        &caps(&["user:readProfile"]),
+        CLOCK_APP,
+    ))
+    .unwrap();
+    h.grant(&app, &"user:readProfile".parse().unwrap()).unwrap();
+    let update = sign(
+        &manifest(app.as_str(), &caps(&["user:readProfile", "storage:share"]))
+            .replace("1.0.0", "1.1.0"),
+        wat::parse_str(SPIN).unwrap(),
+    );
+    let done = h.install(&update).unwrap();
+    assert_eq!(done.added_capabilities.len(), 1);
+    let grants: Vec<String> = h
+        .grants(&app)
+        .unwrap()
+        .iter()
+        .map(|g| g.capability().to_string())
+        .collect();
+    assert_eq!(
+        grants,
+        ["user:readProfile"],
+        "the new capability starts ungranted"
+    );
+
+    // The update spins: its trap is audited by the runtime layer.
+    h.launch(&app).unwrap();
+    assert!(h.dispatch(&app, b"{}").is_err());
+    h.flush_audit().unwrap();
+    let r = records(dir.path());
+    let trap = r.iter().find(|r| r.layer == "runtime").unwrap();
+    assert_eq!(
+        (trap.action.as_str(), trap.outcome.as_str()),
+        ("event", "failed")
+    );
+    assert!(trap.detail.contains("FuelExhausted"), "{}", trap.detail);
+}
+
+const SPIN: &str = r#"(module
+  (import "sandframe_v1" "call" (func (param i32 i32 i32 i32) (result i64)))
+  (memory (export "memory") 1 1)
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32) (loop $l (br $l)) i32.const 0))"#;

@@ -127,3 +127,46 @@ fn storage_without_the_capability_is_denied() {
     );
     assert_eq!(h.storage().list(&app).unwrap(), Vec::<String>::new());
 }
+
+/// On each event: storage.listShares; returns the result (response length or negated code)
+/// and leaves the response at 512.
+const SHARES_APP: &str = r#"(module
+  (import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
+  (import "sandframe_v1" "read" (func $read (param i32 i32) (result i32)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "storage.listShares")
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32)
+    (i32.wrap_i64 (call $call (i32.const 0) (i32.const 18) (i32.const 0) (i32.const 0)))))"#;
+
+#[test]
+fn shares_are_listed_from_both_sides_once_the_capability_is_granted() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Host::builder()
+        .home(dir.path().join("home"))
+        .trust(sandframe_testkit::trust())
+        .threads(1)
+        .build()
+        .unwrap();
+    let (owner, reader): (AppId, AppId) = (
+        "com.example.giver".parse().unwrap(),
+        "com.example.taker".parse().unwrap(),
+    );
+    let extra = "[[capabilities]]\nname = \"storage:share\"\nreason = \"Share a list\"\n";
+    h.install(&sign(
+        &manifest(reader.as_str(), extra),
+        wat::parse_str(SHARES_APP).unwrap(),
+    ))
+    .unwrap();
+    h.launch(&reader).unwrap();
+    // Declared but not granted: storage:share needs consent (or the host).
+    assert_eq!(
+        h.dispatch(&reader, b"{}").unwrap(),
+        -sandframe_core::ErrorCode::Denied.number()
+    );
+    h.grant(&reader, &"storage:share".parse().unwrap()).unwrap();
+    h.storage().set(&owner, "list", b"[1,2]").unwrap();
+    h.storage().share(&owner, "list", &reader).unwrap();
+    let expected = r#"{"given":[],"received":[{"key":"list","owner":"com.example.giver"}]}"#;
+    assert_eq!(h.dispatch(&reader, b"{}").unwrap(), expected.len() as i32);
+}

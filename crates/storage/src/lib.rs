@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use cap_std::fs::Dir;
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use sandframe_core::{AppId, Error, Usage};
+use sandframe_core::{AppId, Error, ShareList, Usage};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -612,6 +612,27 @@ impl Storage for DiskStorage {
             Self::write_shares(&dir, &shares)?;
         }
         Ok(removed)
+    }
+
+    fn shares_of(&self, app: &AppId) -> Result<ShareList, Error> {
+        let given = self.shares(app)?;
+        let mut received = Vec::new();
+        for e in self.root.entries().map_err(io("list apps"))? {
+            let e = e.map_err(io("list apps"))?;
+            let Some(owner) = e.file_name().to_str().and_then(|n| n.parse::<AppId>().ok()) else {
+                continue;
+            };
+            if &owner == app {
+                continue;
+            }
+            for (key, reader) in self.shares(&owner)? {
+                if &reader == app {
+                    received.push((owner.clone(), key));
+                }
+            }
+        }
+        received.sort();
+        Ok(ShareList { given, received })
     }
 
     fn get_shared(

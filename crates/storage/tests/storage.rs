@@ -324,6 +324,11 @@ fn sharing_is_explicit_read_only_and_revocable() {
         s.shares(&owner).unwrap(),
         [("public".to_string(), reader.clone())]
     );
+    // Both sides can list it.
+    let theirs = s.shares_of(&reader).unwrap();
+    assert_eq!(theirs.received, [(owner.clone(), "public".to_string())]);
+    assert!(theirs.given.is_empty());
+    assert_eq!(s.shares_of(&owner).unwrap().given.len(), 1);
     // Only that key, only that reader; the reader's own namespace does not see it.
     assert!(matches!(
         s.get_shared(&reader, &owner, "private"),
