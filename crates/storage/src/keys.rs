@@ -1,8 +1,6 @@
 //! Where the storage master key comes from.
 
-use std::io::Write as _;
-
-use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
+use cap_std::fs::Dir;
 use sandframe_core::Error;
 use zeroize::Zeroizing;
 
@@ -62,24 +60,15 @@ impl KeySource for FileKeySource {
                 Ok(Zeroizing::new(key))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Published whole or not at all; if another thread or process won the race,
+                // its key is the key.
                 let mut key = Zeroizing::new([0u8; 32]);
                 getrandom::fill(&mut key[..])
                     .map_err(|e| Error::Io(std::io::Error::other(format!("storage key: {e}"))))?;
-                let mut options = OpenOptions::new();
-                options.write(true).create_new(true).mode(0o600);
-                match self.dir.open_with(&self.name, &options) {
-                    Ok(mut f) => {
-                        f.write_all(&key[..]).map_err(io("write the key"))?;
-                        f.sync_all().map_err(io("sync the key"))?;
-                        self.dir
-                            .open(".")
-                            .and_then(|d| d.sync_all())
-                            .map_err(io("sync the key's directory"))?;
-                        Ok(key)
-                    }
-                    // Another thread made it first: use that one.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => self.master_key(),
-                    Err(e) => Err(io("create the key")(e)),
+                if crate::publish_new(&self.dir, &self.name, &key[..], 0o600)? {
+                    Ok(key)
+                } else {
+                    self.master_key()
                 }
             }
             Err(e) => Err(io("read the key")(e)),

@@ -34,7 +34,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 
-use cap_std::fs::Dir;
+use cap_std::fs::{Dir, OpenOptionsExt as _};
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sandframe_core::{AppId, Error, ShareList, Usage};
@@ -170,6 +170,34 @@ fn write_durably(dir: &Dir, name: &str, bytes: &[u8]) -> Result<(), Error> {
     written.map_err(io("write a value durably"))
 }
 
+/// Writes `bytes` to `name` (created with `mode`) only if it does not exist yet, whole or not
+/// at all: a synced temp file hard-linked into place. Returns whether this call made it.
+pub(crate) fn publish_new(dir: &Dir, name: &str, bytes: &[u8], mode: u32) -> Result<bool, Error> {
+    let mut r = [0u8; 8];
+    getrandom::fill(&mut r).map_err(|e| other(format!("storage: random: {e}")))?;
+    let tmp = format!("{name}.{}.tmp", hex::encode(r));
+    let linked = (|| {
+        let mut options = cap_std::fs::OpenOptions::new();
+        options.write(true).create_new(true).mode(mode);
+        let mut f = dir.open_with(&tmp, &options)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        dir.hard_link(&tmp, dir, name)
+    })();
+    let _ = dir.remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            dir.open(".")
+                .and_then(|d| d.sync_all())
+                .map_err(io("sync a directory"))?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io("publish a file")(e)),
+    }
+}
+
 impl DiskStorage {
     /// Storage under `root` (the host gives it `<home>/storage/`), with the master key from
     /// `keys`.
@@ -239,8 +267,13 @@ impl DiskStorage {
             Err(e) if not_found(&e) && create => {
                 let mut s = [0u8; 32];
                 getrandom::fill(&mut s).map_err(|e| other(format!("storage: random: {e}")))?;
-                write_durably(dir, SALT, &s)?;
-                s.to_vec()
+                // Another process may make the salt at the same moment: the first one published
+                // is the salt, whoever made it.
+                if publish_new(dir, SALT, &s, 0o600)? {
+                    s.to_vec()
+                } else {
+                    dir.read(SALT).map_err(io("read an app's salt"))?
+                }
             }
             Err(e) if not_found(&e) => return Ok(None),
             Err(e) => return Err(io("read an app's salt")(e)),

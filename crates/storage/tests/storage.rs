@@ -401,3 +401,23 @@ fn the_file_key_source_makes_a_private_key_once() {
     std::fs::write(t.path().join("storage.key"), b"short").unwrap();
     assert!(matches!(k.master_key(), Err(Error::Integrity(_))));
 }
+
+#[test]
+fn racing_first_uses_of_the_key_file_agree_on_one_key() {
+    use sandframe_storage::KeySource;
+    for _ in 0..20 {
+        let t = tempfile::tempdir().unwrap();
+        let keys: Vec<[u8; 32]> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    let d = dir(t.path());
+                    s.spawn(move || *FileKeySource::new(d, "storage.key").master_key().unwrap())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(keys.windows(2).all(|w| w[0] == w[1]), "two keys were made");
+        let left: Vec<_> = std::fs::read_dir(t.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temp file is left");
+    }
+}
