@@ -78,6 +78,23 @@ pub struct AuditRecord<'a> {
     pub unix_ms: u64,
 }
 
+/// Records from one thread gathered and appended to their sink together (one lock, one
+/// append), for hot paths such as a gateway session. Records become part of the sink, in
+/// order, at [`AuditBatch::commit`]; until then they are in memory only.
+pub trait AuditBatch: Send {
+    /// Adds one record to the batch.
+    ///
+    /// # Errors
+    /// When the record cannot be kept (e.g. the sink is known to be failing).
+    fn record(&mut self, record: &AuditRecord<'_>) -> Result<(), Error>;
+
+    /// Appends every record gathered so far to the sink, in order.
+    ///
+    /// # Errors
+    /// When the sink cannot take them.
+    fn commit(&mut self) -> Result<(), Error>;
+}
+
 /// Where every layer writes its audit records.
 ///
 /// # Errors
@@ -122,4 +139,10 @@ pub trait AuditSink: Send + Sync {
     /// # Errors
     /// When the records cannot be written out.
     fn flush(&self) -> Result<(), Error>;
+
+    /// A batch for many records from one thread, if the sink offers one (the default does
+    /// not: callers then record one at a time).
+    fn batch(&self) -> Option<Box<dyn AuditBatch>> {
+        None
+    }
 }

@@ -30,7 +30,7 @@ mod storage;
 mod surface;
 
 pub use api::{ApiError, ApiName, ErrorCode};
-pub use audit::{AuditOutcome, AuditRecord, AuditSink, Layer};
+pub use audit::{AuditBatch, AuditOutcome, AuditRecord, AuditSink, Layer};
 pub use capability::{Capability, Grant, GrantSource};
 pub use consent::{Consent, ConsentDecision, ConsentRequest, DenyAll};
 pub use error::Error;

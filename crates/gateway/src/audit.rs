@@ -12,8 +12,9 @@
 //!
 //! ## What is guaranteed after a crash
 //!
-//! Records are buffered in memory and written as one frame when 64 KiB accumulate; `flush`
-//! writes the partial frame, fsyncs the log, then advances the anchor. So after a crash:
+//! Records are buffered in memory (a gateway session's [`AuditBatch`] until its event ends,
+//! then the log's open frame) and written as one frame when 64 KiB accumulate; `flush` writes
+//! the partial frame, fsyncs the log, then advances the anchor. So after a crash:
 //! every record recorded before the last `flush` returned is on disk and anchored; records
 //! after it may be lost (still buffered), or present in frames past the anchored head (a valid
 //! but *unanchored* tail, reported by [`verify`]), or cut mid-frame (a torn tail, reported and
@@ -22,12 +23,13 @@
 //! they can drop unanchored frames, which is the same loss a crash may cause.
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cap_std::fs::OpenOptionsExt as _;
 use cap_std::fs::{Dir, File, OpenOptions};
-use sandframe_core::{AuditOutcome, AuditRecord, AuditSink, Error};
+use sandframe_core::{AuditBatch, AuditOutcome, AuditRecord, AuditSink, Error};
 use serde::{Deserialize, Serialize};
 
 use crate::GatewayError;
@@ -245,7 +247,9 @@ fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> GatewayError {
 /// One audit record as stored (and as read back by [`read`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredRecord {
-    /// Position in the log, from 0.
+    /// Position in the log, from 0 (not stored: a frame's first sequence number plus the
+    /// record's place in it).
+    #[serde(skip)]
     pub seq: u64,
     /// Wall-clock time it was recorded, in Unix milliseconds.
     pub unix_ms: u64,
@@ -274,7 +278,6 @@ pub struct StoredRecord {
 /// The borrowed form written on the hot path (same encoding as [`StoredRecord`]).
 #[derive(Serialize)]
 struct RecordRef<'a> {
-    seq: u64,
     unix_ms: u64,
     app: &'a str,
     layer: &'a str,
@@ -329,17 +332,21 @@ struct State {
     next_seq: u64,
     /// The last frame written to the file (not necessarily synced or anchored).
     written: Head,
-    /// Set when a write failed: the log refuses further records until reopened.
-    broken: bool,
     clock: WallClock,
 }
 
 /// The tamper-evident audit log (see the module documentation for its format and crash
 /// guarantees).
 pub struct AuditLog {
+    inner: Arc<LogInner>,
+}
+
+struct LogInner {
     state: Mutex<State>,
     anchor: Arc<dyn Anchor>,
     key: [u8; 32],
+    /// Set when a write failed: the log refuses further records until reopened.
+    broken: AtomicBool,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -383,56 +390,20 @@ impl AuditLog {
         body.extend_from_slice(&[0; 4]); // the frame's length, filled in when sealed
         body.extend_from_slice(&written.records.to_le_bytes());
         Ok(AuditLog {
-            state: Mutex::new(State {
-                file,
-                body,
-                open_records: 0,
-                next_seq: written.records,
-                written,
-                broken: false,
-                clock: WallClock::now(),
+            inner: Arc::new(LogInner {
+                state: Mutex::new(State {
+                    file,
+                    body,
+                    open_records: 0,
+                    next_seq: written.records,
+                    written,
+                    clock: WallClock::now(),
+                }),
+                anchor,
+                key,
+                broken: AtomicBool::new(false),
             }),
-            anchor,
-            key,
         })
-    }
-
-    /// Writes the open frame (if it holds records) to the file.
-    fn seal(&self, s: &mut State) -> Result<(), Error> {
-        if s.open_records == 0 {
-            return Ok(());
-        }
-        let index = s.written.frames;
-        // The open frame is kept as it goes to disk: 4 bytes for the length, the body, and
-        // the MAC appended here, so sealing copies nothing.
-        let body_len = s.body.len().saturating_sub(4);
-        let mac = frame_mac(
-            &self.key,
-            &s.written.mac,
-            index,
-            s.body.get(4..).unwrap_or_default(),
-        );
-        if let Some(len) = s.body.get_mut(..4) {
-            len.copy_from_slice(&(body_len as u32).to_le_bytes());
-        }
-        s.body.extend_from_slice(&mac);
-        if let Err(e) = s.file.write_all(&s.body) {
-            s.broken = true;
-            return Err(Error::Unavailable(format!(
-                "the audit log cannot be written ({e}); free disk space and restart the host"
-            )));
-        }
-        s.written = Head {
-            frames: index + 1,
-            records: s.written.records + s.open_records,
-            mac,
-        };
-        s.body.clear();
-        s.body.extend_from_slice(&[0; 4]);
-        s.body.extend_from_slice(&s.next_seq.to_le_bytes());
-        s.open_records = 0;
-        s.clock = WallClock::now();
-        Ok(())
     }
 
     /// Verifies the log as it is on disk now against the anchor.
@@ -474,40 +445,62 @@ impl WallClock {
     }
 }
 
-impl AuditSink for AuditLog {
-    fn record(&self, r: &AuditRecord<'_>) -> Result<(), Error> {
-        let mut s = self
-            .state
-            .lock()
-            .map_err(|_| Error::Unavailable("the audit log lock is poisoned".into()))?;
-        if s.broken {
+impl LogInner {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, Error> {
+        if self.broken.load(Ordering::Acquire) {
             return Err(Error::Unavailable(
                 "the audit log failed earlier; restart the host".into(),
             ));
         }
-        let record = RecordRef {
-            seq: s.next_seq,
-            unix_ms: if r.unix_ms != 0 {
-                r.unix_ms
-            } else {
-                s.clock.unix_ms()
-            },
-            app: r.app.map_or("", |a| a.as_str()),
-            layer: r.layer.name(),
-            action: cut(r.action, MAX_SUBJECT_BYTES),
-            subject: cut(r.subject, MAX_SUBJECT_BYTES),
-            capability: cut(r.capability, MAX_SUBJECT_BYTES),
-            outcome: outcome_name(r.outcome),
-            detail: cut(r.detail, MAX_DETAIL_BYTES),
-            latency_ns: r.latency_ns,
-            bytes_in: r.bytes_in,
-            bytes_out: r.bytes_out,
+        self.state
+            .lock()
+            .map_err(|_| Error::Unavailable("the audit log lock is poisoned".into()))
+    }
+
+    /// Writes the open frame (if it holds records) to the file.
+    fn seal(&self, s: &mut State) -> Result<(), Error> {
+        if s.open_records == 0 {
+            return Ok(());
+        }
+        let index = s.written.frames;
+        // The open frame is kept as it goes to disk: 4 bytes for the length, the body, and
+        // the MAC appended here, so sealing copies nothing.
+        let body_len = s.body.len().saturating_sub(4);
+        let mac = frame_mac(
+            &self.key,
+            &s.written.mac,
+            index,
+            s.body.get(4..).unwrap_or_default(),
+        );
+        if let Some(len) = s.body.get_mut(..4) {
+            len.copy_from_slice(&(body_len as u32).to_le_bytes());
+        }
+        s.body.extend_from_slice(&mac);
+        if let Err(e) = s.file.write_all(&s.body) {
+            self.broken.store(true, Ordering::Release);
+            return Err(Error::Unavailable(format!(
+                "the audit log cannot be written ({e}); free disk space and restart the host"
+            )));
+        }
+        s.written = Head {
+            frames: index + 1,
+            records: s.written.records + s.open_records,
+            mac,
         };
-        let body = std::mem::take(&mut s.body);
-        s.body = postcard::to_extend(&record, body)
-            .map_err(|e| Error::Unavailable(format!("an audit record did not encode: {e}")))?;
-        s.open_records += 1;
-        s.next_seq += 1;
+        s.body.clear();
+        s.body.extend_from_slice(&[0; 4]);
+        s.body.extend_from_slice(&s.next_seq.to_le_bytes());
+        s.open_records = 0;
+        s.clock = WallClock::now();
+        Ok(())
+    }
+
+    /// Appends `count` encoded records to the open frame, sealing it when full.
+    fn append(&self, encoded: &[u8], count: u64) -> Result<(), Error> {
+        let mut s = self.lock()?;
+        s.body.extend_from_slice(encoded);
+        s.open_records += count;
+        s.next_seq += count;
         if s.body.len() >= FRAME_BYTES {
             self.seal(&mut s)?;
         }
@@ -516,10 +509,7 @@ impl AuditSink for AuditLog {
 
     fn flush(&self) -> Result<(), Error> {
         let head = {
-            let mut s = self
-                .state
-                .lock()
-                .map_err(|_| Error::Unavailable("the audit log lock is poisoned".into()))?;
+            let mut s = self.lock()?;
             self.seal(&mut s)?;
             s.file
                 .sync_data()
@@ -535,9 +525,104 @@ impl AuditSink for AuditLog {
     }
 }
 
+/// Encodes one record at the end of `out`.
+fn encode(r: &AuditRecord<'_>, clock: &WallClock, out: Vec<u8>) -> Result<Vec<u8>, Error> {
+    let record = RecordRef {
+        unix_ms: if r.unix_ms != 0 {
+            r.unix_ms
+        } else {
+            clock.unix_ms()
+        },
+        app: r.app.map_or("", |a| a.as_str()),
+        layer: r.layer.name(),
+        action: cut(r.action, MAX_SUBJECT_BYTES),
+        subject: cut(r.subject, MAX_SUBJECT_BYTES),
+        capability: cut(r.capability, MAX_SUBJECT_BYTES),
+        outcome: outcome_name(r.outcome),
+        detail: cut(r.detail, MAX_DETAIL_BYTES),
+        latency_ns: r.latency_ns,
+        bytes_in: r.bytes_in,
+        bytes_out: r.bytes_out,
+    };
+    postcard::to_extend(&record, out)
+        .map_err(|e| Error::Unavailable(format!("an audit record did not encode: {e}")))
+}
+
+impl AuditSink for AuditLog {
+    fn record(&self, r: &AuditRecord<'_>) -> Result<(), Error> {
+        let mut s = self.inner.lock()?;
+        let body = std::mem::take(&mut s.body);
+        s.body = encode(r, &s.clock, body)?;
+        s.open_records += 1;
+        s.next_seq += 1;
+        if s.body.len() >= FRAME_BYTES {
+            self.inner.seal(&mut s)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        self.inner.flush()
+    }
+
+    fn batch(&self) -> Option<Box<dyn AuditBatch>> {
+        Some(Box::new(LogBatch {
+            inner: Arc::clone(&self.inner),
+            encoded: Vec::with_capacity(BATCH_BYTES + 512),
+            count: 0,
+            clock: WallClock::now(),
+        }))
+    }
+}
+
+/// Records encoded on the caller's thread, appended to the log under one lock at `commit`
+/// (or once 16 KiB gather). Dropping a batch commits it.
+struct LogBatch {
+    inner: Arc<LogInner>,
+    encoded: Vec<u8>,
+    count: u64,
+    clock: WallClock,
+}
+
+/// A batch commits itself once this many bytes gather.
+const BATCH_BYTES: usize = 16 << 10;
+
+impl AuditBatch for LogBatch {
+    fn record(&mut self, r: &AuditRecord<'_>) -> Result<(), Error> {
+        if self.inner.broken.load(Ordering::Acquire) {
+            return Err(Error::Unavailable(
+                "the audit log failed earlier; restart the host".into(),
+            ));
+        }
+        self.encoded = encode(r, &self.clock, std::mem::take(&mut self.encoded))?;
+        self.count += 1;
+        if self.encoded.len() >= BATCH_BYTES {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), Error> {
+        if self.count == 0 {
+            return Ok(());
+        }
+        let appended = self.inner.append(&self.encoded, self.count);
+        self.encoded.clear();
+        self.count = 0;
+        self.clock = WallClock::now();
+        appended
+    }
+}
+
+impl Drop for LogBatch {
+    fn drop(&mut self) {
+        let _ = self.commit();
+    }
+}
+
 impl Drop for AuditLog {
     fn drop(&mut self) {
-        let _ = self.flush();
+        let _ = self.inner.flush();
     }
 }
 
@@ -606,10 +691,18 @@ pub fn read(log: &[u8], key: &[u8; 32], head: &Head) -> Result<Vec<StoredRecord>
     let mut frame = 0u64;
     walk(log, key, head, |body| {
         let bad = Tampering::Malformed { frame, offset: 0 };
+        let first_seq = body
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+            .ok_or(bad.clone())?;
         let mut rest = body.get(8..).ok_or(bad.clone())?;
+        let mut seq = first_seq;
         while !rest.is_empty() {
-            let (r, tail): (StoredRecord, &[u8]) =
+            let (mut r, tail): (StoredRecord, &[u8]) =
                 postcard::take_from_bytes(rest).map_err(|_| bad.clone())?;
+            r.seq = seq;
+            seq += 1;
             out.push(r);
             rest = tail;
         }

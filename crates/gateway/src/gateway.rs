@@ -11,9 +11,9 @@ use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use sandframe_core::{
-    ApiError, ApiName, AppContext, AppId, AuditOutcome, AuditRecord, AuditSink, Capability,
-    Consent, ConsentDecision, ConsentRequest, DenyAll, Error, ErrorCode, EventSender, Gateway,
-    GatewaySession, Grant, GrantSource, Layer,
+    ApiError, ApiName, AppContext, AppId, AuditBatch, AuditOutcome, AuditRecord, AuditSink,
+    Capability, Consent, ConsentDecision, ConsentRequest, DenyAll, Error, ErrorCode, EventSender,
+    Gateway, GatewaySession, Grant, GrantSource, Layer,
 };
 use serde::Deserialize;
 
@@ -381,6 +381,7 @@ impl Gateway for SandframeGateway {
             origin: std::time::Instant::now(),
             base: Base::now(),
             now_ms: 0,
+            batch: self.inner.audit.batch(),
         };
         session.compute_gates();
         Ok(Box::new(session))
@@ -448,6 +449,52 @@ struct Session {
     base: Base,
     /// The wall clock at the start of the current call.
     now_ms: u64,
+    /// The audit sink's batch, committed when each event ends.
+    batch: Option<Box<dyn AuditBatch>>,
+}
+
+/// Writes one call's audit record: into the session's batch when the sink offers one (one
+/// lock per event instead of one per call), else straight to the sink; and to `tracing`.
+#[allow(clippy::too_many_arguments)] // one audit record's fields
+fn emit(
+    batch: &mut Option<Box<dyn AuditBatch>>,
+    audit: &dyn AuditSink,
+    app: &AppId,
+    subject: &str,
+    capability: &str,
+    outcome: AuditOutcome,
+    detail: &str,
+    (latency_ns, unix_ms): (u64, u64),
+    (bytes_in, bytes_out): (usize, usize),
+) -> Result<(), Error> {
+    tracing::trace!(
+        target: "sandframe::audit",
+        app = app.as_str(),
+        api = subject,
+        capability,
+        outcome = crate::audit::outcome_name(outcome),
+        latency_ns,
+        bytes_in,
+        bytes_out,
+        "call"
+    );
+    let record = AuditRecord {
+        app: Some(app),
+        layer: Layer::Gateway,
+        action: "call",
+        subject,
+        capability,
+        outcome,
+        detail,
+        latency_ns,
+        bytes_in: u32::try_from(bytes_in).unwrap_or(u32::MAX),
+        bytes_out: u32::try_from(bytes_out).unwrap_or(u32::MAX),
+        unix_ms,
+    };
+    match batch {
+        Some(b) => b.record(&record),
+        None => audit.record(&record),
+    }
 }
 
 fn quota(rate: Rate) -> Quota {
@@ -757,41 +804,6 @@ impl Session {
         .map_err(|_| ApiError::new(ErrorCode::Internal, "the response did not encode"))
     }
 
-    fn record(
-        &self,
-        subject: &str,
-        capability: &str,
-        outcome: AuditOutcome,
-        detail: &str,
-        (latency_ns, unix_ms): (u64, u64),
-        (bytes_in, bytes_out): (usize, usize),
-    ) -> Result<(), Error> {
-        tracing::trace!(
-            target: "sandframe::audit",
-            app = self.app.app.as_str(),
-            api = subject,
-            capability,
-            outcome = crate::audit::outcome_name(outcome),
-            latency_ns,
-            bytes_in,
-            bytes_out,
-            "call"
-        );
-        self.inner.audit.record(&AuditRecord {
-            app: Some(&self.app.app),
-            layer: Layer::Gateway,
-            action: "call",
-            subject,
-            capability,
-            outcome,
-            detail,
-            latency_ns,
-            bytes_in: u32::try_from(bytes_in).unwrap_or(u32::MAX),
-            bytes_out: u32::try_from(bytes_out).unwrap_or(u32::MAX),
-            unix_ms,
-        })
-    }
-
     /// Writes the folded rate-limit denials, if any.
     fn unfold(&mut self) -> Result<(), Error> {
         let Some(fold) = self.fold.take() else {
@@ -809,7 +821,10 @@ impl Session {
             "{} more calls denied by the rate limit (folded)",
             fold.count
         );
-        self.record(
+        emit(
+            &mut self.batch,
+            &*inner.audit,
+            &self.app.app,
             &entry.name,
             cap,
             AuditOutcome::Denied,
@@ -898,7 +913,10 @@ impl GatewaySession for Session {
             .unix_ms
             .saturating_add(u64::try_from(since_base).unwrap_or(u64::MAX));
         let recorded = folded.and_then(|()| {
-            self.record(
+            emit(
+                &mut self.batch,
+                &*inner.audit,
+                &self.app.app,
                 subject,
                 cap,
                 outcome,
@@ -926,12 +944,16 @@ impl GatewaySession for Session {
 }
 
 impl Session {
+    /// Writes out what the event left: folded denials, then the batch.
     fn idle_unfold(&mut self) {
-        if self.unfold().is_err() {
+        let committed = self
+            .unfold()
+            .and_then(|()| self.batch.as_mut().map_or(Ok(()), |b| b.commit()));
+        if committed.is_err() {
             tracing::error!(
                 target: "sandframe::audit",
                 app = self.app.app.as_str(),
-                "folded rate-limit denials could not be audited"
+                "an event's audit records could not be appended to the log"
             );
         }
     }
