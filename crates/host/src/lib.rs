@@ -24,8 +24,11 @@
 //!   install, launch, terminate and uninstall there; it flushes (fsync + anchor) after
 //!   install, uninstall, on [`Host::flush_audit`] and when dropped, not on launch (an fsync
 //!   would cost a warm launch ten times over).
+//! - Storage is [`DiskStorage`] under `<home>/storage/` (master key `<home>/storage.key`)
+//!   unless the builder swaps in another `Storage`; apps reach it through `storage.*`, and
+//!   uninstall wipes it.
 //!
-//! **Status:** storage, the monitor and the render side plug in with their issues.
+//! **Status:** the monitor and the render side plug in with their issues.
 
 mod storage_api;
 
