@@ -153,9 +153,14 @@ impl FileAnchor {
         bytes.extend_from_slice(&head.frames.to_le_bytes());
         bytes.extend_from_slice(&head.records.to_le_bytes());
         bytes.extend_from_slice(&head.mac);
-        let tmp = format!("{}.tmp", self.name);
+        let mut r = [0u8; 8];
+        getrandom::fill(&mut r).map_err(|e| GatewayError::Io {
+            what: "name the anchor's temp file",
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let tmp = format!("{}.{}.tmp", self.name, hex::encode(r));
         let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true).mode(0o600);
+        options.write(true).create_new(true).mode(0o600);
         let mut f = self
             .dir
             .open_with(&tmp, &options)
@@ -347,6 +352,8 @@ struct LogInner {
     key: [u8; 32],
     /// Set when a write failed: the log refuses further records until reopened.
     broken: AtomicBool,
+    /// Held by a flush from seal to anchor.
+    flushing: Mutex<()>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -402,6 +409,7 @@ impl AuditLog {
                 anchor,
                 key,
                 broken: AtomicBool::new(false),
+                flushing: Mutex::new(()),
             }),
         })
     }
@@ -508,15 +516,24 @@ impl LogInner {
     }
 
     fn flush(&self) -> Result<(), Error> {
+        // One flush at a time, from seal to anchor: two racing flushes must not let the older
+        // head reach the anchor last (the anchor would then vouch for less than was synced).
+        let _one = self
+            .flushing
+            .lock()
+            .map_err(|_| Error::Unavailable("the audit log lock is poisoned".into()))?;
         let head = {
             let mut s = self.lock()?;
             self.seal(&mut s)?;
-            s.file
-                .sync_data()
-                .map_err(|e| Error::Unavailable(format!("the audit log cannot be synced ({e})")))?;
+            if let Err(e) = s.file.sync_data() {
+                self.broken.store(true, Ordering::Release);
+                return Err(Error::Unavailable(format!(
+                    "the audit log cannot be synced ({e}); restart the host"
+                )));
+            }
             s.written
         };
-        if head != self.anchor.head() {
+        if head.frames > self.anchor.head().frames {
             self.anchor
                 .advance(&head)
                 .map_err(|e| Error::Unavailable(e.to_string()))?;
@@ -736,7 +753,13 @@ fn walk(
             torn = (log.len() - at) as u64;
             break;
         };
+        let past_anchor = found.frames >= head.frames;
         if !(8..=MAX_FRAME_BYTES).contains(&len) {
+            if past_anchor {
+                // Unanchored bytes that do not parse: crash debris (e.g. a zero-filled tail).
+                torn = (log.len() - at) as u64;
+                break;
+            }
             return Err(malformed);
         }
         let end = at + 4 + len as usize + 32;
@@ -749,12 +772,20 @@ fn walk(
         };
         let expected = frame_mac(key, &found.mac, found.frames, body);
         // Constant-time comparison.
+        // Constant-time comparison.
         if blake3::Hash::from(expected) != blake3::Hash::from_slice(mac).map_err(|_| malformed)? {
+            if past_anchor {
+                // Past the anchor nothing is vouched for: a frame that does not check out
+                // there is treated like a torn write and cut off, never trusted.
+                torn = (log.len() - at) as u64;
+                break;
+            }
             return Err(Tampering::BadFrame {
                 frame: found.frames,
                 offset,
             });
         }
+
         each(body)?;
         let first_seq = body
             .get(..8)

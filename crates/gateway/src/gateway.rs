@@ -24,10 +24,10 @@ use crate::policy::{CONSENT_RATE, DEFAULT_RATE, DEFAULT_SLOW_RATE, Policy, Rate}
 
 /// Most consent requests one app may have waiting at once.
 pub const MAX_PENDING_CONSENT: usize = 4;
-/// Rate-limited calls to one API folded into one audit record: the first is recorded alone,
-/// the rest as one record with their count, written at the app's next call to another API,
-/// when the count reaches this many, when the event ends, or when the session ends. Allowed
-/// calls in between are recorded as usual.
+/// Refused calls folded into one audit record per kind (API and error code) and event: the
+/// first is recorded alone, the rest as one record with their count, written when the event
+/// ends, when the session ends, or when the count reaches this many. Allowed calls are
+/// recorded one by one.
 pub const FOLD_MAX: u64 = 1 << 20;
 /// The handler name of the event that brings a consent decision to the app.
 pub const CONSENT_EVENT: &str = "sf.consent";
@@ -375,7 +375,7 @@ impl Gateway for SandframeGateway {
             gates: vec![Gate::Open; n],
             limiters: (0..n).map(|_| None).collect(),
             slow: (0..n).map(|_| None).collect(),
-            fold: None,
+            folds: Vec::new(),
             last: 0,
             clock: CallClock::default(),
             origin: std::time::Instant::now(),
@@ -426,8 +426,11 @@ enum Gate {
     PolicyDenied,
 }
 
+/// Repeats of one kind of refused call within an event: the API (`None`: a name that is no
+/// API, or not UTF-8) and the error code.
 struct Fold {
-    entry: usize,
+    entry: Option<usize>,
+    code: ErrorCode,
     count: u64,
 }
 
@@ -441,7 +444,7 @@ struct Session {
     gates: Vec<Gate>,
     limiters: Vec<Option<Limiter>>,
     slow: Vec<Option<Limiter>>,
-    fold: Option<Fold>,
+    folds: Vec<Fold>,
     last: usize,
     clock: CallClock,
     /// The limiter clock's zero.
@@ -804,34 +807,44 @@ impl Session {
         .map_err(|_| ApiError::new(ErrorCode::Internal, "the response did not encode"))
     }
 
-    /// Writes the folded rate-limit denials, if any.
+    /// Writes one record per kind of refused call repeated during the event, with its count.
     fn unfold(&mut self) -> Result<(), Error> {
-        let Some(fold) = self.fold.take() else {
-            return Ok(());
-        };
-        if fold.count == 0 {
-            return Ok(());
-        }
         let inner = Arc::clone(&self.inner);
-        let Some(entry) = inner.entries.get(fold.entry) else {
-            return Ok(());
-        };
-        let cap = entry.capability.as_ref().map_or("", Capability::as_str);
-        let detail = format!(
-            "{} more calls denied by the rate limit (folded)",
-            fold.count
-        );
-        emit(
-            &mut self.batch,
-            &*inner.audit,
-            &self.app.app,
-            &entry.name,
-            cap,
-            AuditOutcome::Denied,
-            &detail,
-            (0, 0),
-            (0, 0),
-        )
+        let mut result = Ok(());
+        for fold in std::mem::take(&mut self.folds) {
+            if fold.count == 0 {
+                continue;
+            }
+            let entry = fold.entry.and_then(|i| inner.entries.get(i));
+            let subject = entry.map_or("(not an API)", |e| e.name.as_str());
+            let cap = entry
+                .and_then(|e| e.capability.as_ref())
+                .map_or("", Capability::as_str);
+            let detail = format!(
+                "{} more calls refused with {} (folded)",
+                fold.count,
+                fold.code.name()
+            );
+            let outcome = match fold.code {
+                ErrorCode::Internal | ErrorCode::Unavailable => AuditOutcome::Failed,
+                _ => AuditOutcome::Denied,
+            };
+            let emitted = emit(
+                &mut self.batch,
+                &*inner.audit,
+                &self.app.app,
+                subject,
+                cap,
+                outcome,
+                &detail,
+                (0, 0),
+                (0, 0),
+            );
+            if result.is_ok() {
+                result = emitted;
+            }
+        }
+        result
     }
 }
 
@@ -867,26 +880,36 @@ impl GatewaySession for Session {
                 Some(i) => (Some(i), self.serve(i, request, response)),
             },
         };
-        let rate_limited = matches!(&result, Err(e) if e.code() == ErrorCode::RateLimited);
-        // Rate-limited calls to one API: the first is recorded, the rest counted.
-        if rate_limited
-            && let (Some(i), Some(fold)) = (index, self.fold.as_mut())
-            && fold.entry == i
-            && fold.count < FOLD_MAX
-        {
-            fold.count += 1;
-            return result;
-        }
-        // A call to another API (or a full fold) writes the fold out first; allowed calls to
-        // the same API between denials do not break it.
-        let other_api = self.fold.as_ref().is_some_and(|f| Some(f.entry) != index);
-        let folded = if other_api || rate_limited {
-            self.unfold()
-        } else {
-            Ok(())
-        };
-        if rate_limited && let Some(i) = index {
-            self.fold = Some(Fold { entry: i, count: 0 });
+        // A refused call of a kind already seen in this event (same API, or no API, and same
+        // code) is counted, not recorded: its record is written, with the count, when the
+        // event ends. So an app cannot flood the log, whatever it calls.
+        let mut folded = Ok(());
+        if let Err(e) = &result {
+            let code = e.code();
+            match self
+                .folds
+                .iter_mut()
+                .find(|f| f.entry == index && f.code == code)
+            {
+                Some(fold) if fold.count + 1 < FOLD_MAX => {
+                    fold.count += 1;
+                    return result;
+                }
+                // A full fold: write it out; this call is recorded alone and starts anew.
+                Some(_) => {
+                    folded = self.unfold();
+                    self.folds.push(Fold {
+                        entry: index,
+                        code,
+                        count: 0,
+                    });
+                }
+                None => self.folds.push(Fold {
+                    entry: index,
+                    code,
+                    count: 0,
+                }),
+            }
         }
         let inner = &*self.inner;
         let entry = index.and_then(|i| inner.entries.get(i));

@@ -479,15 +479,18 @@ fn a_call_flood_is_rate_limited_folded_in_the_audit_and_throttle_slows_it() {
     // Another API is limited separately.
     assert!(call(&mut s, "random.bytes", br#"{"len":1}"#).is_ok());
     let records = f.records();
-    // 100 allowed, the first denial, one folded record for the rest, the random.bytes call.
+    // 100 allowed, the first denial, the random.bytes call, then (at the event's end) one
+    // folded record for the other 999,899 denials.
     assert_eq!(records.len(), 103, "{:?}", &records[99..]);
     assert_eq!(records[100].outcome, "denied");
+    assert_eq!(records[101].subject, "random.bytes");
     assert!(
-        records[101].detail.starts_with("999899 more"),
+        records[102]
+            .detail
+            .starts_with("999899 more calls refused with rate_limited"),
         "{}",
-        records[101].detail
+        records[102].detail
     );
-    assert_eq!(records[102].subject, "random.bytes");
 
     // A throttle verdict swaps in the slow rate (burst 10).
     gw.throttle(&ctx.app, true);
@@ -587,4 +590,40 @@ fn a_consent_answered_after_uninstall_grants_nothing() {
     assert_eq!(event["detail"]["granted"], false);
     assert!(grants.list(&ctx.app).unwrap().is_empty());
     assert!(!f.home.path().join("grants/com.example.door.json").exists());
+}
+
+#[test]
+fn a_flood_of_refused_calls_of_any_kind_is_folded_per_event() {
+    let f = Fixture::new();
+    let gw = SandframeGateway::builder()
+        .audit(f.log.clone())
+        .build()
+        .unwrap();
+    let mut s = gw.open(&context(&[]), EventSender::none()).unwrap();
+    // Undeclared capabilities, unknown names and bad requests, interleaved, 30,000 times.
+    for i in 0..10_000 {
+        assert!(call_in_event(&mut s, "user.getProfile", b"").is_err());
+        assert!(call_in_event(&mut s, &format!("no.such{}", i % 7), b"").is_err());
+        assert!(call_in_event(&mut s, "log", b"not json").is_err());
+    }
+    s.idle();
+    let records = f.records();
+    // One record per kind when first seen, one folded record per kind at the event's end.
+    // The kinds: undeclared (denied), no such API, not JSON (bad_request), and, once `log`
+    // passes its burst, rate_limited.
+    assert!(records.len() <= 8, "{records:?}");
+    let folded: u64 = records
+        .iter()
+        .filter_map(|r| r.detail.split_once(" more calls refused"))
+        .map(|(n, _)| n.parse::<u64>().unwrap())
+        .sum();
+    let firsts = records
+        .iter()
+        .filter(|r| !r.detail.contains("(folded)"))
+        .count() as u64;
+    assert_eq!(
+        folded + firsts,
+        30_000,
+        "every refused call is accounted for"
+    );
 }

@@ -229,7 +229,7 @@ fn a_ten_million_call_flood_is_throttled_while_a_neighbour_is_served() {
         match r.outcome.as_str() {
             "allowed" => allowed_records += 1,
             "denied" => {
-                denied += match r.detail.split_once(" more calls denied") {
+                denied += match r.detail.split_once(" more calls refused") {
                     Some((n, _)) => n.parse::<i64>().unwrap(),
                     None => 1,
                 }

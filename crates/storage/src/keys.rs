@@ -51,6 +51,14 @@ fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> Error {
 
 impl KeySource for FileKeySource {
     fn master_key(&self) -> Result<Zeroizing<[u8; 32]>, Error> {
+        self.master_key_tries(3)
+    }
+}
+
+impl FileKeySource {
+    /// Reads the key, or makes it; a lost race to make it reads the winner's (a bounded number
+    /// of times: a key file that exists but cannot be read is an error, not a loop).
+    fn master_key_tries(&self, tries: u32) -> Result<Zeroizing<[u8; 32]>, Error> {
         match self.dir.read(&self.name) {
             Ok(bytes) => {
                 let bytes = Zeroizing::new(bytes);
@@ -67,8 +75,12 @@ impl KeySource for FileKeySource {
                     .map_err(|e| Error::Io(std::io::Error::other(format!("storage key: {e}"))))?;
                 if crate::publish_new(&self.dir, &self.name, &key[..], 0o600)? {
                     Ok(key)
+                } else if tries > 0 {
+                    self.master_key_tries(tries - 1)
                 } else {
-                    self.master_key()
+                    Err(Error::Unavailable(
+                        "the storage key file exists but cannot be read; check it".into(),
+                    ))
                 }
             }
             Err(e) => Err(io("read the key")(e)),

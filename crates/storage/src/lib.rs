@@ -47,6 +47,10 @@ pub const FORMAT_VERSION: u8 = 1;
 pub const MAX_KEY_BYTES: usize = 256;
 /// Largest value, in bytes.
 pub const MAX_VALUE_BYTES: usize = 1 << 20;
+/// Most apps one key may be shared with.
+pub const MAX_READERS_PER_KEY: usize = 64;
+/// Most shares (key, reader pairs) one app may keep.
+pub const MAX_SHARES: usize = 1024;
 /// Default quota per app, in bytes on disk (like the mini-program platforms' 10 MiB).
 pub const DEFAULT_QUOTA_BYTES: u64 = 10 << 20;
 /// Default most keys per app.
@@ -259,7 +263,12 @@ impl DiskStorage {
         dir: &Dir,
         create: bool,
     ) -> Result<Option<Arc<AppKeys>>, Error> {
-        if let Some(k) = self.key_cache.lock().ok().and_then(|c| c.get(app).cloned()) {
+        // A write checks the salt is still there (one stat, beside an fsync'd write), so keys
+        // cached before a wipe never seal new data.
+        let cached = self.key_cache.lock().ok().and_then(|c| c.get(app).cloned());
+        if let Some(k) = cached
+            && (!create || dir.metadata(SALT).is_ok())
+        {
             return Ok(Some(k));
         }
         let salt = match dir.read(SALT) {
@@ -534,17 +543,18 @@ impl Storage for DiskStorage {
             Err(e) if not_found(&e) => return Ok(false),
             Err(e) => return Err(io("size a value")(e)),
         };
+        // A removed key is no longer shared: the share goes first, so a crash in between can
+        // never leave a share that a later value of the same key would inherit.
+        let mut shares = Self::read_shares(&dir)?;
+        if shares.shares.remove(key).is_some() {
+            Self::write_shares(&dir, &shares)?;
+        }
         values.remove_file(&file).map_err(io("remove a value"))?;
         values
             .open(".")
             .and_then(|d| d.sync_all())
             .map_err(io("sync values"))?;
         state.usage = Some((bytes.saturating_sub(size), count.saturating_sub(1)));
-        // A removed key is no longer shared.
-        let mut shares = Self::read_shares(&dir)?;
-        if shares.shares.remove(key).is_some() {
-            Self::write_shares(&dir, &shares)?;
-        }
         Ok(true)
     }
 
@@ -604,26 +614,29 @@ impl Storage for DiskStorage {
                 reason: "an app cannot share with itself".into(),
             });
         }
-        if self.get(owner, key)?.is_none() {
-            return Err(Error::NotFound(format!("no key {key:?} to share")));
-        }
         let state = self.state(owner)?;
         let _guard = state
             .lock()
             .map_err(|_| Error::Unavailable("a storage lock is poisoned".into()))?;
+        if self.get(owner, key)?.is_none() {
+            return Err(Error::NotFound(format!("no key {key:?} to share")));
+        }
         let dir = self
             .app_dir(owner, false)?
             .ok_or_else(|| Error::NotFound("the owner has no data".into()))?;
         let mut shares = Self::read_shares(&dir)?;
-        if shares
-            .shares
-            .entry(key.to_owned())
-            .or_default()
-            .insert(reader.as_str().to_owned())
-        {
-            Self::write_shares(&dir, &shares)?;
+        let total: usize = shares.shares.values().map(BTreeSet::len).sum();
+        let readers = shares.shares.entry(key.to_owned()).or_default();
+        if readers.contains(reader.as_str()) {
+            return Ok(());
         }
-        Ok(())
+        if readers.len() >= MAX_READERS_PER_KEY || total >= MAX_SHARES {
+            return Err(Error::Quota(format!(
+                "an app may share a key with at most {MAX_READERS_PER_KEY} apps and keep at most {MAX_SHARES} shares; unshare some first"
+            )));
+        }
+        readers.insert(reader.as_str().to_owned());
+        Self::write_shares(&dir, &shares)
     }
 
     fn unshare(&self, owner: &AppId, key: &str, reader: &AppId) -> Result<bool, Error> {
@@ -715,6 +728,10 @@ impl Storage for DiskStorage {
             dir.open(".")
                 .and_then(|d| d.sync_all())
                 .map_err(io("sync an app's directory"))?;
+            // A read racing the wipe may have cached the keys again before the salt went.
+            if let Ok(mut c) = self.key_cache.lock() {
+                c.remove(app);
+            }
             drop(dir);
             self.root
                 .remove_dir_all(app.as_str())
@@ -732,10 +749,17 @@ impl Storage for DiskStorage {
             let Some(owner) = e.file_name().to_str().and_then(|n| n.parse::<AppId>().ok()) else {
                 continue;
             };
+            let owner_state = self.state(&owner)?;
+            let _owner = owner_state
+                .lock()
+                .map_err(|_| Error::Unavailable("a storage lock is poisoned".into()))?;
             let Some(dir) = self.app_dir(&owner, false)? else {
                 continue;
             };
-            let mut shares = Self::read_shares(&dir)?;
+            // A damaged share record elsewhere must not stop this app's wipe.
+            let Ok(mut shares) = Self::read_shares(&dir) else {
+                continue;
+            };
             let before = shares.clone();
             for readers in shares.shares.values_mut() {
                 readers.remove(app.as_str());

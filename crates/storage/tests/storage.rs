@@ -421,3 +421,21 @@ fn racing_first_uses_of_the_key_file_agree_on_one_key() {
         assert_eq!(left.len(), 1, "no temp file is left");
     }
 }
+
+#[test]
+fn a_key_is_shared_with_a_bounded_number_of_apps() {
+    let t = tempfile::tempdir().unwrap();
+    let s = storage(t.path());
+    let owner = id("com.example.popular");
+    s.set(&owner, "k", b"v").unwrap();
+    for i in 0..sandframe_storage::MAX_READERS_PER_KEY {
+        s.share(&owner, "k", &id(&format!("com.example.r{i}")))
+            .unwrap();
+    }
+    assert!(matches!(
+        s.share(&owner, "k", &id("com.example.onetoomany")),
+        Err(Error::Quota(_))
+    ));
+    // Sharing again with an existing reader is not a new share.
+    s.share(&owner, "k", &id("com.example.r0")).unwrap();
+}
