@@ -166,24 +166,6 @@ fn runaway(c: &mut Criterion) {
     g.finish();
 }
 
-/// A session that signals the bench once the guest is inside its event.
-struct Signal(Option<std::sync::mpsc::Sender<()>>);
-
-impl sandframe_core::GatewaySession for Signal {
-    fn call(
-        &mut self,
-        _api: &[u8],
-        _request: &[u8],
-        response: &mut Vec<u8>,
-    ) -> Result<(), sandframe_core::ApiError> {
-        if let Some(tx) = self.0.take() {
-            let _ = tx.send(());
-        }
-        response.clear();
-        Ok(())
-    }
-}
-
 fn terminate(c: &mut Criterion) {
     let rt = Arc::new(Runtime::new(
         RuntimeConfig::default(),
@@ -214,9 +196,9 @@ fn terminate(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let (tx, rx) = std::sync::mpsc::channel();
+                    let (signal, rx) = sandframe_testkit::SignalSession::new();
                     let (app, _) = pool
-                        .launch(prepared.clone(), |_| Ok(Box::new(Signal(Some(tx)))))
+                        .launch(prepared.clone(), |_| Ok(Box::new(signal)))
                         .unwrap();
                     std::thread::scope(|s| {
                         let running = s.spawn(|| pool.dispatch(app, b"{}".to_vec()));

@@ -258,3 +258,77 @@ fn the_file_anchor_keeps_its_key_and_head_private_and_durable() {
         Err(GatewayError::Damaged(_))
     ));
 }
+
+/// An anchor that remembers every head it was asked to keep.
+struct Recording {
+    inner: MemoryAnchor,
+    history: std::sync::Mutex<Vec<u64>>,
+}
+
+impl Anchor for Recording {
+    fn key(&self) -> [u8; 32] {
+        self.inner.key()
+    }
+    fn head(&self) -> Head {
+        self.inner.head()
+    }
+    fn advance(&self, head: &Head) -> Result<(), GatewayError> {
+        self.history.lock().unwrap().push(head.frames);
+        self.inner.advance(head)
+    }
+}
+
+#[test]
+fn racing_flushes_never_move_the_anchor_back() {
+    let t = tempfile::tempdir().unwrap();
+    let anchor = Arc::new(Recording {
+        inner: MemoryAnchor::new(KEY),
+        history: std::sync::Mutex::new(Vec::new()),
+    });
+    let log = AuditLog::open(&dir(&t), anchor.clone()).unwrap();
+    std::thread::scope(|s| {
+        for n in 0..4 {
+            let log = &log;
+            s.spawn(move || {
+                for i in 0..40 {
+                    write(log, 3, &format!("t{n} {i}"));
+                    log.flush().unwrap();
+                }
+            });
+        }
+    });
+    let history = anchor.history.lock().unwrap().clone();
+    assert!(history.len() > 1);
+    assert!(history.windows(2).all(|w| w[0] < w[1]), "{history:?}");
+    drop(log);
+    let bytes = std::fs::read(t.path().join("audit.log")).unwrap();
+    let v = audit::verify(&bytes, &KEY, &anchor.head()).unwrap();
+    assert_eq!(v.unanchored_frames, 0);
+    assert_eq!(v.head.records, 4 * 40 * 3);
+}
+
+#[test]
+fn a_forged_frame_past_the_anchor_is_cut_off_never_trusted() {
+    let (t, anchor, mut bytes) = sample();
+    let valid = bytes.len();
+    // A whole frame, well formed, under a key the attacker made up.
+    let body = [0u8; 64];
+    bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&body);
+    bytes.extend_from_slice(&mac(
+        &[6; 32],
+        &anchor.head().mac,
+        anchor.head().frames,
+        &body,
+    ));
+    let v = audit::verify(&bytes, &KEY, &anchor.head()).unwrap();
+    assert_eq!(v.torn_tail_bytes as usize, bytes.len() - valid);
+    assert_eq!(v.head, anchor.head());
+    std::fs::write(t.path().join("audit.log"), &bytes).unwrap();
+    drop(AuditLog::open(&dir(&t), anchor.clone()).unwrap());
+    assert_eq!(
+        std::fs::read(t.path().join("audit.log")).unwrap().len(),
+        valid,
+        "opening the log cut the forged frame off"
+    );
+}

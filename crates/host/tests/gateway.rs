@@ -55,16 +55,7 @@ const FLOOD_APP: &str = r#"(module
       (br_if $l (i32.lt_u (local.get $i) (i32.const 10000000))))
     (local.get $ok)))"#;
 
-const CLOCK_APP: &str = r#"(module
-  (import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
-  (import "sandframe_v1" "read" (func $read (param i32 i32) (result i32)))
-  (memory (export "memory") 1 1)
-  (data (i32.const 0) "clock.now")
-  (func (export "sf_init") (result i32) i32.const 0)
-  (func (export "sf_event") (param i32) (result i32)
-    (drop (call $call (i32.const 0) (i32.const 9) (i32.const 0) (i32.const 0)))
-    (drop (call $read (i32.const 100) (i32.const 64)))
-    (i32.load8_u (i32.const 100))))"#;
+use sandframe_testkit::CLOCK_APP;
 
 fn id(s: &str) -> AppId {
     s.parse().unwrap()

@@ -8,8 +8,6 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
-use std::path::Path;
-
 use sandframe_core::AppId;
 use sandframe_host::Host;
 use sandframe_testkit::{manifest, sign};
@@ -29,29 +27,6 @@ const STORE_APP: &str = r#"(module
     (drop (call $call (i32.const 0) (i32.const 11) (i32.const 32) (i32.const 26)))
     (i32.wrap_i64 (call $call (i32.const 16) (i32.const 11) (i32.const 64) (i32.const 15)))))"#;
 
-fn files(root: &Path) -> Vec<String> {
-    fn walk(base: &Path, p: &Path, out: &mut Vec<String>) {
-        for e in std::fs::read_dir(p).unwrap() {
-            let path = e.unwrap().path();
-            let rel = path
-                .strip_prefix(base)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            if path.is_dir() {
-                out.push(format!("{rel}/"));
-                walk(base, &path, out);
-            } else {
-                out.push(rel);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, root, &mut out);
-    out.sort();
-    out
-}
-
 #[test]
 fn an_app_stores_through_the_gateway_and_uninstall_leaves_nothing_of_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -70,7 +45,7 @@ fn an_app_stores_through_the_gateway_and_uninstall_leaves_nothing_of_it() {
     h.storage()
         .wipe(&"com.example.warmup".parse().unwrap())
         .unwrap();
-    let before = files(&home);
+    let before = sandframe_testkit::tree(&home);
 
     h.install(&sign(
         &manifest(
@@ -89,7 +64,7 @@ fn an_app_stores_through_the_gateway_and_uninstall_leaves_nothing_of_it() {
     assert!(home.join("storage/com.example.store/salt").exists());
 
     h.uninstall(&app).unwrap();
-    let after = files(&home);
+    let after = sandframe_testkit::tree(&home);
     let extra: Vec<&String> = after.iter().filter(|f| !before.contains(f)).collect();
     // Only the host-level record: the tombstone with the publisher pin (and the audit log,
     // which existed before and grew).

@@ -91,24 +91,6 @@ fn apps_on_two_threads_are_served_and_terminated() {
     assert_eq!(pool.dispatch(b, b"{}".to_vec()).unwrap(), 3);
 }
 
-/// A session that tells the test when the guest made its first call.
-struct Signal(Option<std::sync::mpsc::Sender<()>>);
-
-impl sandframe_core::GatewaySession for Signal {
-    fn call(
-        &mut self,
-        _api: &[u8],
-        _request: &[u8],
-        response: &mut Vec<u8>,
-    ) -> Result<(), sandframe_core::ApiError> {
-        if let Some(tx) = self.0.take() {
-            let _ = tx.send(());
-        }
-        response.clear();
-        Ok(())
-    }
-}
-
 #[test]
 fn terminate_stops_an_app_mid_event_at_its_next_host_call() {
     // A budget so large the loop would run for minutes: only the terminate verdict ends it.
@@ -129,10 +111,8 @@ fn terminate_stops_an_app_mid_event_at_its_next_host_call() {
             ),
         ))
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (app, _) = pool
-        .launch(caller, |_| Ok(Box::new(Signal(Some(tx)))))
-        .unwrap();
+    let (signal, rx) = sandframe_testkit::SignalSession::new();
+    let (app, _) = pool.launch(caller, |_| Ok(Box::new(signal))).unwrap();
     std::thread::scope(|s| {
         let running = s.spawn(|| pool.dispatch(app, b"{}".to_vec()));
         rx.recv().unwrap(); // the guest is inside its event, calling

@@ -31,33 +31,6 @@ fn id(s: &str) -> AppId {
     s.parse().unwrap()
 }
 
-/// Every file under `root`, relative, sorted.
-fn files(root: &Path) -> Vec<String> {
-    fn walk(base: &Path, p: &Path, out: &mut Vec<String>) {
-        for e in std::fs::read_dir(p).unwrap() {
-            let e = e.unwrap();
-            let path = e.path();
-            let rel = path
-                .strip_prefix(base)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            if e.file_type().unwrap().is_dir() {
-                out.push(format!("{rel}/"));
-                walk(base, &path, out);
-            } else {
-                out.push(rel);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    if root.exists() {
-        walk(root, root, &mut out);
-    }
-    out.sort();
-    out
-}
-
 fn value_files(root: &Path, app: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root.join(app).join("v"))
         .unwrap()
@@ -85,7 +58,7 @@ fn values_round_trip_and_list_sorted() {
     assert!(!s.remove(&a, "a").unwrap());
     assert_eq!(s.list(&a).unwrap(), ["b"]);
     // Nothing on disk names a key: only the salt and hashed value files.
-    let on_disk = files(t.path());
+    let on_disk = sandframe_testkit::tree(t.path());
     assert!(
         on_disk
             .iter()
@@ -139,7 +112,7 @@ fn hostile_keys_stay_in_the_namespace_or_are_refused() {
     want.sort();
     assert_eq!(s.list(&a).unwrap(), want);
     // Everything is confined: the only paths are the app's salt and hashed value files.
-    for f in files(t.path()) {
+    for f in sandframe_testkit::tree(t.path()) {
         let ok = f == "storage/"
             || f == "storage/com.example.hostile/"
             || f == "storage/com.example.hostile/salt"
@@ -364,7 +337,7 @@ fn wipe_leaves_nothing_and_shreds_what_it_cannot_delete() {
     let s = storage(&root);
     let (a, b) = (id("com.example.gone"), id("com.example.stays"));
     s.set(&b, "k", b"b").unwrap();
-    let before = files(&root);
+    let before = sandframe_testkit::tree(&root);
     s.set(&a, "k", b"a's data").unwrap();
     s.share(&a, "k", &b).unwrap();
     // An attacker keeps a copy of a's value file.
@@ -374,7 +347,11 @@ fn wipe_leaves_nothing_and_shreds_what_it_cannot_delete() {
         .unwrap()
         .to_owned();
     s.wipe(&a).unwrap();
-    assert_eq!(files(&root), before, "nothing of the app is left");
+    assert_eq!(
+        sandframe_testkit::tree(&root),
+        before,
+        "nothing of the app is left"
+    );
     assert_eq!(s.usage(&a).unwrap().keys, 0);
     // The app comes back (a reinstall) and the old file is planted back: a new salt means a
     // new key, so the recovered file opens for no one.
@@ -438,4 +415,17 @@ fn a_key_is_shared_with_a_bounded_number_of_apps() {
     ));
     // Sharing again with an existing reader is not a new share.
     s.share(&owner, "k", &id("com.example.r0")).unwrap();
+}
+
+#[test]
+fn keys_cached_before_a_wipe_never_seal_new_data() {
+    let t = tempfile::tempdir().unwrap();
+    let a = id("com.example.cached");
+    let one = storage(t.path());
+    one.set(&a, "k", b"before").unwrap(); // `one` now caches the app's keys
+    storage(t.path()).wipe(&a).unwrap(); // another instance wipes: the salt is gone
+    one.set(&a, "k", b"after").unwrap();
+    // A fresh instance (a restarted host) reads what `one` wrote: it was sealed under a new
+    // salt, not under the cached keys of the wiped one.
+    assert_eq!(storage(t.path()).get(&a, "k").unwrap().unwrap(), b"after");
 }

@@ -2,7 +2,9 @@
 //!
 //! Helpers for tests and benchmarks of the layers after validation: sign a mini-app around a
 //! logic module and mint its `VerifiedPackage` through the real `sandframe_validate::verify`
-//! (there is no other way). Not published; never a dependency of a shipping crate.
+//! (there is no other way); plus the small pieces several test suites share (a signalling
+//! gateway session, a clock app, a file-tree listing). Not published; never a dependency of a
+//! shipping crate.
 
 // A test helper fails its test loudly: panicking on a test bug is the point.
 #![allow(clippy::panic)]
@@ -73,4 +75,78 @@ pub fn verified_with(validator: &Validator, id: &str, wat: &str) -> VerifiedPack
 /// [`verified_with`] the default validator.
 pub fn verified(id: &str, wat: &str) -> VerifiedPackage {
     verified_with(&Validator::new(), id, wat)
+}
+
+/// A gateway session that answers every call with an empty response and tells the test, once,
+/// that the guest made its first call (so a test knows the guest is inside its event).
+#[derive(Debug)]
+pub struct SignalSession(Option<std::sync::mpsc::Sender<()>>);
+
+impl SignalSession {
+    /// A session and the receiver its first call signals.
+    pub fn new() -> (SignalSession, std::sync::mpsc::Receiver<()>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        (SignalSession(Some(tx)), rx)
+    }
+}
+
+impl sandframe_core::GatewaySession for SignalSession {
+    fn call(
+        &mut self,
+        _api: &[u8],
+        _request: &[u8],
+        response: &mut Vec<u8>,
+    ) -> Result<(), sandframe_core::ApiError> {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+        response.clear();
+        Ok(())
+    }
+}
+
+/// An ABI v1 app whose every event calls `clock.now`, reads the response to offset 100 and
+/// returns its first byte (`{`, 123).
+pub const CLOCK_APP: &str = r#"(module
+  (import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
+  (import "sandframe_v1" "read" (func $read (param i32 i32) (result i32)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "clock.now")
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32)
+    (drop (call $call (i32.const 0) (i32.const 9) (i32.const 0) (i32.const 0)))
+    (drop (call $read (i32.const 100) (i32.const 64)))
+    (i32.load8_u (i32.const 100))))"#;
+
+/// Every path under `root`, relative and sorted, directories with a trailing `/` (empty if
+/// `root` does not exist): for tests that check what is left on disk.
+///
+/// # Panics
+/// If the tree cannot be read.
+pub fn tree(root: &std::path::Path) -> Vec<String> {
+    fn walk(base: &std::path::Path, p: &std::path::Path, out: &mut Vec<String>) {
+        let entries = match std::fs::read_dir(p) {
+            Ok(e) => e,
+            Err(e) => panic!("testkit: cannot list {}: {e}", p.display()),
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let rel = path
+                .strip_prefix(base)
+                .map(|r| r.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if path.is_dir() {
+                out.push(format!("{rel}/"));
+                walk(base, &path, out);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if root.exists() {
+        walk(root, root, &mut out);
+    }
+    out.sort();
+    out
 }
