@@ -1,7 +1,6 @@
 //! The API table of host ABI v1, the built-in APIs, and the trait host-registered APIs
 //! implement.
 
-use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sandframe_core::{ApiError, AppContext, Capability, ErrorCode};
@@ -157,7 +156,9 @@ pub(crate) fn builtin(
     Some(match name {
         "clock.now" => {
             // Written in place: no allocation on the hot path.
-            let _ = write!(response, "{{\"unix_ms\":{now_ms}}}");
+            response.extend_from_slice(b"{\"unix_ms\":");
+            response.extend_from_slice(itoa::Buffer::new().format(now_ms).as_bytes());
+            response.push(b'}');
             Ok(())
         }
         "random.bytes" => random(request, response),

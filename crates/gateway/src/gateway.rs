@@ -62,6 +62,8 @@ struct Inner {
     consent: Arc<dyn Consent>,
     audit: Arc<dyn AuditSink>,
     apps: Mutex<HashMap<AppId, Arc<AppShared>>>,
+    /// Sessions' clock (calibrated once per process, when the first gateway is built).
+    tsc: quanta::Clock,
 }
 
 /// The gateway layer: per call, in this order, capability granted → policy allows → rate
@@ -243,6 +245,7 @@ impl GatewayBuilder {
                 consent: self.consent,
                 audit,
                 apps: Mutex::new(HashMap::new()),
+                tsc: quanta::Clock::new(),
             }),
         })
     }
@@ -378,8 +381,9 @@ impl Gateway for SandframeGateway {
             folds: Vec::new(),
             last: 0,
             clock: CallClock::default(),
-            origin: std::time::Instant::now(),
-            base: Base::now(),
+            origin: self.inner.tsc.raw(),
+            base: Base::now(&self.inner.tsc),
+            tsc: self.inner.tsc.clone(),
             now_ms: 0,
             batch: self.inner.audit.batch(),
         };
@@ -406,14 +410,15 @@ type Limiter = RateLimiter<NotKeyed, InMemoryState, CallClock, NoOpMiddleware<Na
 #[derive(Clone, Copy, Debug)]
 struct Base {
     unix_ms: u64,
-    at: std::time::Instant,
+    /// The TSC clock's raw reading at `unix_ms`.
+    at: u64,
 }
 
 impl Base {
-    fn now() -> Base {
+    fn now(tsc: &quanta::Clock) -> Base {
         Base {
             unix_ms: crate::apis::unix_ms(),
-            at: std::time::Instant::now(),
+            at: tsc.raw(),
         }
     }
 }
@@ -447,8 +452,11 @@ struct Session {
     folds: Vec<Fold>,
     last: usize,
     clock: CallClock,
-    /// The limiter clock's zero.
-    origin: std::time::Instant,
+    /// The limiter clock's zero (a raw TSC reading).
+    origin: u64,
+    /// The monotonic clock of latencies and limiters: the CPU's time-stamp counter where it
+    /// is stable (calibrated once per process), else the OS's monotonic clock.
+    tsc: quanta::Clock,
     base: Base,
     /// The wall clock at the start of the current call.
     now_ms: u64,
@@ -851,17 +859,18 @@ impl Session {
 impl GatewaySession for Session {
     fn call(&mut self, api: &[u8], request: &[u8], response: &mut Vec<u8>) -> Result<(), ApiError> {
         // One clock read serves the limiter, the latency and the record's time.
-        let start = std::time::Instant::now();
-        let since = start.saturating_duration_since(self.origin).as_nanos();
-        self.clock
-            .0
-            .store(u64::try_from(since).unwrap_or(u64::MAX), Ordering::Relaxed);
-        self.now_ms = self.base.unix_ms.saturating_add(
-            u64::try_from(start.saturating_duration_since(self.base.at).as_millis())
-                .unwrap_or(u64::MAX),
+        let start = self.tsc.raw();
+        self.clock.0.store(
+            self.tsc.delta_as_nanos(self.origin, start),
+            Ordering::Relaxed,
         );
+        self.now_ms = self
+            .base
+            .unix_ms
+            .saturating_add(self.tsc.delta_as_nanos(self.base.at, start) / 1_000_000);
         response.clear();
-        let (index, result) = match std::str::from_utf8(api) {
+        let name = std::str::from_utf8(api);
+        let (index, result) = match name {
             Err(_) => (
                 None,
                 Err(ApiError::new(
@@ -913,7 +922,7 @@ impl GatewaySession for Session {
         }
         let inner = &*self.inner;
         let entry = index.and_then(|i| inner.entries.get(i));
-        let subject = match (entry, std::str::from_utf8(api)) {
+        let subject = match (entry, name) {
             (Some(e), _) => e.name.as_str(),
             (None, Ok(name)) => name,
             (None, Err(_)) => "(not UTF-8)",
@@ -928,13 +937,8 @@ impl GatewaySession for Session {
                 _ => (AuditOutcome::Denied, e.message()),
             },
         };
-        let end = std::time::Instant::now();
-        let latency = u64::try_from(end.duration_since(start).as_nanos()).unwrap_or(u64::MAX);
-        let since_base = end.saturating_duration_since(self.base.at).as_millis();
-        let unix_ms = self
-            .base
-            .unix_ms
-            .saturating_add(u64::try_from(since_base).unwrap_or(u64::MAX));
+        let latency = self.tsc.delta_as_nanos(start, self.tsc.raw());
+        let unix_ms = self.now_ms;
         let recorded = folded.and_then(|()| {
             emit(
                 &mut self.batch,
@@ -962,7 +966,7 @@ impl GatewaySession for Session {
     fn idle(&mut self) {
         self.idle_unfold();
         // Re-read the wall clock once an event, so records follow any adjustment of it.
-        self.base = Base::now();
+        self.base = Base::now(&self.tsc);
     }
 }
 

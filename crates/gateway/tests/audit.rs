@@ -70,7 +70,7 @@ fn frames(log: &[u8]) -> Vec<(usize, usize)> {
 /// The documented frame MAC.
 fn mac(key: &[u8; 32], prev: &[u8; 32], index: u64, body: &[u8]) -> [u8; 32] {
     let mut h = blake3::Hasher::new_keyed(key);
-    h.update(b"sandframe audit frame v1");
+    h.update(b"sandframe audit frame v2");
     h.update(prev);
     h.update(&index.to_le_bytes());
     h.update(&(body.len() as u32).to_le_bytes());
@@ -331,4 +331,95 @@ fn a_forged_frame_past_the_anchor_is_cut_off_never_trusted() {
         valid,
         "opening the log cut the forged frame off"
     );
+}
+
+/// A batch writes a repeated call as a short `Repeat` record; reading it back restores
+/// every field of every call, and a `Repeat` with nothing before it in its frame is refused
+/// even under a valid MAC.
+#[test]
+fn repeated_calls_are_stored_compactly_and_read_back_exactly() {
+    let t = tempfile::tempdir().unwrap();
+    let anchor = Arc::new(MemoryAnchor::new(KEY));
+    let log = AuditLog::open(&dir(&t), anchor.clone()).unwrap();
+    let app = "com.example.audit".parse().unwrap();
+    let other = "com.example.other".parse().unwrap();
+    let mut batch = log.batch().unwrap();
+    let call = |app, subject, detail, i: u64| AuditRecord {
+        app: Some(app),
+        layer: Layer::Gateway,
+        action: "call",
+        subject,
+        capability: "",
+        outcome: AuditOutcome::Allowed,
+        detail,
+        latency_ns: 100 + i,
+        bytes_in: i as u32,
+        bytes_out: 2 * i as u32,
+        unix_ms: 1_700_000_000_000 + i * 3,
+    };
+    for i in 0..1000u64 {
+        // Runs of one API, broken by another API, another app and another detail.
+        let (who, subject, detail) = match i % 100 {
+            50 => (&other, "clock.now", ""),
+            60 => (&app, "log", ""),
+            70 => (&app, "clock.now", "refused"),
+            _ => (&app, "clock.now", ""),
+        };
+        batch.record(&call(who, subject, detail, i)).unwrap();
+    }
+    batch.commit().unwrap();
+    // A record written straight to the log, then a batch whose first record equals it: the
+    // batch must start in full (tested by the read below restoring its fields).
+    log.record(&call(&app, "clock.now", "", 5000)).unwrap();
+    batch.record(&call(&app, "clock.now", "", 5001)).unwrap();
+    drop(batch);
+    log.flush().unwrap();
+    drop(log);
+    let bytes = std::fs::read(t.path().join("audit.log")).unwrap();
+    assert!(
+        bytes.len() < 1002 * 16,
+        "repeats should take a few bytes each: {} bytes for 1002 records",
+        bytes.len()
+    );
+    let records = audit::read(&bytes, &KEY, &anchor.head()).unwrap();
+    assert_eq!(records.len(), 1002);
+    for (i, r) in records.iter().take(1000).enumerate() {
+        let i = i as u64;
+        let (who, subject, detail) = match i % 100 {
+            50 => ("com.example.other", "clock.now", ""),
+            60 => ("com.example.audit", "log", ""),
+            70 => ("com.example.audit", "clock.now", "refused"),
+            _ => ("com.example.audit", "clock.now", ""),
+        };
+        assert_eq!(
+            (r.app.as_str(), r.subject.as_str(), r.detail.as_str()),
+            (who, subject, detail),
+            "record {i}"
+        );
+        assert_eq!(r.seq, i);
+        assert_eq!(r.latency_ns, 100 + i);
+        assert_eq!((r.bytes_in, r.bytes_out), (i as u32, 2 * i as u32));
+        assert_eq!(r.unix_ms, 1_700_000_000_000 + i * 3);
+        assert_eq!((r.layer.as_str(), r.action.as_str()), ("gateway", "call"));
+    }
+    assert_eq!(records[1000].latency_ns, 5100);
+    assert_eq!(records[1001].latency_ns, 5101);
+    assert_eq!(records[1001].unix_ms, 1_700_000_000_000 + 5001 * 3);
+
+    // Forge (with the key) a one-frame log whose only record is a Repeat (variant 1).
+    let mut body = 0u64.to_le_bytes().to_vec();
+    body.extend_from_slice(&[1, 0, 5, 0, 0]);
+    let frame_mac = mac(&KEY, &[0; 32], 0, &body);
+    let mut forged = (body.len() as u32).to_le_bytes().to_vec();
+    forged.extend_from_slice(&body);
+    forged.extend_from_slice(&frame_mac);
+    let head = Head {
+        frames: 1,
+        records: 0,
+        mac: frame_mac,
+    };
+    assert!(matches!(
+        audit::read(&forged, &KEY, &head),
+        Err(Tampering::Malformed { .. })
+    ));
 }
