@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use crate::{ApiError, AppId, Capability, Error, Limits};
+use crate::{ApiError, AppId, Capability, Error, Limits, Watch};
 
 /// A capability an app's manifest declares, with the reason it gives (shown when consent is
 /// asked).
@@ -59,6 +59,9 @@ pub struct AppContext {
     pub declared: Vec<Declared>,
     /// Its effective limits (manifest limits already clamped to the host's caps).
     pub limits: Limits,
+    /// Where the layers serving the app report what it does ([`Watch::none`] when nothing
+    /// watches).
+    pub monitor: Watch,
 }
 
 /// The one door every call from a mini-app goes through.
@@ -74,6 +77,13 @@ pub trait Gateway: Send + Sync {
     /// When the app may not run now (e.g. quarantined) or the gateway is unavailable.
     fn open(&self, app: &AppContext, events: EventSender)
     -> Result<Box<dyn GatewaySession>, Error>;
+
+    /// Swaps an app's rate limits for the slower throttled ones (`on`) or back: how a
+    /// monitor's throttle verdict is applied. The default does nothing (a gateway without
+    /// throttling).
+    fn throttle(&self, app: &AppId, on: bool) {
+        let _ = (app, on);
+    }
 }
 
 /// One app's side of the [`Gateway`]: lives on that app's logic thread.

@@ -38,7 +38,7 @@ pub use gateway::{AppContext, Declared, EventSender, Gateway, GatewaySession};
 pub use id::AppId;
 pub use limits::Limits;
 pub use monitor::{
-    Alert, AlertSink, AppMonitor, DenyReason, Monitor, MonitorEvent, TrapKind, Verdict,
+    Alert, AlertSink, AppMonitor, DenyReason, Monitor, MonitorEvent, TrapKind, Verdict, Watch,
 };
 pub use storage::{ShareList, Storage, Usage};
 pub use surface::{EventKind, Surface, SurfaceEvent, ViewNode, ViewPatch};

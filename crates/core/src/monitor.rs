@@ -89,10 +89,12 @@ pub enum MonitorEvent<'a> {
         /// Why.
         reason: DenyReason,
     },
-    /// The runtime finished one event (or `sf_init`).
+    /// The runtime finished one event (or `sf_init`), however it ended.
     EventHandled {
         /// Fuel the event burnt.
         fuel_used: u64,
+        /// Fuel the event was given.
+        fuel_budget: u64,
     },
     /// The guest's memory grew.
     MemoryGrown {
@@ -137,9 +139,73 @@ pub trait Monitor: Send + Sync {
 }
 
 /// One app's watch: cheap enough to see every call (no allocation, no global lock).
+///
+/// The gateway and the runtime observe from the app's logic thread; the host may observe
+/// from others (storage written by the host itself, for one).
 pub trait AppMonitor: Send + Sync {
-    /// Records one event and returns the verdict it leads to.
+    /// Records one event and returns the verdict it leads to: [`Verdict::Allow`] unless a
+    /// rule fires *now* (a verdict is returned once, when it is reached, not on every later
+    /// event).
     fn observe(&self, event: &MonitorEvent<'_>) -> Verdict;
+}
+
+/// A no-op watch: sees nothing, decides nothing.
+struct Unwatched;
+
+impl AppMonitor for Unwatched {
+    fn observe(&self, _: &MonitorEvent<'_>) -> Verdict {
+        Verdict::Allow
+    }
+}
+
+/// The handle through which the layers serving one launched app report to its monitor: the
+/// host puts one in the app's [`AppContext`](crate::AppContext). Cheap to clone; two watches
+/// are equal when they are the same handle.
+///
+/// ```
+/// use sandframe_core::{MonitorEvent, Verdict, Watch};
+/// let watch = Watch::none();
+/// assert_eq!(watch.observe(&MonitorEvent::QuotaHit), Verdict::Allow);
+/// ```
+#[derive(Clone)]
+pub struct Watch(Arc<dyn AppMonitor>);
+
+impl Watch {
+    /// A watch that reports to `monitor`.
+    pub fn new(monitor: Arc<dyn AppMonitor>) -> Watch {
+        Watch(monitor)
+    }
+
+    /// A watch that reports nowhere (an app run without a monitor, or a test).
+    pub fn none() -> Watch {
+        Watch(Arc::new(Unwatched))
+    }
+
+    /// Reports one event; returns the verdict it leads to (see [`AppMonitor::observe`]).
+    #[inline]
+    pub fn observe(&self, event: &MonitorEvent<'_>) -> Verdict {
+        self.0.observe(event)
+    }
+}
+
+impl Default for Watch {
+    fn default() -> Watch {
+        Watch::none()
+    }
+}
+
+impl PartialEq for Watch {
+    fn eq(&self, other: &Watch) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Watch {}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Watch")
+    }
 }
 
 /// An alert raised by a monitor rule.

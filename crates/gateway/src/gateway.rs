@@ -12,8 +12,8 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use sandframe_core::{
     ApiError, ApiName, AppContext, AppId, AuditBatch, AuditOutcome, AuditRecord, AuditSink,
-    Capability, Consent, ConsentDecision, ConsentRequest, DenyAll, Error, ErrorCode, EventSender,
-    Gateway, GatewaySession, Grant, GrantSource, Layer,
+    Capability, Consent, ConsentDecision, ConsentRequest, DenyAll, DenyReason, Error, ErrorCode,
+    EventSender, Gateway, GatewaySession, Grant, GrantSource, Layer, MonitorEvent,
 };
 use serde::Deserialize;
 
@@ -390,6 +390,10 @@ impl Gateway for SandframeGateway {
         session.compute_gates();
         Ok(Box::new(session))
     }
+
+    fn throttle(&self, app: &AppId, on: bool) {
+        SandframeGateway::throttle(self, app, on);
+    }
 }
 
 /// The rate limiters' clock: the time the session read at the start of the current call, so
@@ -513,6 +517,19 @@ fn quota(rate: Rate) -> Quota {
     Quota::with_period(rate.period)
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
         .allow_burst(burst)
+}
+
+/// How the monitor sees a refusal (`None`: not a refusal but a failure of the host or of an
+/// API's own work).
+fn deny_reason(code: ErrorCode, gate: Option<Gate>) -> Option<DenyReason> {
+    Some(match code {
+        ErrorCode::Denied if gate == Some(Gate::PolicyDenied) => DenyReason::Policy,
+        ErrorCode::Denied => DenyReason::Capability,
+        ErrorCode::RateLimited => DenyReason::RateLimit,
+        ErrorCode::TooLarge => DenyReason::TooLarge,
+        ErrorCode::BadRequest | ErrorCode::UnknownApi => DenyReason::Malformed,
+        _ => return None,
+    })
 }
 
 fn denied(message: String) -> ApiError {
@@ -889,6 +906,16 @@ impl GatewaySession for Session {
                 Some(i) => (Some(i), self.serve(i, request, response)),
             },
         };
+        if let Err(e) = &result
+            && let Some(reason) =
+                deny_reason(e.code(), index.and_then(|i| self.gates.get(i)).copied())
+        {
+            // Every refusal reaches the monitor, folded or not.
+            self.app.monitor.observe(&MonitorEvent::Denied {
+                api: name.unwrap_or("(not UTF-8)"),
+                reason,
+            });
+        }
         // A refused call of a kind already seen in this event (same API, or no API, and same
         // code) is counted, not recorded: its record is written, with the count, when the
         // event ends. So an app cannot flood the log, whatever it calls.
@@ -939,6 +966,14 @@ impl GatewaySession for Session {
         };
         let latency = self.tsc.delta_as_nanos(start, self.tsc.raw());
         let unix_ms = self.now_ms;
+        if result.is_ok() {
+            self.app.monitor.observe(&MonitorEvent::Call {
+                api: subject,
+                latency_ns: latency,
+                request_bytes: u32::try_from(request.len()).unwrap_or(u32::MAX),
+                response_bytes: u32::try_from(response.len()).unwrap_or(u32::MAX),
+            });
+        }
         let recorded = folded.and_then(|()| {
             emit(
                 &mut self.batch,

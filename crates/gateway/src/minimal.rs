@@ -86,6 +86,7 @@ mod tests {
                         })
                         .collect(),
                     limits: Default::default(),
+                    monitor: Default::default(),
                 },
                 EventSender::none(),
             )

@@ -70,6 +70,7 @@ fn context(declared: &[&str]) -> AppContext {
             })
             .collect(),
         limits: Default::default(),
+        monitor: Default::default(),
     }
 }
 

@@ -36,7 +36,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sandframe_core::{ApiError, AppContext, ErrorCode, GatewaySession, Limits, TrapKind};
+use sandframe_core::{
+    ApiError, AppContext, ErrorCode, GatewaySession, Limits, MonitorEvent, TrapKind, Watch,
+};
 use sandframe_validate::VerifiedPackage;
 use wasmer::sys::{CompilerConfig, Cranelift, EngineBuilder, Features, NativeEngineExt};
 use wasmer::{
@@ -239,6 +241,13 @@ impl Prepared {
     pub fn context(&self) -> &AppContext {
         &self.context
     }
+
+    /// Sets where the launched app's runtime events (fuel per event, memory growth, traps,
+    /// app errors) and its gateway calls are reported: the context's
+    /// [`monitor`](AppContext::monitor).
+    pub fn set_monitor(&mut self, watch: Watch) {
+        self.context.monitor = watch;
+    }
 }
 
 impl Runtime {
@@ -341,6 +350,7 @@ impl Runtime {
                     })
                     .collect(),
                 limits,
+                monitor: sandframe_core::Watch::none(),
             },
         })
     }
@@ -472,7 +482,10 @@ impl Runtime {
         let data = env.as_mut(&mut store);
         data.memory = Some(memory.clone());
         data.fuel = Some(fuel);
+        let pages = memory.view(&store).size().0;
         let mut app = AppInstance {
+            watch: prepared.context.monitor.clone(),
+            pages,
             store,
             instance,
             memory,
@@ -710,6 +723,9 @@ pub struct AppInstance {
     fuel_left: u64,
     stopped: Option<TrapKind>,
     terminator: Terminator,
+    watch: Watch,
+    /// Memory size after the last event, in pages.
+    pages: u32,
 }
 
 impl AppInstance {
@@ -750,9 +766,39 @@ impl AppInstance {
             MeteringPoints::Remaining(r) => (r, false),
             MeteringPoints::Exhausted => (0, true),
         };
-        self.fuel_left = self
-            .fuel_left
-            .saturating_sub(budget.saturating_sub(remaining));
+        let used = budget.saturating_sub(remaining);
+        self.fuel_left = self.fuel_left.saturating_sub(used);
+        // What the event did, for the monitor; its verdicts are applied by whoever set the
+        // watch (the host), through the terminator and the gateway.
+        let pages = self.memory.view(&self.store).size().0;
+        if pages > self.pages {
+            self.pages = pages;
+            self.watch.observe(&MonitorEvent::MemoryGrown { pages });
+        }
+        let result = self.classify(result, exhausted);
+        match &result {
+            Ok(0) => {}
+            Ok(code) => {
+                self.watch.observe(&MonitorEvent::AppError { code: *code });
+            }
+            Err(RuntimeError::Trapped { kind, .. }) => {
+                self.watch.observe(&MonitorEvent::Trap { kind: *kind });
+            }
+            Err(_) => {}
+        }
+        self.watch.observe(&MonitorEvent::EventHandled {
+            fuel_used: used,
+            fuel_budget: budget,
+        });
+        result
+    }
+
+    /// Turns a guest call's outcome into the instance's: a trap stops it for good.
+    fn classify(
+        &mut self,
+        result: Result<i32, wasmer::RuntimeError>,
+        exhausted: bool,
+    ) -> Result<i32, RuntimeError> {
         match result {
             Ok(code) => Ok(code),
             Err(e) => {
