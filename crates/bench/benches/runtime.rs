@@ -20,9 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sandframe_core::EventSender;
-use sandframe_core::Gateway;
+use sandframe_core::{EventSender, Gateway, Monitor, Watch};
 use sandframe_gateway::{AuditLog, MemoryAnchor, MinimalGateway, Rate, SandframeGateway};
+use sandframe_monitor::SandframeMonitor;
 use sandframe_runtime::{LogicPool, MemoryArtifacts, Runtime, RuntimeConfig};
 use wasmer::{Function, Instance, Module, Store, TypedFunction, imports};
 
@@ -92,12 +92,21 @@ fn calls(c: &mut Criterion) {
         |b| b.iter(|| assert_eq!(app.event(b"{}").unwrap(), 0)),
     );
     // The full door: capability, policy, rate limit (a real governor check; the quota is set
-    // high so every call is allowed), the call, and a record appended to a real AuditLog. The
-    // log grows about 60 bytes a call, so every 100 events get a fresh log (made outside the
-    // timed part).
-    g.bench_function(
-        "sandframe: mediated clock.now (SandframeGateway: capability, policy, rate, audit log)",
-        |b| {
+    // high so every call is allowed), the call, and a record appended to a real AuditLog;
+    // then the same with a SandframeMonitor watching every call (its rules at their defaults:
+    // none fires at this rate within one event). The log grows about 8 bytes a call, so every
+    // 100 events get a fresh log (made outside the timed part).
+    for (name, watched) in [
+        (
+            "sandframe: mediated clock.now (SandframeGateway: capability, policy, rate, audit log)",
+            false,
+        ),
+        (
+            "sandframe: mediated clock.now (SandframeGateway + SandframeMonitor)",
+            true,
+        ),
+    ] {
+        g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 let mut left = iters;
@@ -118,6 +127,13 @@ fn calls(c: &mut Criterion) {
                         .default_rate(Rate::unlimited())
                         .build()
                         .unwrap();
+                    let mut prepared = rt.prepare(&pkg).unwrap();
+                    if watched {
+                        let monitor = SandframeMonitor::builder().build().unwrap();
+                        prepared.set_monitor(Watch::new(
+                            monitor.watch(&prepared.context().app).unwrap(),
+                        ));
+                    }
                     let (mut full, _) = rt
                         .launch(
                             &prepared,
@@ -132,8 +148,8 @@ fn calls(c: &mut Criterion) {
                 }
                 total
             })
-        },
-    );
+        });
+    }
     g.finish();
 }
 

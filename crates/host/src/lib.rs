@@ -28,7 +28,16 @@
 //!   unless the builder swaps in another `Storage`; apps reach it through `storage.*`, and
 //!   uninstall wipes it.
 //!
-//! **Status:** the monitor and the render side plug in with their issues.
+//! - The monitor is [`SandframeMonitor`] (its [`Rules`], alerts to [`TracingAlerts`] unless
+//!   the builder sets an [`AlertSink`], verdicts audited, quarantines under
+//!   `<home>/quarantine/`) unless the builder swaps in another `Monitor`. Every launched app
+//!   gets a [`Watch`] that the gateway, the runtime and the storage APIs report to; the host
+//!   applies its verdicts: a throttle swaps in the gateway's slower rate limits (until
+//!   [`Host::throttle`] lifts it), a terminate stops the instance at its next host call (or
+//!   when its event's fuel runs out), a quarantine also refuses every launch until
+//!   [`Host::release`].
+//!
+//! **Status:** the render side plugs in with its issue.
 
 mod storage_api;
 
@@ -39,16 +48,17 @@ use std::sync::{Arc, Mutex};
 
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
 use sandframe_core::{
-    AppId, AuditOutcome, AuditRecord, AuditSink, Capability, Consent, Gateway, Grant, Layer,
-    Storage,
+    AlertSink, AppId, AppMonitor, AuditOutcome, AuditRecord, AuditSink, Capability, Consent,
+    Gateway, Grant, Layer, Monitor, MonitorEvent, Storage, Verdict, Watch,
 };
 use sandframe_gateway::{
     Anchor, Api, AuditLog, FileAnchor, GatewayBuilder, GatewayError, GrantStore, Policy,
     SandframeGateway,
 };
+pub use sandframe_monitor::{Rules, SandframeMonitor, TracingAlerts};
 use sandframe_package::{Package, PublicKey, TrustStore};
 use sandframe_runtime::{
-    AppHandle, ArtifactStore, LogicPool, Runtime, RuntimeConfig, RuntimeError,
+    AppHandle, ArtifactStore, LogicPool, Runtime, RuntimeConfig, RuntimeError, Terminator,
 };
 use sandframe_storage::{DiskStorage, FileKeySource, StorageConfig};
 use sandframe_validate::{Context, Installed, Pin, Registry, ValidateError, Validator};
@@ -96,6 +106,15 @@ pub enum HostError {
     /// The operation needs sandframe's own gateway, and the builder swapped in another.
     #[error("this host runs a custom gateway, which manages its own grants")]
     CustomGateway,
+    /// The monitor quarantined the app: it does not launch until the host releases it.
+    #[error(
+        "{0} is quarantined by the monitor (see its audit trail); release it with Host::release \
+         once you trust it again"
+    )]
+    Quarantined(AppId),
+    /// The monitor layer failed (its quarantine directory).
+    #[error(transparent)]
+    Monitor(#[from] sandframe_monitor::MonitorError),
 }
 
 fn home_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HostError {
@@ -135,6 +154,9 @@ pub struct HostBuilder {
     configure: GatewayBuilder,
     anchor: Option<Arc<dyn Anchor>>,
     storage: Option<Arc<dyn Storage>>,
+    monitor: Option<Arc<dyn Monitor>>,
+    rules: Rules,
+    alerts: Option<Arc<dyn AlertSink>>,
     threads: usize,
 }
 
@@ -202,6 +224,25 @@ impl HostBuilder {
     /// its master key in `<home>/storage.key`, mode 0600).
     pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
         self.storage = Some(storage);
+        self
+    }
+
+    /// Swaps in another [`Monitor`] for the default [`SandframeMonitor`] (then
+    /// [`HostBuilder::rules`] and [`HostBuilder::alerts`] are the swapped-in monitor's business).
+    pub fn monitor(mut self, monitor: Arc<dyn Monitor>) -> Self {
+        self.monitor = Some(monitor);
+        self
+    }
+
+    /// The default monitor's rule thresholds (default: [`Rules::default`]).
+    pub fn rules(mut self, rules: Rules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Where the default monitor's alerts go (default: [`TracingAlerts`]).
+    pub fn alerts(mut self, alerts: Arc<dyn AlertSink>) -> Self {
+        self.alerts = Some(alerts);
         self
     }
 
@@ -276,6 +317,19 @@ impl HostBuilder {
                 (Arc::new(g.clone()), Some(g))
             }
         };
+        let monitor: Arc<dyn Monitor> = match self.monitor {
+            Some(m) => m,
+            None => {
+                let mut m = SandframeMonitor::builder()
+                    .rules(self.rules)
+                    .audit(audit.clone())
+                    .quarantine_dir(&path.join("quarantine"))?;
+                if let Some(alerts) = self.alerts {
+                    m = m.alerts(alerts);
+                }
+                Arc::new(m.build()?)
+            }
+        };
         let pool = LogicPool::new(Arc::clone(&runtime), self.threads)?;
         Ok(Host {
             apps: open("apps")?,
@@ -290,6 +344,7 @@ impl HostBuilder {
             audit,
             anchor,
             storage,
+            monitor,
             pool,
             running: Mutex::new(HashMap::new()),
         })
@@ -386,8 +441,30 @@ pub struct Host {
     audit: Arc<AuditLog>,
     anchor: Arc<dyn Anchor>,
     storage: Arc<dyn Storage>,
+    monitor: Arc<dyn Monitor>,
     pool: LogicPool,
     running: Mutex<HashMap<AppId, AppHandle>>,
+}
+
+/// An app's watch as the host hands it to the layers: the monitor decides, this applies.
+struct Enforcer {
+    inner: Arc<dyn AppMonitor>,
+    app: AppId,
+    terminator: Terminator,
+    gateway: Arc<dyn Gateway>,
+}
+
+impl AppMonitor for Enforcer {
+    #[inline]
+    fn observe(&self, event: &MonitorEvent<'_>) -> Verdict {
+        let verdict = self.inner.observe(event);
+        match verdict {
+            Verdict::Allow | Verdict::Warn => {}
+            Verdict::Throttle => self.gateway.throttle(&self.app, true),
+            Verdict::Terminate | Verdict::Quarantine => self.terminator.terminate(),
+        }
+        verdict
+    }
 }
 
 impl std::fmt::Debug for Host {
@@ -430,6 +507,9 @@ impl Host {
             configure: SandframeGateway::builder(),
             anchor: None,
             storage: None,
+            monitor: None,
+            rules: Rules::default(),
+            alerts: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -506,6 +586,9 @@ impl Host {
         if self.lock_running()?.contains_key(app) {
             return Err(HostError::AlreadyRunning(app.clone()));
         }
+        if self.monitor.is_quarantined(app) {
+            return Err(HostError::Quarantined(app.clone()));
+        }
         let dir = self
             .apps
             .open_dir(app.as_str())
@@ -534,15 +617,29 @@ impl Host {
                 "apps/{app} holds another app's package"
             )));
         }
-        let prepared = self.runtime.prepare(&verified)?;
+        let mut prepared = self.runtime.prepare(&verified)?;
         if let Some(quota) = prepared.context().limits.storage_quota_bytes {
             self.storage.limit(app, quota);
         }
+        let watched = match self.monitor.watch(app) {
+            Ok(w) => w,
+            Err(sandframe_core::Error::Denied(_)) => {
+                return Err(HostError::Quarantined(app.clone()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let terminator = Terminator::default();
+        prepared.set_monitor(Watch::new(Arc::new(Enforcer {
+            inner: watched,
+            app: app.clone(),
+            terminator: terminator.clone(),
+            gateway: Arc::clone(&self.gateway),
+        })));
         let context = prepared.context().clone();
         let gateway = Arc::clone(&self.gateway);
-        let (handle, code) = self
-            .pool
-            .launch(prepared, move |events| gateway.open(&context, events))?;
+        let (handle, code) = self.pool.launch_with(prepared, terminator, move |events| {
+            gateway.open(&context, events)
+        })?;
         let mut running = self.lock_running()?;
         if running.contains_key(app) {
             // Another launch of the same app won the race: keep that one.
@@ -593,6 +690,13 @@ impl Host {
             Ok(code) => Some(format!("the app's sf_event returned {code}")),
             Err(e) => Some(e.to_string()),
         };
+        if let Err(RuntimeError::Trapped { .. } | RuntimeError::Stopped(_)) = &result {
+            // A trapped instance never runs again: free it, so the app can be relaunched.
+            let handle = self.lock_running()?.remove(app);
+            if let Some(h) = handle {
+                let _ = self.pool.terminate(h);
+            }
+        }
         if let Some(detail) = failure {
             let _ = self.audit.record(&AuditRecord {
                 app: Some(app),
@@ -694,6 +798,8 @@ impl Host {
         if let Some(g) = &self.sandframe {
             g.forget(app)?;
         }
+        // The app is gone: so is its quarantine (a reinstall is a host decision too).
+        self.monitor.release(app)?;
         self.record(
             Some(app),
             "uninstall",
@@ -765,6 +871,20 @@ impl Host {
     pub fn throttle(&self, app: &AppId, on: bool) -> Result<(), HostError> {
         self.sandframe()?.throttle(app, on);
         Ok(())
+    }
+
+    /// Whether the monitor has quarantined the app (it then does not launch).
+    pub fn is_quarantined(&self, app: &AppId) -> bool {
+        self.monitor.is_quarantined(app)
+    }
+
+    /// Lifts a quarantine (an explicit, audited host decision): the app may launch again.
+    ///
+    /// # Errors
+    /// If the quarantine record cannot be removed or the release not audited.
+    pub fn release(&self, app: &AppId) -> Result<(), HostError> {
+        self.monitor.release(app)?;
+        self.flush_audit()
     }
 
     /// Makes every audit record so far durable and anchored.

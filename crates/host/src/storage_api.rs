@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use sandframe_core::{ApiError, AppContext, AppId, ErrorCode, Storage};
+use sandframe_core::{ApiError, AppContext, AppId, Error, ErrorCode, MonitorEvent, Storage};
 use sandframe_gateway::Api;
 use serde::Deserialize;
 
@@ -128,13 +128,29 @@ impl Api for StorageApi {
                 let r: Set = parse(request)?;
                 let bytes = serde_json::to_vec(&r.value)
                     .map_err(|_| ApiError::new(ErrorCode::BadRequest, "the value is not JSON"))?;
-                s.set(me, &r.key, &bytes)?;
+                match s.set(me, &r.key, &bytes) {
+                    Ok(()) => {
+                        app.monitor.observe(&MonitorEvent::StorageWrite {
+                            bytes: bytes.len() as u64,
+                        });
+                    }
+                    Err(e) => {
+                        if let Error::Quota(_) = e {
+                            app.monitor.observe(&MonitorEvent::QuotaHit);
+                        }
+                        return Err(e.into());
+                    }
+                }
                 response.extend_from_slice(b"{}");
                 Ok(())
             }
             Op::Remove => {
                 let r: Key = parse(request)?;
                 let removed = s.remove(me, &r.key)?;
+                if removed {
+                    app.monitor
+                        .observe(&MonitorEvent::StorageWrite { bytes: 0 });
+                }
                 write(response, &serde_json::json!({ "removed": removed }))
             }
             Op::List => {

@@ -56,7 +56,8 @@ pub mod rule {
     pub const MEMORY_CREEP: &str = "memory.creep";
     /// Traps in too many launches or events in a row: quarantine.
     pub const TRAPS: &str = "traps.repeat";
-    /// Too many storage writes or bytes written in one window: throttle, then terminate.
+    /// Too many storage writes or bytes written in one window: terminate (a throttled writer
+    /// would go on wearing the disk at the slow rate).
     pub const STORAGE_FLOOD: &str = "storage.flood";
     /// Too many writes refused by the storage quota in one window: terminate.
     pub const STORAGE_QUOTA: &str = "storage.quota";
@@ -104,7 +105,7 @@ pub struct Rules {
     /// (4 MiB).
     pub creep_floor_pages: u32,
     /// `traps.repeat`: traps (not counting those a terminate verdict caused) with no clean event
-    /// between, across relaunches. Default 3.
+    /// between (a launch's `sf_init` does not count as one), across relaunches. Default 3.
     pub max_traps_in_a_row: u32,
     /// `storage.flood`: acknowledged writes per window. Default 200.
     pub max_writes_per_window: u64,
@@ -712,9 +713,12 @@ impl AppWatch {
                             rules.max_writes_per_window,
                             rules.max_write_bytes_per_window
                         );
-                        s.window_writes = 0;
-                        s.window_write_bytes = 0;
-                        fired.push(Some(escalating(&mut s, rule::STORAGE_FLOOD, evidence)));
+                        fired.push(once(
+                            &mut s,
+                            rule::STORAGE_FLOOD,
+                            Verdict::Terminate,
+                            evidence,
+                        ));
                     }
                 }
                 MonitorEvent::QuotaHit => {
@@ -792,8 +796,9 @@ impl AppWatch {
             );
             fired.push(once(s, rule::MEMORY_CREEP, Verdict::Terminate, evidence));
         }
-        // Traps: a clean event ends a run of them.
-        if !s.trapped {
+        // Traps: a clean event ends a run of them (not a clean `sf_init`, a watch's first
+        // event: an app whose every event traps is in a run however often it relaunches).
+        if !s.trapped && s.events > 0 {
             self.history.traps_in_a_row.store(0, Ordering::Relaxed);
         }
         s.trapped = false;

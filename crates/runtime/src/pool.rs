@@ -134,6 +134,20 @@ impl LogicPool {
         prepared: Prepared,
         open: impl FnOnce(EventSender) -> Result<Box<dyn GatewaySession>, sandframe_core::Error>,
     ) -> Result<(AppHandle, i32), RuntimeError> {
+        self.launch_with(prepared, Terminator::default(), open)
+    }
+
+    /// [`LogicPool::launch`] with a [`Terminator`] the caller made (and may set from anywhere,
+    /// e.g. when a monitor's verdict says stop); [`LogicPool::terminate`] sets it too.
+    ///
+    /// # Errors
+    /// As [`LogicPool::launch`].
+    pub fn launch_with(
+        &self,
+        prepared: Prepared,
+        terminator: Terminator,
+        open: impl FnOnce(EventSender) -> Result<Box<dyn GatewaySession>, sandframe_core::Error>,
+    ) -> Result<(AppHandle, i32), RuntimeError> {
         let thread = self.next_thread.fetch_add(1, Ordering::Relaxed) % self.senders.len().max(1);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let sender = self.senders.get(thread).ok_or_else(gone)?.clone();
@@ -143,7 +157,6 @@ impl LogicPool {
             let _ = sender.send(Command::Post { id, json });
         });
         let session = open(events)?;
-        let terminator = Terminator::default();
         if let Ok(mut t) = self.terminators.lock() {
             t.insert(id, terminator.clone());
         }
