@@ -19,10 +19,12 @@
     clippy::indexing_slicing
 )] // a bench: failing loudly is the point
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
-use sandframe_core::{AppId, DenyReason, Monitor, MonitorEvent, TrapKind, Watch};
+use sandframe_core::{Alert, AlertSink, AppId, DenyReason, Monitor, MonitorEvent, TrapKind, Watch};
+use sandframe_gateway::Rate;
 use sandframe_host::{Host, HostError, Rules, SandframeMonitor};
 use sandframe_runtime::RuntimeError;
 use sandframe_testkit::{CLOCK_APP, manifest, sign};
@@ -82,6 +84,22 @@ fn observe(c: &mut Criterion) {
     g.finish();
 }
 
+/// Prints each alert (none is expected: each spinner is stopped by its fuel in its first
+/// event, before any rule has a run of events to judge).
+struct PrintAlerts;
+
+impl AlertSink for PrintAlerts {
+    fn alert(&self, a: &Alert<'_>) {
+        eprintln!(
+            "alert: {} {} {}: {}",
+            a.app,
+            a.rule,
+            a.verdict.name(),
+            a.evidence
+        );
+    }
+}
+
 /// Spins until its fuel runs out.
 const SPINNER: &str = r#"(module
   (import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
@@ -102,6 +120,10 @@ fn storm() {
     let host = Host::builder()
         .home(dir.path().join("home"))
         .trust(sandframe_testkit::trust())
+        .alerts(Arc::new(PrintAlerts))
+        // The benign app is dispatched at machine speed, not a person's: past the default
+        // rate limit its calls would be refused and the monitor would (rightly) stop it.
+        .configure_gateway(|g| g.default_rate(Rate::unlimited()))
         .build()
         .unwrap();
     let wasm = |wat: &str| wat::parse_str(wat).unwrap();

@@ -828,6 +828,11 @@ impl AppInstance {
         }
     }
 
+    /// Fuel one event may burn (the manifest's limit within the host's cap).
+    pub fn fuel_per_event(&self) -> u64 {
+        self.fuel_per_event
+    }
+
     /// Fuel left for the rest of this instance's life.
     pub fn fuel_left(&self) -> u64 {
         self.fuel_left

@@ -9,11 +9,12 @@
 //! computing on a thread delays the others on that thread by at most its event budget (fuel,
 //! about 8 ms by default), which is DESIGN.md's neighbour-isolation bound.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use sandframe_core::{EventSender, GatewaySession};
 
@@ -223,43 +224,172 @@ impl Drop for LogicPool {
     }
 }
 
+/// An event waiting for its app's turn.
+struct Pending {
+    json: Vec<u8>,
+    /// `None` for a posted event (nobody waits for its result).
+    reply: Option<SyncSender<Result<i32, RuntimeError>>>,
+    queued: Instant,
+}
+
+/// One app on a logic thread: its instance, its queued events, and what its events cost.
+struct Slot {
+    app: AppInstance,
+    queue: VecDeque<Pending>,
+    /// Fuel its events are expected to burn: a moving average of what they burnt, starting
+    /// at its whole event budget (an app that never ran is assumed to be expensive).
+    cost: u64,
+}
+
+/// An event that has waited this long runs before any cheaper one (no app starves).
+const AGED: Duration = Duration::from_secs(1);
+
 /// One logic thread: owns its apps' instances until told otherwise or the pool is dropped.
+///
+/// Scheduling: commands are taken off the channel as they come (launch and terminate at
+/// once, events into their app's queue); then one event runs, of the app whose events are
+/// expected to be cheapest, unless some event has waited [`AGED`] (then the oldest runs).
+/// So an app whose events are cheap waits for at most the one event already running, even
+/// while expensive apps on its thread have queued many: DESIGN.md's neighbour-isolation
+/// bound (one event budget), which plain first-come-first-served misses by the whole queue.
 fn serve(runtime: &Runtime, commands: &Receiver<Command>) {
-    let mut apps: HashMap<u64, AppInstance> = HashMap::new();
-    while let Ok(command) = commands.recv() {
-        match command {
-            Command::Launch {
-                id,
-                prepared,
-                session,
-                terminator,
-                reply,
-            } => {
-                let launched = runtime.launch_with(&prepared, session, terminator);
-                let result = launched.map(|(app, code)| {
-                    apps.insert(id, app);
-                    code
-                });
+    let mut apps: HashMap<u64, Slot> = HashMap::new();
+    // Apps with queued events.
+    let mut ready: Vec<u64> = Vec::new();
+    loop {
+        if ready.is_empty() {
+            match commands.recv() {
+                Ok(c) => {
+                    if !take(runtime, c, &mut apps, &mut ready) {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+        while let Ok(c) = commands.try_recv() {
+            if !take(runtime, c, &mut apps, &mut ready) {
+                return;
+            }
+        }
+        let Some(at) = pick(&apps, &ready) else {
+            continue;
+        };
+        let id = ready.swap_remove(at);
+        let Some(slot) = apps.get_mut(&id) else {
+            continue;
+        };
+        let Some(pending) = slot.queue.pop_front() else {
+            continue;
+        };
+        if !slot.queue.is_empty() {
+            ready.push(id);
+        }
+        let before = slot.app.fuel_left();
+        let result = slot.app.event(&pending.json);
+        let used = before.saturating_sub(slot.app.fuel_left());
+        // Moving average, weight 1/4: a change of habit shows within a few events.
+        slot.cost = slot.cost - slot.cost / 4 + used / 4;
+        match pending.reply {
+            Some(reply) => {
                 let _ = reply.send(result);
             }
-            Command::Event { id, json, reply } => {
-                let result = match apps.get_mut(&id) {
-                    Some(app) => app.event(&json),
-                    None => Err(RuntimeError::NotRunning),
-                };
-                let _ = reply.send(result);
-            }
-            Command::Terminate { id, reply } => {
-                let _ = reply.send(apps.remove(&id).is_some());
-            }
-            Command::Shutdown => break,
-            Command::Post { id, json } => {
-                if let Some(app) = apps.get_mut(&id)
-                    && let Err(e) = app.event(&json)
-                {
+            None => {
+                if let Err(e) = result {
                     tracing::warn!(target: "sandframe::runtime", error = %e, "a posted event failed");
                 }
             }
         }
     }
+}
+
+/// The ready app whose event runs next (its index in `ready`).
+fn pick(apps: &HashMap<u64, Slot>, ready: &[u64]) -> Option<usize> {
+    let now = Instant::now();
+    let head = |id: &u64| apps.get(id).and_then(|s| s.queue.front().map(|p| (s, p)));
+    let oldest = ready
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| head(id).map(|(_, p)| (i, p.queued)))
+        .min_by_key(|(_, queued)| *queued);
+    if let Some((i, queued)) = oldest
+        && now.saturating_duration_since(queued) >= AGED
+    {
+        return Some(i);
+    }
+    ready
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| head(id).map(|(s, p)| (i, (s.cost, p.queued))))
+        .min_by_key(|(_, key)| *key)
+        .map(|(i, _)| i)
+}
+
+/// Handles one command; `false` to stop the thread.
+fn take(
+    runtime: &Runtime,
+    command: Command,
+    apps: &mut HashMap<u64, Slot>,
+    ready: &mut Vec<u64>,
+) -> bool {
+    let mut queue = |id: u64, json: Vec<u8>, reply| match apps.get_mut(&id) {
+        Some(slot) => {
+            if slot.queue.is_empty() {
+                ready.push(id);
+            }
+            slot.queue.push_back(Pending {
+                json,
+                reply,
+                queued: Instant::now(),
+            });
+        }
+        None => {
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(RuntimeError::NotRunning));
+            }
+        }
+    };
+    match command {
+        Command::Launch {
+            id,
+            prepared,
+            session,
+            terminator,
+            reply,
+        } => {
+            let launched = runtime.launch_with(&prepared, session, terminator);
+            let result = launched.map(|(app, code)| {
+                let cost = app.fuel_per_event();
+                apps.insert(
+                    id,
+                    Slot {
+                        app,
+                        queue: VecDeque::new(),
+                        cost,
+                    },
+                );
+                code
+            });
+            let _ = reply.send(result);
+        }
+        Command::Event { id, json, reply } => queue(id, json, Some(reply)),
+        Command::Post { id, json } => queue(id, json, None),
+        Command::Terminate { id, reply } => {
+            let was = match apps.remove(&id) {
+                Some(slot) => {
+                    ready.retain(|r| *r != id);
+                    for p in slot.queue {
+                        if let Some(r) = p.reply {
+                            let _ = r.send(Err(RuntimeError::NotRunning));
+                        }
+                    }
+                    true
+                }
+                None => false,
+            };
+            let _ = reply.send(was);
+        }
+        Command::Shutdown => return false,
+    }
+    true
 }

@@ -127,3 +127,70 @@ fn terminate_stops_an_app_mid_event_at_its_next_host_call() {
         Err(RuntimeError::NotRunning)
     ));
 }
+
+/// One logic thread, busy with a spinner's event while five more spinner events and one
+/// event of a cheap app queue up behind it: the cheap app's event runs next, not last.
+#[test]
+fn a_cheap_apps_event_overtakes_expensive_ones_queued_on_its_thread() {
+    let rt = Arc::new(Runtime::new(
+        RuntimeConfig {
+            // Each spinner event runs for tens of milliseconds: time to queue the others.
+            fuel_per_event: 200_000_000,
+            ..RuntimeConfig::default()
+        },
+        [7; 32],
+        Arc::new(MemoryArtifacts::default()),
+    ));
+    let pool = LogicPool::new(Arc::clone(&rt), 1).unwrap();
+    let prepare = |id: &str, event: &str| rt.prepare(&verified(id, &module(event))).unwrap();
+    let cheap = prepare(
+        "com.example.cheap",
+        "(global.set $n (i32.add (global.get $n) (i32.const 1))) (global.get $n)",
+    );
+    let (cheap, _) = pool
+        .launch(cheap.clone(), |e| MinimalGateway.open(cheap.context(), e))
+        .unwrap();
+    // A history of cheap events.
+    for i in 1..=40 {
+        assert_eq!(pool.dispatch(cheap, b"{}".to_vec()).unwrap(), i);
+    }
+    let spinners: Vec<_> = (0..6)
+        .map(|i| {
+            let p = prepare(
+                &format!("com.example.spin{i}"),
+                "(loop $l (br $l)) i32.const 0",
+            );
+            pool.launch(p.clone(), |e| MinimalGateway.open(p.context(), e))
+                .unwrap()
+                .0
+        })
+        .collect();
+    let order = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        let (pool, order) = (&pool, &order);
+        let first = spinners[0];
+        s.spawn(move || {
+            let r = pool.dispatch(first, b"{}".to_vec());
+            order.lock().unwrap().push("spinner 0");
+            r
+        });
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        for (i, &spinner) in spinners.iter().enumerate().skip(1) {
+            s.spawn(move || {
+                let _ = pool.dispatch(spinner, b"{}".to_vec());
+                order
+                    .lock()
+                    .unwrap()
+                    .push(["", "s1", "s2", "s3", "s4", "s5"][i]);
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        s.spawn(move || {
+            assert_eq!(pool.dispatch(cheap, b"{}".to_vec()).unwrap(), 41);
+            order.lock().unwrap().push("cheap");
+        });
+    });
+    let order = order.into_inner().unwrap();
+    assert_eq!(order.len(), 7);
+    assert_eq!(&order[..2], ["spinner 0", "cheap"], "{order:?}");
+}
