@@ -88,7 +88,7 @@ enum Cmd {
     },
     /// Run the benchmarks (criterion; each figure beside its baseline from the same run).
     Bench {
-        /// One benchmark (install, compile_caps, runtime, launch, storage); all when omitted.
+        /// One benchmark (install, compile_caps, runtime, launch, storage, monitor); all when omitted.
         name: Option<String>,
     },
     /// Run what CI runs (.ci/run).

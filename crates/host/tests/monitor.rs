@@ -13,7 +13,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sandframe_core::{Alert, AlertSink, AppId, TrapKind, Verdict};
 use sandframe_gateway::{Anchor, FileAnchor, StoredRecord, audit};
@@ -389,12 +389,7 @@ fn an_app_that_keeps_trapping_is_quarantined_across_a_restart_until_released() {
 fn a_long_session_of_normal_use_raises_no_alert() {
     let dir = tempfile::tempdir().unwrap();
     let alerts = Arc::new(Alerts::default());
-    let start = Instant::now();
-    let elapsed_ms = Arc::new(AtomicU64::new(0));
-    let clock = {
-        let elapsed_ms = elapsed_ms.clone();
-        Arc::new(move || start + Duration::from_millis(elapsed_ms.load(Ordering::Relaxed)))
-    };
+    let (clock, time) = quanta::Clock::mock();
     let home = dir.path().join("home");
     let audit_sink = Arc::new(Verdicts::default());
     let monitor = SandframeMonitor::builder()
@@ -451,7 +446,7 @@ fn a_long_session_of_normal_use_raises_no_alert() {
         // (Its code is 1 while ui.setData has no render side to serve it.)
         h.dispatch(&hello_id, br#"{"handler":"tap"}"#).unwrap();
         assert_eq!(h.dispatch(&busy, b"{}").unwrap(), 0, "event {i}");
-        elapsed_ms.fetch_add(100, Ordering::Relaxed);
+        time.increment(Duration::from_millis(100));
     }
     assert!(alerts.0.lock().unwrap().is_empty(), "{:?}", alerts.0.lock());
     assert_eq!(audit_sink.0.load(Ordering::Relaxed), 0);

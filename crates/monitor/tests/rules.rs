@@ -9,9 +9,8 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sandframe_core::{
     Alert, AlertSink, AppId, AppMonitor, AuditRecord, AuditSink, DenyReason, Error, Monitor,
@@ -428,12 +427,7 @@ fn anomalies_against_the_apps_own_baseline_warn() {
 #[test]
 fn normal_use_raises_nothing() {
     // Simulated time: a person triggers an event every 100 ms.
-    let start = Instant::now();
-    let elapsed_ms = Arc::new(AtomicU64::new(0));
-    let clock = {
-        let elapsed_ms = elapsed_ms.clone();
-        Arc::new(move || start + Duration::from_millis(elapsed_ms.load(Ordering::Relaxed)))
-    };
+    let (clock, time) = quanta::Clock::mock();
     let alerts = Arc::new(Alerts::default());
     let audit = Arc::new(Audit::default());
     let monitor = SandframeMonitor::builder()
@@ -471,7 +465,7 @@ fn normal_use_raises_nothing() {
             "event {i}: {:?}",
             f.alerts.rules()
         );
-        elapsed_ms.fetch_add(100, Ordering::Relaxed);
+        time.increment(Duration::from_millis(100));
     }
     assert!(f.alerts.rules().is_empty());
     assert!(f.audit.0.lock().unwrap().is_empty());
