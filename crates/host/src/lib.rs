@@ -679,7 +679,8 @@ impl Host {
     /// Delivers an event (`{"handler", "detail"}` JSON) to a running app.
     ///
     /// # Errors
-    /// [`HostError::NotRunning`], or the runtime's error (a trap stops the app for good).
+    /// [`HostError::NotRunning`], or the runtime's error: a trap stops the instance for good and
+    /// frees it (the app is then not running; `launch` starts it afresh, unless quarantined).
     pub fn dispatch(&self, app: &AppId, event: &[u8]) -> Result<i32, HostError> {
         let handle = self.handle(app)?;
         let result = self.pool.dispatch(handle, event.to_vec());
