@@ -83,6 +83,15 @@ pub enum PackageError {
     /// The manifest is not valid.
     #[error("manifest.toml: {0}")]
     Manifest(String),
+    /// A view template breaks the template grammar (`docs/format.md`).
+    #[error("{file}: {source}")]
+    Template {
+        /// The template file, e.g. `views/index.xml`.
+        file: String,
+        /// What is wrong, with its line and column.
+        #[source]
+        source: crate::template::TemplateError,
+    },
 
     // --- limits -------------------------------------------------------------------------
     /// Something is larger than its hard limit.

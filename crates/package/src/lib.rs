@@ -44,6 +44,7 @@ pub mod limits;
 mod manifest;
 mod path;
 pub mod source;
+pub mod template;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -167,6 +168,32 @@ impl PackageContents {
     }
 }
 
+/// Parses the template in `bytes` (from file `path`).
+fn parse_template(path: &str, bytes: &[u8]) -> Result<template::Template, PackageError> {
+    let error = |source| PackageError::Template {
+        file: path.to_owned(),
+        source,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let (line, column) = {
+            let valid = bytes.get(..e.valid_up_to()).unwrap_or_default();
+            let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+            let start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let column = String::from_utf8_lossy(valid.get(start..).unwrap_or_default())
+                .chars()
+                .count()
+                + 1;
+            (line, column)
+        };
+        error(template::TemplateError {
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            column: u32::try_from(column).unwrap_or(u32::MAX),
+            message: "the template is not UTF-8; save it as UTF-8".into(),
+        })
+    })?;
+    template::Template::parse(text).map_err(error)
+}
+
 /// A decoded package whose structure, digests and manifest have been checked.
 ///
 /// **Not trusted:** holding a `Package` says nothing about who made it. Call
@@ -188,8 +215,9 @@ impl Package {
     ///
     /// Checks, in order: size limit, header and format version, canonical decoding (no
     /// trailing bytes, re-encodes to itself), file count, every path (rules, layout, strict
-    /// order, no case collisions), every digest, the manifest, and that the manifest's views
-    /// and the `views/` files match one to one and `logic.wasm` is present. The signature is
+    /// order, no case collisions), every digest, the manifest, that the manifest's views
+    /// and the `views/` files match one to one, that every view template parses
+    /// ([`template::Template::parse`]) and that `logic.wasm` is present. The signature is
     /// *not* checked here: see [`Package::verify_signature`].
     ///
     /// # Errors
@@ -261,6 +289,12 @@ impl Package {
             });
         }
 
+        for (path, bytes) in &files {
+            if path.view_name().is_some() {
+                parse_template(path.as_str(), bytes)?;
+            }
+        }
+
         let statement = container::statement(wire.manifest, &digests)?;
         Ok(Package {
             manifest,
@@ -308,6 +342,14 @@ impl Package {
     pub fn file(&self, path: &str) -> Option<&[u8]> {
         self.files.get(path).map(Vec::as_slice)
     }
+    /// The parsed template of view `name`, if the manifest lists it.
+    ///
+    /// # Errors
+    /// Never for a view that [`Package::parse`] accepted (every template was parsed there).
+    pub fn template(&self, name: &str) -> Option<Result<template::Template, PackageError>> {
+        let path = format!("views/{name}.xml");
+        self.file(&path).map(|bytes| parse_template(&path, bytes))
+    }
     /// The template of view `name`, if present.
     pub fn view(&self, name: &str) -> Option<&[u8]> {
         self.files
@@ -343,5 +385,64 @@ impl fmt::Debug for Package {
             .field("digest", &self.digest)
             .field("files", &self.files.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &[u8] =
+        b"id = \"com.example.t\"\nname = \"T\"\nversion = \"1.0.0\"\nviews = [\"index\"]\n";
+    const BAD: &[u8] = b"<view>\n  <script>alert(1)</script>\n</view>\n";
+
+    /// A package whose template is hostile, encoded as an attacker would (no `sign` check).
+    fn hostile_bytes() -> Vec<u8> {
+        let files = [
+            ("logic.wasm", &b"\0asm\x01\0\0\0"[..]),
+            ("views/index.xml", BAD),
+        ];
+        let body = WireBody {
+            manifest: MANIFEST,
+            files: files
+                .iter()
+                .map(|(path, bytes)| WireFile {
+                    path,
+                    digest: *blake3::hash(bytes).as_bytes(),
+                    bytes,
+                })
+                .collect(),
+            publisher: [0; 32],
+            signature: &[0; 64],
+        };
+        container::encode(&body).unwrap()
+    }
+
+    #[test]
+    fn a_bad_template_is_refused_at_parse_and_at_sign_with_file_line_and_column() {
+        let e = Package::parse(&hostile_bytes()).err().unwrap();
+        let PackageError::Template { file, source } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(file, "views/index.xml");
+        assert_eq!((source.line, source.column), (2, 3));
+        assert!(
+            e.to_string()
+                .starts_with("views/index.xml: line 2, column 3: <script>"),
+            "{e}"
+        );
+        let mut c = PackageContents::new(MANIFEST.to_vec());
+        c.add_file("logic.wasm", b"\0asm\x01\0\0\0".to_vec())
+            .unwrap();
+        c.add_file("views/index.xml", BAD.to_vec()).unwrap();
+        let key = SecretKey::generate().unwrap();
+        assert!(matches!(c.sign(&key), Err(PackageError::Template { .. })));
+        // Not UTF-8: refused with the position of the first bad byte.
+        c.add_file("views/index.xml", b"<view>\n ok \xff</view>".to_vec())
+            .unwrap();
+        let Err(PackageError::Template { source, .. }) = c.sign(&key) else {
+            panic!()
+        };
+        assert_eq!((source.line, source.column), (2, 5));
     }
 }
