@@ -386,6 +386,7 @@ impl Gateway for SandframeGateway {
             tsc: self.inner.tsc.clone(),
             now_ms: 0,
             batch: self.inner.audit.batch(),
+            refused_by: Refuser::Gateway,
         };
         session.compute_gates();
         Ok(Box::new(session))
@@ -466,6 +467,8 @@ struct Session {
     now_ms: u64,
     /// The audit sink's batch, committed when each event ends.
     batch: Option<Box<dyn AuditBatch>>,
+    /// Who refused the current call, if it was refused.
+    refused_by: Refuser,
 }
 
 /// Writes one call's audit record: into the session's batch when the sink offers one (one
@@ -519,15 +522,26 @@ fn quota(rate: Rate) -> Quota {
         .allow_burst(burst)
 }
 
-/// How the monitor sees a refusal (`None`: not a refusal but a failure of the host or of an
-/// API's own work).
-fn deny_reason(code: ErrorCode, gate: Option<Gate>) -> Option<DenyReason> {
-    Some(match code {
-        ErrorCode::Denied if gate == Some(Gate::PolicyDenied) => DenyReason::Policy,
-        ErrorCode::Denied => DenyReason::Capability,
-        ErrorCode::RateLimited => DenyReason::RateLimit,
-        ErrorCode::TooLarge => DenyReason::TooLarge,
-        ErrorCode::BadRequest | ErrorCode::UnknownApi => DenyReason::Malformed,
+/// Who refused a call: the gateway's own checks, `capability.request`, or the API itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refuser {
+    Gateway,
+    Request,
+    Api,
+}
+
+/// How the monitor sees a refusal (`None`: not the gateway's refusal, but an API's own answer
+/// or a failure of the host).
+fn deny_reason(code: ErrorCode, gate: Option<Gate>, by: Refuser) -> Option<DenyReason> {
+    Some(match (by, code) {
+        (Refuser::Api, _) => return None,
+        (Refuser::Request, ErrorCode::Denied) => DenyReason::Capability,
+        (Refuser::Request, _) => return None,
+        (_, ErrorCode::Denied) if gate == Some(Gate::PolicyDenied) => DenyReason::Policy,
+        (_, ErrorCode::Denied) => DenyReason::Capability,
+        (_, ErrorCode::RateLimited) => DenyReason::RateLimit,
+        (_, ErrorCode::TooLarge) => DenyReason::TooLarge,
+        (_, ErrorCode::BadRequest | ErrorCode::UnknownApi) => DenyReason::Malformed,
         _ => return None,
     })
 }
@@ -650,6 +664,7 @@ impl Session {
             ));
         }
         // 5. the call
+        let from_request = matches!(entry.handler, Handler::Request);
         let result = match &entry.handler {
             Handler::Builtin => builtin(&entry.name, &self.app, request, response, self.now_ms)
                 .unwrap_or_else(|| Err(ApiError::new(ErrorCode::Internal, "no such built-in"))),
@@ -663,6 +678,13 @@ impl Session {
                     entry.name
                 ),
             )),
+        };
+        // An API's own refusal (a key not shared, a value not found) is the API's answer, not
+        // the gateway's: the monitor sees only asking for an undeclared capability.
+        self.refused_by = match &result {
+            Err(_) if from_request => Refuser::Request,
+            Err(_) => Refuser::Api,
+            Ok(()) => Refuser::Gateway,
         };
         if result.is_ok() && response.len() > MAX_RESPONSE_BYTES {
             response.clear();
@@ -886,6 +908,7 @@ impl GatewaySession for Session {
             .unix_ms
             .saturating_add(self.tsc.delta_as_nanos(self.base.at, start) / 1_000_000);
         response.clear();
+        self.refused_by = Refuser::Gateway;
         let name = std::str::from_utf8(api);
         let (index, result) = match name {
             Err(_) => (
@@ -907,8 +930,11 @@ impl GatewaySession for Session {
             },
         };
         if let Err(e) = &result
-            && let Some(reason) =
-                deny_reason(e.code(), index.and_then(|i| self.gates.get(i)).copied())
+            && let Some(reason) = deny_reason(
+                e.code(),
+                index.and_then(|i| self.gates.get(i)).copied(),
+                self.refused_by,
+            )
         {
             // Every refusal reaches the monitor, folded or not.
             self.app.monitor.observe(&MonitorEvent::Denied {

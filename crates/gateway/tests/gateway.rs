@@ -628,3 +628,83 @@ fn a_flood_of_refused_calls_of_any_kind_is_folded_per_event() {
         "every refused call is accounted for"
     );
 }
+
+/// Records what the gateway reports to the app's monitor.
+#[derive(Default)]
+struct Seen(std::sync::Mutex<Vec<String>>);
+
+impl sandframe_core::AppMonitor for Seen {
+    fn observe(&self, e: &sandframe_core::MonitorEvent<'_>) -> sandframe_core::Verdict {
+        let line = match e {
+            sandframe_core::MonitorEvent::Call { api, .. } => format!("call {api}"),
+            sandframe_core::MonitorEvent::Denied { api, reason } => {
+                format!("denied {api} {reason:?}")
+            }
+            other => format!("{other:?}"),
+        };
+        self.0.lock().unwrap().push(line);
+        sandframe_core::Verdict::Allow
+    }
+}
+
+/// The monitor sees every call and every refusal by the gateway's own checks, with the
+/// reason; an API's own "no" (here a host API refusing) is its answer, not a refusal to
+/// count against the app, but asking for an undeclared capability is.
+#[test]
+fn the_monitor_sees_calls_and_the_gateways_refusals_not_an_apis_own_answers() {
+    struct No;
+    impl Api for No {
+        fn call(&self, _: &AppContext, _: &[u8], _: &mut Vec<u8>) -> Result<(), ApiError> {
+            Err(ApiError::new(
+                ErrorCode::Denied,
+                "the owner has not shared it",
+            ))
+        }
+    }
+    let f = Fixture::new();
+    let gw = SandframeGateway::builder()
+        .audit(f.log.clone())
+        .api("host.shared", None, Arc::new(No))
+        .policy(Policy::new().deny_api("random.bytes"))
+        .build()
+        .unwrap();
+    let seen = Arc::new(Seen::default());
+    let ctx = AppContext {
+        monitor: sandframe_core::Watch::new(seen.clone()),
+        ..context(&[])
+    };
+    let mut s = gw.open(&ctx, EventSender::none()).unwrap();
+    assert!(call(&mut s, "clock.now", b"").is_ok());
+    for _ in 0..3 {
+        assert_eq!(code(call(&mut s, "host.shared", b"")), ErrorCode::Denied);
+    }
+    assert_eq!(
+        code(call(&mut s, "user.getProfile", b"")),
+        ErrorCode::Denied
+    );
+    assert_eq!(
+        code(call(&mut s, "random.bytes", br#"{"n":4}"#)),
+        ErrorCode::Denied
+    );
+    assert_eq!(
+        code(call(
+            &mut s,
+            "capability.request",
+            br#"{"capability":"user:readProfile"}"#
+        )),
+        ErrorCode::Denied
+    );
+    assert_eq!(code(call(&mut s, "no.such", b"")), ErrorCode::UnknownApi);
+    assert_eq!(code(call(&mut s, "clock.now", b"{")), ErrorCode::BadRequest);
+    assert_eq!(
+        *seen.0.lock().unwrap(),
+        [
+            "call clock.now",
+            "denied user.getProfile Capability",
+            "denied random.bytes Policy",
+            "denied capability.request Capability",
+            "denied no.such Malformed",
+            "denied clock.now Malformed",
+        ]
+    );
+}

@@ -637,9 +637,26 @@ impl Host {
         })));
         let context = prepared.context().clone();
         let gateway = Arc::clone(&self.gateway);
+        let stop = terminator.clone();
         let (handle, code) = self.pool.launch_with(prepared, terminator, move |events| {
             gateway.open(&context, events)
         })?;
+        if stop.is_terminated() {
+            // The monitor stopped it during sf_init: it is not running.
+            self.pool.terminate(handle)?;
+            self.record(
+                Some(app),
+                "launch",
+                app.as_str(),
+                AuditOutcome::Denied,
+                "stopped by a monitor verdict during sf_init",
+            )?;
+            return Err(if self.monitor.is_quarantined(app) {
+                HostError::Quarantined(app.clone())
+            } else {
+                HostError::Runtime(RuntimeError::Stopped(sandframe_core::TrapKind::Terminated))
+            });
+        }
         let mut running = self.lock_running()?;
         if running.contains_key(app) {
             // Another launch of the same app won the race: keep that one.
@@ -692,9 +709,15 @@ impl Host {
             Err(e) => Some(e.to_string()),
         };
         if let Err(RuntimeError::Trapped { .. } | RuntimeError::Stopped(_)) = &result {
-            // A trapped instance never runs again: free it, so the app can be relaunched.
-            let handle = self.lock_running()?.remove(app);
-            if let Some(h) = handle {
+            // A trapped instance never runs again: free it, so the app can be relaunched. Only
+            // this instance: another dispatch may already have freed it and a launch started
+            // a new one under the same id.
+            let freed = self.running.lock().ok().and_then(|mut running| {
+                (running.get(app) == Some(&handle))
+                    .then(|| running.remove(app))
+                    .flatten()
+            });
+            if let Some(h) = freed {
                 let _ = self.pool.terminate(h);
             }
         }

@@ -110,6 +110,25 @@ fn value(response: &mut Vec<u8>, stored: Option<Vec<u8>>) -> Result<(), ApiError
     Ok(())
 }
 
+/// Reports a write to the app's monitor: an acknowledged one (with the bytes it wrote, key
+/// included) or a quota refusal; then hands the result on.
+fn written<T>(app: &AppContext, result: Result<T, Error>, bytes: usize) -> Result<T, ApiError> {
+    match result {
+        Ok(v) => {
+            app.monitor.observe(&MonitorEvent::StorageWrite {
+                bytes: bytes as u64,
+            });
+            Ok(v)
+        }
+        Err(e) => {
+            if let Error::Quota(_) = e {
+                app.monitor.observe(&MonitorEvent::QuotaHit);
+            }
+            Err(e.into())
+        }
+    }
+}
+
 impl Api for StorageApi {
     fn call(
         &self,
@@ -128,29 +147,14 @@ impl Api for StorageApi {
                 let r: Set = parse(request)?;
                 let bytes = serde_json::to_vec(&r.value)
                     .map_err(|_| ApiError::new(ErrorCode::BadRequest, "the value is not JSON"))?;
-                match s.set(me, &r.key, &bytes) {
-                    Ok(()) => {
-                        app.monitor.observe(&MonitorEvent::StorageWrite {
-                            bytes: bytes.len() as u64,
-                        });
-                    }
-                    Err(e) => {
-                        if let Error::Quota(_) = e {
-                            app.monitor.observe(&MonitorEvent::QuotaHit);
-                        }
-                        return Err(e.into());
-                    }
-                }
+                written(app, s.set(me, &r.key, &bytes), r.key.len() + bytes.len())?;
                 response.extend_from_slice(b"{}");
                 Ok(())
             }
             Op::Remove => {
                 let r: Key = parse(request)?;
-                let removed = s.remove(me, &r.key)?;
-                if removed {
-                    app.monitor
-                        .observe(&MonitorEvent::StorageWrite { bytes: 0 });
-                }
+                let removed = s.remove(me, &r.key);
+                let removed = written(app, removed, r.key.len())?;
                 write(response, &serde_json::json!({ "removed": removed }))
             }
             Op::List => {
@@ -167,13 +171,15 @@ impl Api for StorageApi {
             }
             Op::Share => {
                 let r: Share = parse(request)?;
-                s.share(me, &r.key, &app_id(&r.reader)?)?;
+                let reader = app_id(&r.reader)?;
+                written(app, s.share(me, &r.key, &reader), r.key.len())?;
                 response.extend_from_slice(b"{}");
                 Ok(())
             }
             Op::Unshare => {
                 let r: Share = parse(request)?;
-                let removed = s.unshare(me, &r.key, &app_id(&r.reader)?)?;
+                let reader = app_id(&r.reader)?;
+                let removed = written(app, s.unshare(me, &r.key, &reader), r.key.len())?;
                 write(response, &serde_json::json!({ "removed": removed }))
             }
             Op::GetShared => {

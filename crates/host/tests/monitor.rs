@@ -465,3 +465,48 @@ impl sandframe_core::AuditSink for Verdicts {
         Ok(())
     }
 }
+
+/// An app stopped by a verdict during `sf_init` (its 17th refused probe, the last thing its
+/// `sf_init` does) is not left running: `launch` says it was terminated, and the launch is
+/// audited as denied.
+#[test]
+fn an_app_stopped_during_sf_init_is_not_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let alerts = Arc::new(Alerts::default());
+    let h = host(dir.path(), alerts.clone(), Rules::default());
+    let app = id("com.example.initprober");
+    install(
+        &h,
+        app.as_str(),
+        "",
+        r#"(module
+  (import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "user.getProfile")
+  (data (i32.const 32) "{}")
+  (func (export "sf_init") (result i32) (local $i i32)
+    (loop $l
+      (drop (call $call (i32.const 0) (i32.const 15) (i32.const 32) (i32.const 2)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 17))))
+    i32.const 0)
+  (func (export "sf_event") (param i32) (result i32) i32.const 0))"#,
+    );
+    let e = h.launch(&app).unwrap_err();
+    assert!(terminated(&e), "{e}");
+    assert!(matches!(
+        h.dispatch(&app, b"{}"),
+        Err(HostError::NotRunning(_))
+    ));
+    assert_eq!(
+        alerts.of(app.as_str()),
+        [(rule::CAPABILITY_PROBE.to_owned(), Verdict::Terminate)]
+    );
+    h.flush_audit().unwrap();
+    let launch = records(dir.path())
+        .into_iter()
+        .filter(|r| r.app == app.as_str() && r.action == "launch")
+        .map(|r| r.outcome)
+        .collect::<Vec<_>>();
+    assert_eq!(launch, ["denied"]);
+}

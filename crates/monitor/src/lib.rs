@@ -250,8 +250,12 @@ impl QuarantineStore {
         self.apps.lock().is_ok_and(|a| a.contains(app))
     }
 
-    /// Records a quarantine durably (temp file, fsync, rename, directory fsync).
+    /// Records a quarantine: in memory first (so it holds in this process whatever the disk
+    /// says), then durably (temp file, fsync, rename, directory fsync).
     fn add(&self, record: &Quarantined, app: &AppId) -> Result<(), MonitorError> {
+        if let Ok(mut a) = self.apps.lock() {
+            a.insert(app.clone());
+        }
         if let Some(d) = &self.dir {
             let io = |what| move |source| MonitorError::Io { what, source };
             let bytes = serde_json::to_vec_pretty(record).map_err(|e| MonitorError::Io {
@@ -260,24 +264,33 @@ impl QuarantineStore {
             })?;
             let name = Self::file(app);
             let tmp = format!("{name}.tmp");
-            let mut f = d.create(&tmp).map_err(io("create a quarantine file"))?;
-            std::io::Write::write_all(&mut f, &bytes).map_err(io("write a quarantine file"))?;
-            f.sync_all().map_err(io("sync a quarantine file"))?;
-            drop(f);
-            d.rename(&tmp, d, &name)
-                .map_err(io("publish a quarantine file"))?;
+            let written = d
+                .create(&tmp)
+                .map_err(io("create a quarantine file"))
+                .and_then(|mut f| {
+                    std::io::Write::write_all(&mut f, &bytes)
+                        .map_err(io("write a quarantine file"))?;
+                    f.sync_all().map_err(io("sync a quarantine file"))
+                })
+                .and_then(|()| {
+                    d.rename(&tmp, d, &name)
+                        .map_err(io("publish a quarantine file"))
+                });
+            if let Err(e) = written {
+                let _ = d.remove_file(&tmp);
+                return Err(e);
+            }
             d.open(".")
                 .and_then(|me| me.sync_all())
                 .map_err(io("sync the quarantine directory"))?;
         }
-        if let Ok(mut a) = self.apps.lock() {
-            a.insert(app.clone());
-        }
         Ok(())
     }
 
+    /// Lifts a quarantine: the file first (so a failure leaves it in force everywhere), then
+    /// memory.
     fn remove(&self, app: &AppId) -> Result<bool, MonitorError> {
-        let mut was = self.apps.lock().map(|mut a| a.remove(app)).unwrap_or(false);
+        let mut was = false;
         if let Some(d) = &self.dir {
             match d.remove_file(Self::file(app)) {
                 Ok(()) => was = true,
@@ -289,6 +302,9 @@ impl QuarantineStore {
                     });
                 }
             }
+        }
+        if self.apps.lock().is_ok_and(|mut a| a.remove(app)) {
+            was = true;
         }
         Ok(was)
     }
@@ -692,7 +708,11 @@ impl AppWatch {
                 MonitorEvent::Trap { kind } => {
                     s.trapped = true;
                     if kind != TrapKind::Terminated {
-                        let n = self.history.traps_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+                        let n = self
+                            .history
+                            .traps_in_a_row
+                            .fetch_add(1, Ordering::Relaxed)
+                            .saturating_add(1);
                         if n >= rules.max_traps_in_a_row {
                             let evidence = format!(
                                 "{n} traps in a row with no clean event between (last: {kind:?}; \
@@ -784,7 +804,11 @@ impl AppWatch {
         let hot = u128::from(fuel_used) * 100
             >= u128::from(fuel_budget) * u128::from(rules.hot_fuel_percent)
             && fuel_budget > 0;
-        s.hot_events = if hot { s.hot_events + 1 } else { 0 };
+        s.hot_events = if hot {
+            s.hot_events.saturating_add(1)
+        } else {
+            0
+        };
         if s.hot_events >= rules.max_hot_events {
             let evidence = format!(
                 "{} events in a row burnt at least {}% of their fuel (limit {})",
@@ -793,7 +817,11 @@ impl AppWatch {
             fired.push(once(s, rule::FUEL_BURN, Verdict::Terminate, evidence));
         }
         // Memory.
-        s.growth_events = if s.grew { s.growth_events + 1 } else { 0 };
+        s.growth_events = if s.grew {
+            s.growth_events.saturating_add(1)
+        } else {
+            0
+        };
         s.grew = false;
         if s.growth_events >= rules.max_growth_events && s.pages >= rules.creep_floor_pages {
             let evidence = format!(
@@ -857,7 +885,11 @@ impl AppWatch {
             return Verdict::Allow;
         }
         if verdict == Verdict::Terminate {
-            let n = self.history.terminations.fetch_add(1, Ordering::Relaxed) + 1;
+            let n = self
+                .history
+                .terminations
+                .fetch_add(1, Ordering::Relaxed)
+                .saturating_add(1);
             if n >= rules.quarantine_after {
                 verdict = Verdict::Quarantine;
                 evidence.push_str(&format!(
@@ -934,7 +966,7 @@ fn rule_index(rule: &str) -> usize {
 /// A rule that fires once per instance with a fixed verdict.
 fn once(s: &mut Slow, rule: &'static str, verdict: Verdict, evidence: String) -> Option<Fired> {
     let n = s.fired.get_mut(rule_index(rule))?;
-    *n += 1;
+    *n = n.saturating_add(1);
     (*n == 1).then_some(Fired {
         rule,
         verdict,
@@ -945,7 +977,7 @@ fn once(s: &mut Slow, rule: &'static str, verdict: Verdict, evidence: String) ->
 /// A rule that throttles the first time and terminates the next.
 fn escalating(s: &mut Slow, rule: &'static str, evidence: String) -> Fired {
     let n = s.fired.get_mut(rule_index(rule)).map_or(1, |n| {
-        *n += 1;
+        *n = n.saturating_add(1);
         *n
     });
     Fired {
@@ -963,7 +995,7 @@ impl AppMonitor for AppWatch {
     #[inline]
     fn observe(&self, event: &MonitorEvent<'_>) -> Verdict {
         if let MonitorEvent::Call { .. } = event {
-            let n = self.calls.load(Ordering::Relaxed) + 1;
+            let n = self.calls.load(Ordering::Relaxed).wrapping_add(1);
             self.calls.store(n, Ordering::Relaxed);
             if !n.is_multiple_of(CHECK_EVERY) {
                 return Verdict::Allow;
