@@ -14,8 +14,10 @@ pub enum EventKind {
 }
 
 /// A rendered view tree node. Text is plain text: a surface escapes it when it writes markup.
+///
+/// Exhaustive on purpose: every surface must handle every kind of node, so a new kind is a
+/// breaking change that surfaces are made to see.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum ViewNode {
     /// An element of the template vocabulary (`view`, `text`, `button`, …).
     Element {
