@@ -49,7 +49,7 @@ use std::sync::{Arc, Mutex};
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
 use sandframe_core::{
     AlertSink, AppId, AppMonitor, AuditOutcome, AuditRecord, AuditSink, Capability, Consent,
-    Gateway, Grant, Layer, Monitor, MonitorEvent, Storage, Verdict, Watch,
+    Gateway, Grant, Layer, Monitor, MonitorEvent, Storage, Surface, SurfaceEvent, Verdict, Watch,
 };
 use sandframe_gateway::{
     Anchor, Api, AuditLog, FileAnchor, GatewayBuilder, GatewayError, GrantStore, Policy,
@@ -57,6 +57,7 @@ use sandframe_gateway::{
 };
 pub use sandframe_monitor::{Rules, SandframeMonitor, TracingAlerts};
 use sandframe_package::{Package, PublicKey, TrustStore};
+use sandframe_render::{HtmlSurface, RenderSide};
 use sandframe_runtime::{
     AppHandle, ArtifactStore, LogicPool, Runtime, RuntimeConfig, RuntimeError, Terminator,
 };
@@ -115,6 +116,12 @@ pub enum HostError {
     /// The monitor layer failed (its quarantine directory).
     #[error(transparent)]
     Monitor(#[from] sandframe_monitor::MonitorError),
+    /// The render side failed (its thread, a view's template or data).
+    #[error(transparent)]
+    Render(#[from] sandframe_render::RenderError),
+    /// The package is installed but its entry view does not parse (an older build's package).
+    #[error(transparent)]
+    Package(#[from] sandframe_package::PackageError),
 }
 
 fn home_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HostError {
@@ -157,8 +164,12 @@ pub struct HostBuilder {
     monitor: Option<Arc<dyn Monitor>>,
     rules: Rules,
     alerts: Option<Arc<dyn AlertSink>>,
+    surface: Option<SpawnRender>,
     threads: usize,
 }
+
+/// Starts the render side over a surface the embedder chose.
+type SpawnRender = Box<dyn FnOnce() -> Result<RenderSide, sandframe_render::RenderError> + Send>;
 
 impl std::fmt::Debug for HostBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -234,6 +245,13 @@ impl HostBuilder {
         self
     }
 
+    /// Sends every app's view patches to `surface` (default: an [`HtmlSurface`], read with
+    /// [`Host::html`]). The render thread holds the surface and nothing else.
+    pub fn surface<S: Surface + 'static>(mut self, surface: Arc<Mutex<S>>) -> Self {
+        self.surface = Some(Box::new(move || RenderSide::spawn(surface)));
+        self
+    }
+
     /// The default monitor's rule thresholds (default: [`Rules::default`]).
     pub fn rules(mut self, rules: Rules) -> Self {
         self.rules = rules;
@@ -285,6 +303,14 @@ impl HostBuilder {
             None => Arc::new(FileAnchor::open(&default_anchor(&path))?),
         };
         let audit = Arc::new(AuditLog::open(&home, Arc::clone(&anchor))?);
+        // The render side: its own thread, holding the surface and nothing else.
+        let (render, html) = match self.surface {
+            Some(spawn) => (Arc::new(spawn()?), None),
+            None => {
+                let html = Arc::new(Mutex::new(HtmlSurface::new("assets/")));
+                (Arc::new(RenderSide::spawn(Arc::clone(&html))?), Some(html))
+            }
+        };
         let storage: Arc<dyn Storage> = match self.storage {
             Some(s) => s,
             None => Arc::new(DiskStorage::new(
@@ -299,7 +325,13 @@ impl HostBuilder {
         let (gateway, sandframe): (Arc<dyn Gateway>, _) = match self.gateway {
             Some(g) => (g, None),
             None => {
-                let mut configure = self.configure;
+                let mut configure = self.configure.api(
+                    "ui.setData",
+                    Some("ui:render"),
+                    Arc::new(UiApi {
+                        render: Arc::clone(&render),
+                    }),
+                );
                 for (name, capability, op) in storage_api::OPS {
                     configure = configure.api(
                         name,
@@ -345,6 +377,8 @@ impl HostBuilder {
             anchor,
             storage,
             monitor,
+            render,
+            html,
             pool,
             running: Mutex::new(HashMap::new()),
         })
@@ -442,8 +476,41 @@ pub struct Host {
     anchor: Arc<dyn Anchor>,
     storage: Arc<dyn Storage>,
     monitor: Arc<dyn Monitor>,
+    render: Arc<RenderSide>,
+    /// The default surface, when the builder set none.
+    html: Option<Arc<Mutex<HtmlSurface>>>,
     pool: LogicPool,
     running: Mutex<HashMap<AppId, AppHandle>>,
+}
+
+/// `ui.setData`: the request (a JSON object of `path: value`) goes to the render side as
+/// bytes; the logic thread does not wait for rendering.
+struct UiApi {
+    render: Arc<RenderSide>,
+}
+
+impl Api for UiApi {
+    fn call(
+        &self,
+        app: &sandframe_core::AppContext,
+        request: &[u8],
+        response: &mut Vec<u8>,
+    ) -> Result<(), sandframe_core::ApiError> {
+        let is_object = request.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        if !is_object {
+            return Err(sandframe_core::ApiError::new(
+                sandframe_core::ErrorCode::BadRequest,
+                "ui.setData takes an object of path: value, e.g. {\"count\": 1}",
+            ));
+        }
+        self.render
+            .set_data(&app.app, request.to_vec())
+            .map_err(|e| {
+                sandframe_core::ApiError::new(sandframe_core::ErrorCode::Unavailable, e.to_string())
+            })?;
+        response.extend_from_slice(b"{}");
+        Ok(())
+    }
 }
 
 /// An app's watch as the host hands it to the layers: the monitor decides, this applies.
@@ -510,6 +577,7 @@ impl Host {
             monitor: None,
             rules: Rules::default(),
             alerts: None,
+            surface: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -617,10 +685,36 @@ impl Host {
                 "apps/{app} holds another app's package"
             )));
         }
-        let mut prepared = self.runtime.prepare(&verified)?;
+        let prepared = self.runtime.prepare(&verified)?;
         if let Some(quota) = prepared.context().limits.storage_quota_bytes {
             self.storage.limit(app, quota);
         }
+        // The view opens before sf_init runs, so its first ui.setData has somewhere to go.
+        let entry = verified
+            .package()
+            .manifest()
+            .views()
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        let template = verified
+            .package()
+            .template(&entry)
+            .ok_or_else(|| HostError::Damaged(format!("apps/{app} (no entry view)")))??;
+        self.render.open(app, template)?;
+        let launched = self.start(app, prepared);
+        if launched.is_err() {
+            self.render.close(app);
+        }
+        launched
+    }
+
+    /// The rest of [`Host::launch`], once the view is open.
+    fn start(
+        &self,
+        app: &AppId,
+        mut prepared: sandframe_runtime::Prepared,
+    ) -> Result<i32, HostError> {
         let watched = match self.monitor.watch(app) {
             Ok(w) => w,
             Err(sandframe_core::Error::Denied(_)) => {
@@ -719,6 +813,7 @@ impl Host {
             });
             if let Some(h) = freed {
                 let _ = self.pool.terminate(h);
+                self.render.close(app);
             }
         }
         if let Some(detail) = failure {
@@ -765,6 +860,7 @@ impl Host {
         match handle {
             Some(h) => {
                 let was = self.pool.terminate(h)?;
+                self.render.close(app);
                 self.record(
                     Some(app),
                     "terminate",
@@ -895,6 +991,55 @@ impl Host {
     pub fn throttle(&self, app: &AppId, on: bool) -> Result<(), HostError> {
         self.sandframe()?.throttle(app, on);
         Ok(())
+    }
+
+    /// The app's view as HTML, as the default [`HtmlSurface`] has it once every patch sent so
+    /// far has arrived (`None` with a surface of the embedder's, or before the app's first
+    /// launch).
+    ///
+    /// # Errors
+    /// [`HostError::Render`] if the render thread has stopped.
+    pub fn html(&self, app: &AppId) -> Result<Option<String>, HostError> {
+        let Some(html) = &self.html else {
+            return Ok(None);
+        };
+        self.render.sync()?;
+        let surface = html
+            .lock()
+            .map_err(|_| HostError::Builder("the surface lock is poisoned"))?;
+        let out = surface.html(app);
+        Ok((!out.is_empty()).then_some(out))
+    }
+
+    /// Delivers a surface event (a tap, an input) through the render side: if the element
+    /// it targets binds a handler to it, the app receives `{"handler", "detail"}` and its
+    /// answer is returned; if not, the event is dropped, audited, and `Ok(None)` returned.
+    ///
+    /// # Errors
+    /// [`HostError::NotRunning`], [`HostError::Render`], or what [`Host::dispatch`] returns.
+    pub fn surface_event(&self, event: SurfaceEvent) -> Result<Option<i32>, HostError> {
+        let app = event.app.clone();
+        self.handle(&app)?;
+        match self.render.event(event.clone())? {
+            Some(json) => self.dispatch(&app, &json).map(Some),
+            None => {
+                let target: Vec<String> = event.target.iter().map(u32::to_string).collect();
+                let _ = self.audit.record(&AuditRecord {
+                    app: Some(&app),
+                    layer: Layer::Render,
+                    action: "event",
+                    subject: &target.join("."),
+                    capability: "",
+                    outcome: AuditOutcome::Denied,
+                    detail: &format!("dropped: no handler is bound to {:?} there", event.kind),
+                    latency_ns: 0,
+                    bytes_in: 0,
+                    bytes_out: 0,
+                    unix_ms: 0,
+                });
+                Ok(None)
+            }
+        }
     }
 
     /// Whether the monitor has quarantined the app (it then does not launch).

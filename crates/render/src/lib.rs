@@ -85,6 +85,9 @@ enum Command {
     Close {
         app: AppId,
     },
+    Sync {
+        reply: SyncSender<()>,
+    },
 }
 
 /// A render thread (see the crate documentation). Dropping it stops the thread.
@@ -182,6 +185,16 @@ impl RenderSide {
     pub fn close(&self, app: &AppId) {
         let _ = self.send(Command::Close { app: app.clone() });
     }
+
+    /// Waits until everything sent before has reached the surface.
+    ///
+    /// # Errors
+    /// [`RenderError::Stopped`].
+    pub fn sync(&self) -> Result<(), RenderError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.send(Command::Sync { reply })?;
+        answer.recv().map_err(|_| RenderError::Stopped)
+    }
 }
 
 impl Drop for RenderSide {
@@ -243,6 +256,9 @@ fn serve<S: Surface>(surface: &Mutex<S>, commands: &Receiver<Command>) {
             }
             Command::Close { app } => {
                 views.remove(&app);
+            }
+            Command::Sync { reply } => {
+                let _ = reply.send(());
             }
         }
     }
