@@ -239,8 +239,9 @@ fn each_attack_is_stopped_by_its_rule_and_the_neighbour_is_served() {
         alerts.clone(),
         Rules {
             // The storage writer is judged on a tighter budget than the default 200 writes a
-            // second, so that a slow CI disk still sees a flood.
+            // second, over a longer window, so that a slow CI disk still sees a flood.
             max_writes_per_window: 30,
+            window: Duration::from_secs(10),
             ..Rules::default()
         },
     );

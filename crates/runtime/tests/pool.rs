@@ -134,8 +134,9 @@ fn terminate_stops_an_app_mid_event_at_its_next_host_call() {
 fn a_cheap_apps_event_overtakes_expensive_ones_queued_on_its_thread() {
     let rt = Arc::new(Runtime::new(
         RuntimeConfig {
-            // Each spinner event runs for tens of milliseconds: time to queue the others.
-            fuel_per_event: 200_000_000,
+            // Each spinner event runs for a quarter of a second or so: time to queue the others
+            // even on a loaded machine.
+            fuel_per_event: 1_000_000_000,
             ..RuntimeConfig::default()
         },
         [7; 32],
@@ -154,15 +155,22 @@ fn a_cheap_apps_event_overtakes_expensive_ones_queued_on_its_thread() {
     for i in 1..=40 {
         assert_eq!(pool.dispatch(cheap, b"{}".to_vec()).unwrap(), i);
     }
+    // Spinner 0 calls the host once as it starts (so the test knows it is running), then spins.
+    let (signal, running) = sandframe_testkit::SignalSession::new();
+    let mut signal = Some(signal);
     let spinners: Vec<_> = (0..6)
         .map(|i| {
             let p = prepare(
                 &format!("com.example.spin{i}"),
-                "(loop $l (br $l)) i32.const 0",
+                "(drop (call $call (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0))) \
+                 (loop $l (br $l)) i32.const 0",
             );
-            pool.launch(p.clone(), |e| MinimalGateway.open(p.context(), e))
-                .unwrap()
-                .0
+            match signal.take() {
+                Some(session) => pool.launch(p.clone(), |_| Ok(Box::new(session))),
+                None => pool.launch(p.clone(), |e| MinimalGateway.open(p.context(), e)),
+            }
+            .unwrap()
+            .0
         })
         .collect();
     let order = std::sync::Mutex::new(Vec::new());
@@ -174,7 +182,8 @@ fn a_cheap_apps_event_overtakes_expensive_ones_queued_on_its_thread() {
             order.lock().unwrap().push("spinner 0");
             r
         });
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        // Spinner 0 is running: everything sent from here on queues behind it.
+        running.recv().unwrap();
         for (i, &spinner) in spinners.iter().enumerate().skip(1) {
             s.spawn(move || {
                 let _ = pool.dispatch(spinner, b"{}".to_vec());
@@ -184,7 +193,7 @@ fn a_cheap_apps_event_overtakes_expensive_ones_queued_on_its_thread() {
                     .push(["", "s1", "s2", "s3", "s4", "s5"][i]);
             });
         }
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(std::time::Duration::from_millis(20));
         s.spawn(move || {
             assert_eq!(pool.dispatch(cheap, b"{}".to_vec()).unwrap(), 41);
             order.lock().unwrap().push("cheap");
