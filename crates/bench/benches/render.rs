@@ -32,7 +32,7 @@ fn patches() -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
                 serde_json::json!({
                     "id": i,
                     "title": format!("item {i} {n} {}", "x".repeat(200)),
-                    "state": if (i + n) % 2 == 0 { "open" } else { "done" },
+                    "state": if (i + n).is_multiple_of(2) { "open" } else { "done" },
                 })
             })
             .collect();
