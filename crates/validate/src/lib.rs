@@ -99,6 +99,8 @@ pub mod codes {
     pub const VIEW_MISSING: &str = "SF-V302";
     /// A view template is not UTF-8.
     pub const VIEW_NOT_UTF8: &str = "SF-V303";
+    /// A view template breaks the template grammar (`docs/format.md`).
+    pub const BAD_TEMPLATE: &str = "SF-V304";
     /// A blocked byte pattern in a data or custom section.
     pub const BLOCKED_PATTERN: &str = "SF-V401";
     /// A blocked export name.
@@ -584,8 +586,14 @@ impl Validator {
         let fail = |code: &str, location: Location, message: String| {
             Box::new(Finding::error(code, location, message))
         };
-        let package = Package::parse(bytes)
-            .map_err(|e| fail(codes::MALFORMED, Location::default(), e.to_string()))?;
+        let package = Package::parse(bytes).map_err(|e| match e {
+            PackageError::Template { file, source } => fail(
+                codes::BAD_TEMPLATE,
+                Location::text(&file, source.line, source.column),
+                source.message,
+            ),
+            e => fail(codes::MALFORMED, Location::default(), e.to_string()),
+        })?;
         package
             .verify_signature()
             .map_err(|e| fail(codes::BAD_SIGNATURE, Location::default(), e.to_string()))?;

@@ -30,6 +30,12 @@ pub struct Location {
     /// The byte offset in the file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
+    /// The 1-based line in a text file (a view template).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// The 1-based column (in characters) in a text file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
 }
 
 impl Location {
@@ -46,8 +52,18 @@ impl Location {
         Location {
             file: Some("logic.wasm".to_owned()),
             section: Some(section.to_owned()),
-            function: None,
             offset,
+            ..Location::default()
+        }
+    }
+
+    /// A location in text file `file`, at `line` and `column` (1-based).
+    pub fn text(file: &str, line: u32, column: u32) -> Location {
+        Location {
+            file: Some(file.to_owned()),
+            line: Some(line),
+            column: Some(column),
+            ..Location::default()
         }
     }
 
@@ -75,6 +91,14 @@ impl fmt::Display for Location {
         }
         if let Some(o) = self.offset {
             write!(f, "{sep}offset {o:#x}")?;
+            sep = ", ";
+        }
+        if let Some(l) = self.line {
+            write!(f, "{sep}line {l}")?;
+            sep = ", ";
+        }
+        if let Some(c) = self.column {
+            write!(f, "{sep}column {c}")?;
         }
         Ok(())
     }

@@ -419,3 +419,61 @@ fn a_receipt_reinstates_exactly_the_package_it_was_made_for() {
     let r = rejected(validator.reinstate(&bytes, &receipt, &secret, &revoked));
     assert!(r.has(codes::REVOKED), "{r}");
 }
+
+/// Package bytes encoded by hand from `docs/format.md` (as an attacker's tool would, with no
+/// check of its own): `SFPKG`, version 1, then the postcard body.
+fn hand_encoded(files: &[(&str, &[u8])]) -> Vec<u8> {
+    fn varint(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let manifest =
+        b"id = \"com.example.tpl\"\nname = \"T\"\nversion = \"1.0.0\"\nviews = [\"index\"]\n";
+    let mut out = b"SFPKG\x01".to_vec();
+    varint(manifest.len(), &mut out);
+    out.extend_from_slice(manifest);
+    varint(files.len(), &mut out);
+    for (path, bytes) in files {
+        varint(path.len(), &mut out);
+        out.extend_from_slice(path.as_bytes());
+        out.extend_from_slice(blake3::hash(bytes).as_bytes());
+        varint(bytes.len(), &mut out);
+        out.extend_from_slice(bytes);
+    }
+    out.extend_from_slice(&[0; 32]);
+    varint(64, &mut out);
+    out.extend_from_slice(&[0; 64]);
+    out
+}
+
+#[test]
+fn a_hostile_template_is_rejected_at_install_with_file_line_and_column() {
+    let logic = wasm();
+    let bytes = hand_encoded(&[
+        ("logic.wasm", &logic),
+        (
+            "views/index.xml",
+            b"<view>\n  <text>hi</text>\n  <image src=\"javascript:alert(1)\"/>\n</view>",
+        ),
+    ]);
+    let r = rejected(verify_with(&Validator::new(), &bytes));
+    assert!(r.has(codes::BAD_TEMPLATE), "{r}");
+    let f = r
+        .findings()
+        .iter()
+        .find(|f| f.code == codes::BAD_TEMPLATE)
+        .unwrap();
+    assert_eq!(f.location, Location::text("views/index.xml", 3, 10));
+    assert!(f.message.contains("not a package asset"), "{}", f.message);
+    assert!(
+        r.to_string().contains("views/index.xml, line 3, column 10"),
+        "{r}"
+    );
+}
