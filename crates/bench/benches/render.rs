@@ -1,7 +1,8 @@
 //! The render side (issue #8): a `ui.setData` round trip — patch bytes sent to the render
 //! thread, applied to the data model, the view re-rendered and diffed, and the patches applied
 //! by the surface — for a small patch (one counter) and a 256 KiB patch (a list of 1,000
-//! items), beside the baseline of only parsing the same patch as JSON, in the same run.
+//! items), beside the baseline of only parsing the same patch as JSON and the same render work
+//! on the caller's thread (no hop to the render thread and back), in the same run.
 
 #![allow(
     clippy::unwrap_used,
@@ -14,8 +15,9 @@ use std::sync::{Arc, Mutex};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sandframe_core::AppId;
+use sandframe_core::Surface;
 use sandframe_package::template::Template;
-use sandframe_render::{HtmlSurface, RenderSide};
+use sandframe_render::{HtmlSurface, RenderSide, View};
 
 const TEMPLATE: &str = r#"<view>
   <text>Count: {{count}}</text>
@@ -60,6 +62,21 @@ fn round_trip(c: &mut Criterion) {
         g.bench_function(format!("baseline: serde_json parse, {name}"), |bench| {
             bench.iter(|| serde_json::from_slice::<serde_json::Value>(&a).unwrap())
         });
+        // The render work alone, on the caller's thread: data model, render, diff, surface.
+        let mut view = View::new(Template::parse(TEMPLATE).unwrap());
+        let mut alone = HtmlSurface::new("assets/");
+        alone.apply(&app, &view.render().unwrap()).unwrap();
+        let mut flip = false;
+        g.bench_function(
+            format!("render work alone (no thread hop), {name}"),
+            |bench| {
+                bench.iter(|| {
+                    flip = !flip;
+                    let p = view.set_data(if flip { &a } else { &b }).unwrap();
+                    alone.apply(&app, &p).unwrap();
+                })
+            },
+        );
         // Alternate two patches so every round trip changes the view.
         let mut flip = false;
         g.bench_function(

@@ -1,0 +1,71 @@
+//! The Rust example mini-apps, built from source by pack (cargo for wasm32-unknown-unknown,
+//! with the SDK), accepted by the validator, installed and driven through a real host.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // a test: failing loudly is the point
+
+use sandframe_core::{AppId, EventKind, SurfaceEvent};
+use sandframe_host::Host;
+
+fn tap(app: &AppId, target: Vec<u32>) -> SurfaceEvent {
+    SurfaceEvent {
+        app: app.clone(),
+        target,
+        kind: EventKind::Tap,
+        value: None,
+    }
+}
+
+fn example(name: &str) -> Vec<u8> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    sandframe_package::source::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("pack {name}: {e}"))
+        .sign(&sandframe_testkit::key())
+        .unwrap()
+}
+
+#[test]
+fn the_counter_counts_remembers_and_resets() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Host::builder()
+        .home(dir.path().join("home"))
+        .trust(sandframe_testkit::trust())
+        .build()
+        .unwrap();
+    let installed = h.install(&example("counter")).unwrap();
+    let app = installed.app;
+    assert_eq!(h.launch(&app).unwrap(), 0);
+    let count = |h: &Host| {
+        let html = h.html(&app).unwrap().unwrap();
+        let at = html.find("Count: ").unwrap_or_else(|| panic!("{html}"));
+        html[at + 7..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+    };
+    assert_eq!(count(&h), "0");
+    for _ in 0..3 {
+        assert_eq!(h.surface_event(tap(&app, vec![1])).unwrap(), Some(0));
+    }
+    assert_eq!(count(&h), "3");
+    // Relaunched (and after a host restart), the count is still there.
+    h.terminate(&app).unwrap();
+    drop(h);
+    let h = Host::builder()
+        .home(dir.path().join("home"))
+        .trust(sandframe_testkit::trust())
+        .build()
+        .unwrap();
+    assert_eq!(h.launch(&app).unwrap(), 0);
+    assert_eq!(count(&h), "3");
+    assert_eq!(h.surface_event(tap(&app, vec![2])).unwrap(), Some(0));
+    assert_eq!(count(&h), "0");
+    // A handler the app does not have: its sf_event answers bad_request (4).
+    assert_eq!(h.dispatch(&app, br#"{"handler":"onNothing"}"#).unwrap(), 4);
+}
