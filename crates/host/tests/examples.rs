@@ -69,3 +69,63 @@ fn the_counter_counts_remembers_and_resets() {
     // A handler the app does not have: its sf_event answers bad_request (4).
     assert_eq!(h.dispatch(&app, br#"{"handler":"onNothing"}"#).unwrap(), 4);
 }
+
+/// Grants every request (a person who always says yes).
+struct Yes;
+
+impl sandframe_core::Consent for Yes {
+    fn decide(&self, _: &sandframe_core::ConsentRequest) -> sandframe_core::ConsentDecision {
+        sandframe_core::ConsentDecision::Grant
+    }
+}
+
+/// The embedder's profile API.
+struct Profile;
+
+impl sandframe_gateway::Api for Profile {
+    fn call(
+        &self,
+        _: &sandframe_core::AppContext,
+        _: &[u8],
+        response: &mut Vec<u8>,
+    ) -> Result<(), sandframe_core::ApiError> {
+        response.extend_from_slice(br#"{"name":"Ada"}"#);
+        Ok(())
+    }
+}
+
+#[test]
+fn the_profile_app_asks_and_shows_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Host::builder()
+        .home(dir.path().join("home"))
+        .trust(sandframe_testkit::trust())
+        .consent(std::sync::Arc::new(Yes))
+        .api(
+            "user.getProfile",
+            Some("user:readProfile"),
+            std::sync::Arc::new(Profile),
+        )
+        .build()
+        .unwrap();
+    let app = h.install(&example("profile")).unwrap().app;
+    assert_eq!(h.launch(&app).unwrap(), 0);
+    let html = |h: &Host| h.html(&app).unwrap().unwrap();
+    assert!(html(&h).contains("Tap to ask"), "{}", html(&h));
+    // The button is the second child while no name is shown. The answer is pending (consent
+    // is asked off the logic thread) and arrives as an sf.consent event.
+    assert_eq!(h.surface_event(tap(&app, vec![1])).unwrap(), Some(0));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !html(&h).contains("Hello, Ada!") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no greeting: {}",
+            html(&h)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // The grant is stored: asked again, the answer is immediate.
+    assert_eq!(h.surface_event(tap(&app, vec![2])).unwrap(), Some(0));
+    assert!(html(&h).contains("Hello, Ada!"));
+    assert_eq!(h.grants(&app).unwrap().len(), 1);
+}
