@@ -245,3 +245,37 @@ fn defs_signs_a_definitions_set_a_validator_accepts() {
     ]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// The Rust examples pack with `cargo xtask pack` (a cargo build for wasm32 with the SDK) and
+/// verify, static analysis included.
+#[test]
+fn the_rust_examples_pack_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    assert!(xtask(&["keygen", "--out", s(&keys)]).status.success());
+    for name in ["counter", "profile"] {
+        let pkg = dir.path().join(format!("{name}.sfpkg"));
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples")
+            .join(name);
+        let out = xtask(&[
+            "pack",
+            s(&src),
+            "--key",
+            s(&keys.join("publisher.key")),
+            "--out",
+            s(&pkg),
+        ]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = verify(&pkg, &keys.join("publisher.pub"));
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
