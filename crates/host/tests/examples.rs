@@ -10,6 +10,7 @@
 
 use sandframe_core::{AppId, EventKind, SurfaceEvent};
 use sandframe_host::Host;
+use sandframe_testkit::example;
 
 fn tap(app: &AppId, target: Vec<u32>) -> SurfaceEvent {
     SurfaceEvent {
@@ -18,16 +19,6 @@ fn tap(app: &AppId, target: Vec<u32>) -> SurfaceEvent {
         kind: EventKind::Tap,
         value: None,
     }
-}
-
-fn example(name: &str) -> Vec<u8> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    sandframe_package::source::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("pack {name}: {e}"))
-        .sign(&sandframe_testkit::key())
-        .unwrap()
 }
 
 #[test]

@@ -11,11 +11,11 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sandframe_core::{Alert, AlertSink, AppId, TrapKind, Verdict};
+use sandframe_core::{AppId, TrapKind, Verdict};
 use sandframe_gateway::{Anchor, FileAnchor, StoredRecord, audit};
 use sandframe_host::{Host, HostError, Rules, SandframeMonitor};
 use sandframe_monitor::rule;
@@ -114,29 +114,7 @@ fn trapper() -> String {
     )
 }
 
-#[derive(Default)]
-struct Alerts(Mutex<Vec<(String, String, Verdict)>>);
-
-impl AlertSink for Alerts {
-    fn alert(&self, a: &Alert<'_>) {
-        self.0
-            .lock()
-            .unwrap()
-            .push((a.app.to_string(), a.rule.to_owned(), a.verdict));
-    }
-}
-
-impl Alerts {
-    fn of(&self, app: &str) -> Vec<(String, Verdict)> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(a, _, _)| a == app)
-            .map(|(_, r, v)| (r.clone(), *v))
-            .collect()
-    }
-}
+type Alerts = sandframe_testkit::RecordingAlerts;
 
 fn id(s: &str) -> AppId {
     s.parse().unwrap()
@@ -406,12 +384,7 @@ fn a_long_session_of_normal_use_raises_no_alert() {
         .build()
         .unwrap();
     // The bundled example, packed from its source directory.
-    let hello = sandframe_package::source::read_dir(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello"),
-    )
-    .unwrap()
-    .sign(&sandframe_testkit::key())
-    .unwrap();
+    let hello = sandframe_testkit::example("hello");
     h.install(&hello).unwrap();
     let hello_id = id("dev.sandframe.hello");
     let busy = id("com.example.busy");

@@ -36,12 +36,7 @@ fn tap(app: &AppId, target: Vec<u32>) -> SurfaceEvent {
 fn the_hello_example_renders_and_a_tap_reaches_its_handler() {
     let dir = tempfile::tempdir().unwrap();
     let h = host(dir.path());
-    let bytes = sandframe_package::source::read_dir(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello"),
-    )
-    .unwrap()
-    .sign(&sandframe_testkit::key())
-    .unwrap();
+    let bytes = sandframe_testkit::example("hello");
     h.install(&bytes).unwrap();
     let app: AppId = "dev.sandframe.hello".parse().unwrap();
     assert_eq!(h.launch(&app).unwrap(), 0, "ui.setData is served now");

@@ -13,33 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sandframe_core::{
-    Alert, AlertSink, AppId, AppMonitor, AuditRecord, AuditSink, DenyReason, Error, Monitor,
-    MonitorEvent, TrapKind, Verdict,
+    AppId, AppMonitor, AuditRecord, AuditSink, DenyReason, Error, Monitor, MonitorEvent, TrapKind,
+    Verdict,
 };
 use sandframe_monitor::{Rules, SandframeMonitor, rule};
 
-#[derive(Default)]
-struct Alerts(Mutex<Vec<(String, String, Verdict)>>);
-
-impl AlertSink for Alerts {
-    fn alert(&self, a: &Alert<'_>) {
-        self.0
-            .lock()
-            .unwrap()
-            .push((a.app.to_string(), a.rule.to_owned(), a.verdict));
-    }
-}
-
-impl Alerts {
-    fn rules(&self) -> Vec<(String, Verdict)> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, r, v)| (r.clone(), *v))
-            .collect()
-    }
-}
+type Alerts = sandframe_testkit::RecordingAlerts;
 
 #[derive(Default)]
 struct Audit(Mutex<Vec<(String, String, String)>>);

@@ -150,3 +150,53 @@ pub fn tree(root: &std::path::Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Packs `examples/<name>` from its source directory (a Rust example is built for wasm32 by
+/// cargo, as `pack` does) and signs it with [`key`].
+///
+/// # Panics
+/// If the example does not pack (a test bug, or a missing wasm32 target).
+pub fn example(name: &str) -> Vec<u8> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    match sandframe_package::source::read_dir(&dir).and_then(|c| c.sign(&key())) {
+        Ok(bytes) => bytes,
+        Err(e) => panic!("pack examples/{name}: {e}"),
+    }
+}
+
+/// An [`AlertSink`](sandframe_core::AlertSink) that records every alert: (app, rule, verdict).
+#[derive(Debug, Default)]
+pub struct RecordingAlerts(pub std::sync::Mutex<Vec<(String, String, sandframe_core::Verdict)>>);
+
+impl sandframe_core::AlertSink for RecordingAlerts {
+    fn alert(&self, a: &sandframe_core::Alert<'_>) {
+        if let Ok(mut seen) = self.0.lock() {
+            seen.push((a.app.to_string(), a.rule.to_owned(), a.verdict));
+        }
+    }
+}
+
+impl RecordingAlerts {
+    /// Every alert so far: (rule, verdict).
+    pub fn rules(&self) -> Vec<(String, sandframe_core::Verdict)> {
+        self.0
+            .lock()
+            .map(|seen| seen.iter().map(|(_, r, v)| (r.clone(), *v)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The alerts about `app`: (rule, verdict).
+    pub fn of(&self, app: &str) -> Vec<(String, sandframe_core::Verdict)> {
+        self.0
+            .lock()
+            .map(|seen| {
+                seen.iter()
+                    .filter(|(a, _, _)| a == app)
+                    .map(|(_, r, v)| (r.clone(), *v))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
