@@ -703,7 +703,9 @@ impl Host {
             .ok_or_else(|| HostError::Damaged(format!("apps/{app} (no entry view)")))??;
         self.render.open(app, template)?;
         let launched = self.start(app, prepared);
-        if launched.is_err() {
+        // A failed launch closes the view it opened; not when another launch of the app won
+        // the race, whose view it is now.
+        if launched.is_err() && !matches!(launched, Err(HostError::AlreadyRunning(_))) {
             self.render.close(app);
         }
         launched

@@ -176,16 +176,31 @@ fn oversized_and_non_utf8_views_are_refused() {
         c.add_file("views/index.xml", view).unwrap();
         c.sign(&key(1)).unwrap()
     };
+    // A valid template of exactly `n` bytes.
+    let template = |n: usize| {
+        let mut t = b"<view>".to_vec();
+        t.resize(n - 7, b'a');
+        t.extend_from_slice(b"</view>");
+        t
+    };
     let cap = sandframe_validate::DEFAULT_VIEW_BYTES as usize;
-    assert!(verify_with(&Validator::new(), &build(vec![b'a'; cap])).is_ok());
+    assert!(verify_with(&Validator::new(), &build(template(cap))).is_ok());
     assert!(
-        rejected(verify_with(&Validator::new(), &build(vec![b'a'; cap + 1])))
+        rejected(verify_with(&Validator::new(), &build(template(cap + 1))))
             .has(codes::VIEW_TOO_LARGE)
     );
-    assert!(
-        rejected(verify_with(&Validator::new(), &build(vec![0xff, 0xfe])))
-            .has(codes::VIEW_NOT_UTF8)
-    );
+    // A template that is not UTF-8 cannot be packed any more; bytes made by another tool are
+    // refused as a bad template, with its position.
+    let logic = wasm();
+    let r = rejected(verify_with(
+        &Validator::new(),
+        &hand_encoded(&[
+            ("logic.wasm", &logic),
+            ("views/index.xml", b"<view>\xff</view>"),
+        ]),
+    ));
+    assert!(r.has(codes::BAD_TEMPLATE), "{r}");
+    assert!(r.to_string().contains("not UTF-8"), "{r}");
 }
 
 #[test]
