@@ -88,7 +88,8 @@ enum Cmd {
     },
     /// Run the benchmarks (criterion; each figure beside its baseline from the same run).
     Bench {
-        /// One benchmark (install, compile_caps, runtime, launch, storage, monitor); all when omitted.
+        /// One benchmark (install, compile_caps, runtime, launch, storage, monitor, render, extism); all
+        /// but extism when omitted.
         name: Option<String>,
     },
     /// Run what CI runs (.ci/run).
@@ -275,6 +276,10 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
             cmd.args(["bench", "-p", "sandframe-bench"])
                 .current_dir(repo_root());
             if let Some(name) = name {
+                // The comparison with Extism builds a second engine: only when asked for.
+                if name == "extism" {
+                    cmd.args(["--features", "extism"]);
+                }
                 cmd.args(["--bench", &name]);
             }
             let status = cmd
