@@ -14,6 +14,10 @@
 //!   wasmer deserialize / compile + instantiate, for the hello example and 256 KiB of code.
 //! - `benches/storage.rs` (criterion): durable put and get of 64 B, 4 KiB and 1 MiB beside a
 //!   raw write + fsync + rename + directory fsync, a raw read (+ AEAD open), and the AEAD alone.
+//! - `benches/render.rs` (criterion): a `ui.setData` round trip through the render thread, for
+//!   a small and a 256 KiB patch, beside JSON parsing and the render work alone.
+//! - `benches/extism.rs` (criterion, feature `extism`, off by default): cold and warm launch,
+//!   event round trip and a mediated call beside Extism 1.30 and raw wasmer.
 //! - `benches/monitor.rs` (criterion, then a printed report): the monitor's cost per observed
 //!   call, refusal and event end beside a no-op watch; a benign app's event latency (p50, p99)
 //!   alone and during a storm of 100 apps spinning until their fuel stops them.
