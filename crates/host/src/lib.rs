@@ -37,7 +37,13 @@
 //!   when its event's fuel runs out), a quarantine also refuses every launch until
 //!   [`Host::release`].
 //!
-//! **Status:** the render side plugs in with its issue.
+//! - The render side is a [`RenderSide`] thread over an [`HtmlSurface`] (read with
+//!   [`Host::html`]) unless the builder sets a surface: `launch` opens the app's entry view
+//!   before `sf_init`, `ui.setData` reaches it through the gateway, and
+//!   [`Host::surface_event`] routes taps and inputs to the bound handler.
+//!
+//! **Status:** app lifecycle (show/hide, suspension) and the `sandframe` command come with
+//! their issue.
 
 mod storage_api;
 
