@@ -512,7 +512,14 @@ impl Api for UiApi {
         self.render
             .set_data(&app.app, request.to_vec())
             .map_err(|e| {
-                sandframe_core::ApiError::new(sandframe_core::ErrorCode::Unavailable, e.to_string())
+                let code = match e {
+                    sandframe_render::RenderError::TooLarge(_) => {
+                        sandframe_core::ErrorCode::TooLarge
+                    }
+                    sandframe_render::RenderError::Busy => sandframe_core::ErrorCode::RateLimited,
+                    _ => sandframe_core::ErrorCode::Unavailable,
+                };
+                sandframe_core::ApiError::new(code, e.to_string())
             })?;
         response.extend_from_slice(b"{}");
         Ok(())

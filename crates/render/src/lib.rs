@@ -15,7 +15,7 @@
 //!   [`RecordingSurface`] for tests.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -51,6 +51,9 @@ pub enum RenderError {
     /// The render thread has stopped.
     #[error("the render thread has stopped; restart the host")]
     Stopped,
+    /// The render thread's queue is full (data patches arrive faster than they render).
+    #[error("the render side is busy; send fewer setData patches")]
+    Busy,
 }
 
 impl From<RenderError> for sandframe_core::Error {
@@ -62,6 +65,7 @@ impl From<RenderError> for sandframe_core::Error {
                 reason: m,
             },
             RenderError::TooLarge(m) => sandframe_core::Error::Limit(m),
+            RenderError::Busy => sandframe_core::Error::Limit(RenderError::Busy.to_string()),
             other => sandframe_core::Error::Unavailable(other.to_string()),
         }
     }
@@ -90,9 +94,12 @@ enum Command {
     },
 }
 
+/// Commands the render thread may have queued before a `set_data` is refused as busy.
+pub const QUEUE: usize = 1024;
+
 /// A render thread (see the crate documentation). Dropping it stops the thread.
 pub struct RenderSide {
-    commands: Option<Sender<Command>>,
+    commands: Option<SyncSender<Command>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -108,7 +115,7 @@ impl RenderSide {
     /// # Errors
     /// [`RenderError::Stopped`] if the system refuses a thread.
     pub fn spawn<S: Surface + 'static>(surface: Arc<Mutex<S>>) -> Result<RenderSide, RenderError> {
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("sandframe-render".into())
             .spawn(move || serve(&*surface, &rx))
@@ -147,11 +154,27 @@ impl RenderSide {
     /// # Errors
     /// [`RenderError::Stopped`].
     pub fn set_data(&self, app: &AppId, patch: Vec<u8>) -> Result<(), RenderError> {
-        self.send(Command::SetData {
+        if patch.len() > view::MAX_PATCH_BYTES {
+            return Err(RenderError::TooLarge(format!(
+                "a setData patch is at most {} bytes",
+                view::MAX_PATCH_BYTES
+            )));
+        }
+        let command = Command::SetData {
             app: app.clone(),
             patch,
             reply: None,
-        })
+        };
+        match self
+            .commands
+            .as_ref()
+            .ok_or(RenderError::Stopped)?
+            .try_send(command)
+        {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(RenderError::Busy),
+            Err(TrySendError::Disconnected(_)) => Err(RenderError::Stopped),
+        }
     }
 
     /// [`RenderSide::set_data`], waiting until the patch has reached the surface.

@@ -17,6 +17,12 @@ pub const MAX_PATCH_KEYS: usize = 256;
 pub const MAX_RENDERED_NODES: usize = 10_000;
 /// Deepest JSON nesting accepted in view data.
 pub const MAX_DATA_DEPTH: usize = 32;
+/// Most bytes of text and attribute values a rendered view may hold (4 MiB): a long string
+/// repeated by a list stops here, not in the host's memory.
+pub const MAX_RENDERED_BYTES: usize = 4 << 20;
+/// Most steps one render may take (elements and list items visited, shown or hidden): a long
+/// list of hidden items stops here, not by freezing the render thread.
+pub const MAX_RENDER_STEPS: usize = 200_000;
 
 /// Where a bound event goes: the handler, and the list item the element belongs to (if any).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +76,8 @@ impl View {
         let mut r = Renderer {
             scopes: Vec::new(),
             nodes: 0,
+            bytes: 0,
+            steps: 0,
             bound: Vec::new(),
             data: &self.data,
         };
@@ -290,6 +298,8 @@ struct Scope<'d> {
 struct Renderer<'d> {
     scopes: Vec<Scope<'d>>,
     nodes: usize,
+    bytes: usize,
+    steps: usize,
     bound: Vec<(Vec<u32>, EventKind, Bound)>,
     data: &'d Value,
 }
@@ -341,6 +351,29 @@ impl<'d> Renderer<'d> {
         out
     }
 
+    /// Text for `pieces`, charged against the byte budget.
+    fn charged_text(&mut self, pieces: &[Piece]) -> Result<String, RenderError> {
+        let text = self.text(pieces);
+        self.bytes = self.bytes.saturating_add(text.len());
+        if self.bytes > MAX_RENDERED_BYTES {
+            return Err(RenderError::TooLarge(format!(
+                "the view would hold more than {MAX_RENDERED_BYTES} bytes of text; show less"
+            )));
+        }
+        Ok(text)
+    }
+
+    /// One step of work (an element or list item visited, shown or not).
+    fn step(&mut self) -> Result<(), RenderError> {
+        self.steps += 1;
+        if self.steps > MAX_RENDER_STEPS {
+            return Err(RenderError::TooLarge(format!(
+                "rendering the view takes more than {MAX_RENDER_STEPS} steps; show fewer items"
+            )));
+        }
+        Ok(())
+    }
+
     fn count(&mut self) -> Result<(), RenderError> {
         self.nodes += 1;
         if self.nodes > MAX_RENDERED_NODES {
@@ -358,17 +391,17 @@ impl<'d> Renderer<'d> {
         path: &mut Vec<u32>,
         item: Option<(usize, Option<String>)>,
     ) -> Result<Option<ViewNode>, RenderError> {
+        self.step()?;
         if let Some(c) = &e.condition
             && !self.truthy(c)
         {
             return Ok(None);
         }
         self.count()?;
-        let attrs = e
-            .attrs
-            .iter()
-            .map(|(name, value)| (name.clone(), self.text(value)))
-            .collect();
+        let mut attrs = Vec::with_capacity(e.attrs.len());
+        for (name, value) in &e.attrs {
+            attrs.push((name.clone(), self.charged_text(value)?));
+        }
         for (kind, handler) in &e.events {
             self.bound.push((
                 path.clone(),
@@ -387,6 +420,7 @@ impl<'d> Renderer<'d> {
                     _ => &[],
                 };
                 for (index, value) in items.iter().enumerate() {
+                    self.step()?;
                     let key = repeat
                         .key
                         .as_ref()
@@ -429,7 +463,8 @@ impl<'d> Renderer<'d> {
                 Node::Element(child) => self.element(child, path, item.clone()),
                 Node::Text(pieces) => self
                     .count()
-                    .map(|()| Some(ViewNode::Text(self.text(pieces)))),
+                    .and_then(|()| self.charged_text(pieces))
+                    .map(|t| Some(ViewNode::Text(t))),
             };
             path.pop();
             if let Some(node) = rendered? {

@@ -317,3 +317,23 @@ proptest! {
         prop_assert_eq!(again, p);
     }
 }
+
+/// A long string repeated by a list, or a long list of hidden items, is refused by the
+/// render's byte and step budgets, not paid for in host memory or render-thread time.
+#[test]
+fn amplification_through_lists_is_bounded() {
+    let mut v = view(r#"<view><list items="{{xs}}"><text>{{s}}</text></list></view>"#);
+    v.render().unwrap();
+    let s = "a".repeat(200 << 10);
+    v.set_data(&serde_json::to_vec(&serde_json::json!({ "s": s })).unwrap())
+        .unwrap();
+    let xs: Vec<u32> = (0..1000).collect();
+    let patch = serde_json::to_vec(&serde_json::json!({ "xs": xs })).unwrap();
+    assert!(matches!(v.set_data(&patch), Err(RenderError::TooLarge(m)) if m.contains("bytes")));
+
+    let mut v = view(r#"<view><list items="{{xs}}"><text sf:if="{{nope}}">x</text></list></view>"#);
+    v.render().unwrap();
+    let xs = vec![0u8; 100_000];
+    let patch = serde_json::to_vec(&serde_json::json!({ "xs": xs })).unwrap();
+    assert!(matches!(v.set_data(&patch), Err(RenderError::TooLarge(m)) if m.contains("steps")));
+}
