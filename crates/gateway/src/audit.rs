@@ -530,6 +530,19 @@ impl AuditLog {
         };
         verify(&bytes, &anchor.key(), &anchor.head()).map_err(GatewayError::Tampered)
     }
+
+    /// Verifies the log as it is on disk now against the anchor and decodes its records.
+    ///
+    /// # Errors
+    /// [`GatewayError::Tampered`] with what was found; [`GatewayError::Io`].
+    pub fn read_file(dir: &Dir, anchor: &dyn Anchor) -> Result<Vec<StoredRecord>, GatewayError> {
+        let bytes = match dir.read(LOG_FILE) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io("read the audit log")(e)),
+        };
+        read(&bytes, &anchor.key(), &anchor.head()).map_err(GatewayError::Tampered)
+    }
 }
 
 /// Wall-clock milliseconds from the monotonic clock: a wall-clock base re-read at every frame

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use governor::clock::Clock;
@@ -52,6 +52,8 @@ struct Entry {
 struct AppShared {
     throttled: AtomicBool,
     pending: Mutex<BTreeSet<String>>,
+    /// Consent questions asked and not yet delivered back as events.
+    asking: AtomicUsize,
 }
 
 struct Inner {
@@ -332,6 +334,17 @@ impl SandframeGateway {
     /// slow rates.
     pub fn throttle(&self, app: &AppId, on: bool) {
         self.shared(app).throttled.store(on, Ordering::Release);
+    }
+
+    /// Consent questions of `app`'s still in flight: asked, and their answer not yet posted
+    /// to the app as an event. Once this is 0, every answer is in the app's event queue.
+    pub fn consents_in_flight(&self, app: &AppId) -> usize {
+        self.inner
+            .apps
+            .lock()
+            .ok()
+            .and_then(|apps| apps.get(app).map(|s| s.asking.load(Ordering::Acquire)))
+            .unwrap_or(0)
     }
 
     /// Forgets everything the gateway holds for `app` (uninstall): its grants file and state.
@@ -760,6 +773,7 @@ impl Session {
         let shared = Arc::clone(&self.shared);
         let events = self.events.clone();
         let capability = request.capability.as_str().to_owned();
+        self.shared.asking.fetch_add(1, Ordering::AcqRel);
         let spawned = std::thread::Builder::new()
             .name("sandframe-consent".into())
             .spawn(move || {
@@ -820,8 +834,10 @@ impl Session {
                     request.capability.as_str()
                 );
                 events.post(event.into_bytes());
+                shared.asking.fetch_sub(1, Ordering::AcqRel);
             });
         if spawned.is_err() {
+            self.shared.asking.fetch_sub(1, Ordering::AcqRel);
             if let Ok(mut p) = self.shared.pending.lock() {
                 p.remove(&capability);
             }

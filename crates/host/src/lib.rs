@@ -47,10 +47,12 @@
 
 mod storage_api;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
 use sandframe_core::{
@@ -70,6 +72,14 @@ use sandframe_runtime::{
 use sandframe_storage::{DiskStorage, FileKeySource, StorageConfig};
 use sandframe_validate::{Context, Installed, Pin, Registry, ValidateError, Validator};
 use serde::{Deserialize, Serialize};
+
+/// How long an app may go without an event before it is suspended, by default.
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(300);
+
+/// The lifecycle event an app receives when it is shown (`{"handler":"onShow","detail":{}}`).
+pub const ON_SHOW: &str = "onShow";
+/// The lifecycle event an app receives when it is hidden.
+pub const ON_HIDE: &str = "onHide";
 
 /// Errors of the host.
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +182,7 @@ pub struct HostBuilder {
     alerts: Option<Arc<dyn AlertSink>>,
     surface: Option<SpawnRender>,
     threads: usize,
+    idle: Option<Duration>,
 }
 
 /// Starts the render side over a surface the embedder chose.
@@ -282,6 +293,15 @@ impl HostBuilder {
         self
     }
 
+    /// Suspends an app that has had no event for `idle` (default: 5 minutes): its instance
+    /// is dropped, its view and storage kept, and its next event relaunches it. `None`:
+    /// never suspend. Sweeps run at most once a second, on [`Host::dispatch`] and
+    /// [`Host::suspend_idle`].
+    pub fn idle_timeout(mut self, idle: Option<Duration>) -> Self {
+        self.idle = idle;
+        self
+    }
+
     /// Opens the home and starts the logic threads.
     ///
     /// # Errors
@@ -386,7 +406,10 @@ impl HostBuilder {
             render,
             html,
             pool,
-            running: Mutex::new(HashMap::new()),
+            live: Mutex::new(Live::default()),
+            idle: self.idle,
+            started: Instant::now(),
+            last_sweep_ms: AtomicU64::new(0),
         })
     }
 }
@@ -486,7 +509,90 @@ pub struct Host {
     /// The default surface, when the builder set none.
     html: Option<Arc<Mutex<HtmlSurface>>>,
     pool: LogicPool,
-    running: Mutex<HashMap<AppId, AppHandle>>,
+    live: Mutex<Live>,
+    /// Apps idle this long are suspended (`None`: never).
+    idle: Option<Duration>,
+    started: Instant,
+    /// When the last idle sweep ran, in milliseconds since `started`.
+    last_sweep_ms: AtomicU64,
+}
+
+/// The apps this host runs, and those it suspended.
+#[derive(Default)]
+struct Live {
+    running: HashMap<AppId, Running>,
+    /// Suspended (idle, or updated while running): relaunched by their next event.
+    suspended: HashSet<AppId>,
+}
+
+/// A running app.
+struct Running {
+    handle: AppHandle,
+    /// Its last event (or its launch).
+    last: Instant,
+    /// Shown (`onShow`) rather than hidden (`onHide`).
+    shown: bool,
+}
+
+/// An installed app, as [`Host::list`] shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AppSummary {
+    /// The app.
+    pub app: AppId,
+    /// Its installed version.
+    pub version: String,
+    /// Its publisher's key.
+    pub publisher: String,
+    /// Whether it runs.
+    pub state: AppState,
+    /// Whether the monitor quarantined it.
+    pub quarantined: bool,
+}
+
+/// What an installed app is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppState {
+    /// Not running.
+    Stopped,
+    /// Running, shown.
+    Running,
+    /// Running, hidden (`onHide`).
+    Hidden,
+    /// Suspended: its instance was dropped (idle, or updated); its next event relaunches it.
+    Suspended,
+}
+
+/// An installed app's details, as [`Host::info`] shows them (the manifest's text is the
+/// publisher's: escape it before showing it).
+#[derive(Clone, Debug, Serialize)]
+pub struct AppInfo {
+    /// Id, version, publisher, state.
+    #[serde(flatten)]
+    pub summary: AppSummary,
+    /// Its display name.
+    pub name: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// Its views; the first is the entry view.
+    pub views: Vec<String>,
+    /// The capabilities it declares, each with the manifest's reason.
+    pub capabilities: Vec<DeclaredInfo>,
+    /// Its stored grants (`None` with a custom gateway).
+    pub grants: Option<Vec<String>>,
+    /// Storage used, in bytes.
+    pub storage_bytes: Option<u64>,
+    /// Its storage quota, in bytes.
+    pub storage_quota_bytes: Option<u64>,
+}
+
+/// A declared capability and the publisher's reason for it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeclaredInfo {
+    /// The capability.
+    pub capability: String,
+    /// Why the app wants it (publisher text).
+    pub reason: String,
 }
 
 /// `ui.setData`: the request (a JSON object of `path: value`) goes to the render side as
@@ -592,6 +698,7 @@ impl Host {
             alerts: None,
             surface: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            idle: Some(DEFAULT_IDLE),
         }
     }
 
@@ -645,8 +752,26 @@ impl Host {
         };
         let text = toml::to_string(&record).map_err(|e| HostError::Damaged(e.to_string()))?;
         write_durably(&dir, "record.toml", text.as_bytes())?;
+        // An update: a grant of a capability this version adds is a leftover of an older
+        // version that dropped it (the person agreed to that version's reason, not this
+        // one's): it goes, so consent is asked again.
+        if let Some(g) = &self.sandframe {
+            let held = g.grants(id)?;
+            for added in verified.added_capabilities() {
+                if held.iter().any(|g| g.capability() == added) {
+                    g.revoke(id, added)?;
+                }
+            }
+        }
+        // A running instance of the old version stops; its next event relaunches this one.
+        let restarted = self.suspend(id)?;
         let version = manifest.version().to_string();
-        self.record(Some(id), "install", &version, AuditOutcome::Allowed, "")?;
+        let detail = if restarted {
+            "the running instance of the old version was stopped"
+        } else {
+            ""
+        };
+        self.record(Some(id), "install", &version, AuditOutcome::Allowed, detail)?;
         self.flush_audit()?;
         Ok(Installation {
             app: id.clone(),
@@ -664,12 +789,22 @@ impl Host {
     pub fn launch(&self, app: &AppId) -> Result<i32, HostError> {
         // The lock guards the table only: verifying and compiling (up to seconds) happen
         // outside it, so a launch never stalls dispatches to running apps.
-        if self.lock_running()?.contains_key(app) {
+        if self.lock_live()?.running.contains_key(app) {
             return Err(HostError::AlreadyRunning(app.clone()));
         }
         if self.monitor.is_quarantined(app) {
             return Err(HostError::Quarantined(app.clone()));
         }
+        let verified = self.installed_package(app)?;
+        let prepared = self.runtime.prepare(&verified)?;
+        self.launch_verified(app, &verified, prepared)
+    }
+
+    /// The installed package of `app`, re-minted from its install receipt.
+    fn installed_package(
+        &self,
+        app: &AppId,
+    ) -> Result<sandframe_validate::VerifiedPackage, HostError> {
         let dir = self
             .apps
             .open_dir(app.as_str())
@@ -698,7 +833,16 @@ impl Host {
                 "apps/{app} holds another app's package"
             )));
         }
-        let prepared = self.runtime.prepare(&verified)?;
+        Ok(verified)
+    }
+
+    /// Launch, with the package read and authenticated.
+    fn launch_verified(
+        &self,
+        app: &AppId,
+        verified: &sandframe_validate::VerifiedPackage,
+        prepared: sandframe_runtime::Prepared,
+    ) -> Result<i32, HostError> {
         if let Some(quota) = prepared.context().limits.storage_quota_bytes {
             self.storage.limit(app, quota);
         }
@@ -766,15 +910,23 @@ impl Host {
                 HostError::Runtime(RuntimeError::Stopped(sandframe_core::TrapKind::Terminated))
             });
         }
-        let mut running = self.lock_running()?;
-        if running.contains_key(app) {
+        let mut live = self.lock_live()?;
+        if live.running.contains_key(app) {
             // Another launch of the same app won the race: keep that one.
-            drop(running);
+            drop(live);
             self.pool.terminate(handle)?;
             return Err(HostError::AlreadyRunning(app.clone()));
         }
-        running.insert(app.clone(), handle);
-        drop(running);
+        live.running.insert(
+            app.clone(),
+            Running {
+                handle,
+                last: Instant::now(),
+                shown: true,
+            },
+        );
+        live.suspended.remove(app);
+        drop(live);
         let detail = if code == 0 {
             String::new()
         } else {
@@ -794,43 +946,37 @@ impl Host {
         Ok(code)
     }
 
-    fn lock_running(
-        &self,
-    ) -> Result<std::sync::MutexGuard<'_, HashMap<AppId, AppHandle>>, HostError> {
-        self.running
+    fn lock_live(&self) -> Result<std::sync::MutexGuard<'_, Live>, HostError> {
+        self.live
             .lock()
             .map_err(|_| HostError::Builder("a host lock is poisoned"))
     }
 
-    /// Delivers an event (`{"handler", "detail"}` JSON) to a running app.
+    /// Delivers an event (`{"handler", "detail"}` JSON) to a running app; a suspended app
+    /// is relaunched first.
     ///
     /// # Errors
     /// [`HostError::NotRunning`], or the runtime's error: a trap stops the instance for good and
     /// frees it (the app is then not running; `launch` starts it afresh, unless quarantined).
     pub fn dispatch(&self, app: &AppId, event: &[u8]) -> Result<i32, HostError> {
-        let handle = self.handle(app)?;
+        self.deliver(app, event, true)
+    }
+
+    /// [`Host::dispatch`]; `audit_refusal`: whether an app's non-zero answer is audited (a
+    /// lifecycle event the app has no handler for is not a failure).
+    fn deliver(&self, app: &AppId, event: &[u8], audit_refusal: bool) -> Result<i32, HostError> {
+        self.sweep_now_and_then();
+        let handle = self.resume(app)?;
         let result = self.pool.dispatch(handle, event.to_vec());
         // An app error (non-zero) or a trap is audited; the event cannot be undone, so a
         // record that cannot be kept does not change the answer.
         let failure = match &result {
             Ok(0) => None,
+            Ok(_) if !audit_refusal => None,
             Ok(code) => Some(format!("the app's sf_event returned {code}")),
             Err(e) => Some(e.to_string()),
         };
-        if let Err(RuntimeError::Trapped { .. } | RuntimeError::Stopped(_)) = &result {
-            // A trapped instance never runs again: free it, so the app can be relaunched. Only
-            // this instance: another dispatch may already have freed it and a launch started
-            // a new one under the same id.
-            let freed = self.running.lock().ok().and_then(|mut running| {
-                (running.get(app) == Some(&handle))
-                    .then(|| running.remove(app))
-                    .flatten()
-            });
-            if let Some(h) = freed {
-                let _ = self.pool.terminate(h);
-                self.render.close(app);
-            }
-        }
+        self.free_if_stopped(app, handle, result.as_ref().err());
         if let Some(detail) = failure {
             let _ = self.audit.record(&AuditRecord {
                 app: Some(app),
@@ -849,15 +995,280 @@ impl Host {
         Ok(result?)
     }
 
+    /// A trapped or stopped instance never runs again: frees it, so the app can be
+    /// relaunched. Only this instance: another dispatch may already have freed it and a
+    /// launch started a new one under the same id.
+    fn free_if_stopped(&self, app: &AppId, handle: AppHandle, error: Option<&RuntimeError>) {
+        if !matches!(
+            error,
+            Some(RuntimeError::Trapped { .. } | RuntimeError::Stopped(_))
+        ) {
+            return;
+        }
+        let freed = self.live.lock().ok().and_then(|mut live| {
+            (live.running.get(app).map(|r| r.handle) == Some(handle))
+                .then(|| live.running.remove(app))
+                .flatten()
+        });
+        if let Some(r) = freed {
+            let _ = self.pool.terminate(r.handle);
+            self.render.close(app);
+        }
+    }
+
+    /// The running app's handle (its last event is now); a suspended app is relaunched.
+    fn resume(&self, app: &AppId) -> Result<AppHandle, HostError> {
+        let suspended = {
+            let mut live = self.lock_live()?;
+            if let Some(r) = live.running.get_mut(app) {
+                r.last = Instant::now();
+                return Ok(r.handle);
+            }
+            live.suspended.contains(app)
+        };
+        if !suspended {
+            return Err(HostError::NotRunning(app.clone()));
+        }
+        match self.launch(app) {
+            Ok(_) | Err(HostError::AlreadyRunning(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.handle(app)
+    }
+
     fn handle(&self, app: &AppId) -> Result<AppHandle, HostError> {
-        let running = self
+        self.lock_live()?
             .running
-            .lock()
-            .map_err(|_| HostError::Builder("a host lock is poisoned"))?;
-        running
             .get(app)
-            .copied()
+            .map(|r| r.handle)
             .ok_or_else(|| HostError::NotRunning(app.clone()))
+    }
+
+    /// Waits until the app has handled every event queued for it so far, including the
+    /// answers to consent questions still being decided (so this waits for a person asked),
+    /// and until the render side has applied every patch those events sent.
+    ///
+    /// # Errors
+    /// [`HostError::NotRunning`]; the runtime's error if one of those events stopped the app
+    /// (its instance is then freed, as [`Host::dispatch`] does).
+    pub fn settle(&self, app: &AppId) -> Result<(), HostError> {
+        loop {
+            while self
+                .sandframe
+                .as_ref()
+                .is_some_and(|g| g.consents_in_flight(app) > 0)
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let handle = self.handle(app)?;
+            if let Err(e) = self.pool.settle(handle) {
+                self.free_if_stopped(app, handle, Some(&e));
+                return Err(e.into());
+            }
+            // An answer's handler may have asked again.
+            if self
+                .sandframe
+                .as_ref()
+                .is_none_or(|g| g.consents_in_flight(app) == 0)
+            {
+                break;
+            }
+        }
+        Ok(self.render.sync()?)
+    }
+
+    /// Tells a running app it is shown (`onShow`); a suspended app is relaunched first.
+    /// Returns the app's answer (an app with no `onShow` handler answers non-zero, which is
+    /// not audited as a failure).
+    ///
+    /// # Errors
+    /// As [`Host::dispatch`].
+    pub fn show(&self, app: &AppId) -> Result<i32, HostError> {
+        self.lifecycle(app, ON_SHOW, true)
+    }
+
+    /// Tells a running app it is hidden (`onHide`); a suspended or stopped app is left
+    /// alone (`Ok(0)`).
+    ///
+    /// # Errors
+    /// As [`Host::dispatch`].
+    pub fn hide(&self, app: &AppId) -> Result<i32, HostError> {
+        if !self.lock_live()?.running.contains_key(app) {
+            return Ok(0);
+        }
+        self.lifecycle(app, ON_HIDE, false)
+    }
+
+    fn lifecycle(&self, app: &AppId, handler: &str, shown: bool) -> Result<i32, HostError> {
+        let event = format!(r#"{{"handler":"{handler}","detail":{{}}}}"#);
+        let code = self.deliver(app, event.as_bytes(), false)?;
+        if let Some(r) = self.lock_live()?.running.get_mut(app) {
+            r.shown = shown;
+        }
+        Ok(code)
+    }
+
+    /// Suspends one running app: its instance is dropped (memory freed), its view and
+    /// storage kept; its next event (or [`Host::show`]) relaunches it. Returns whether it
+    /// was running.
+    ///
+    /// # Errors
+    /// [`HostError::Runtime`] if its logic thread is gone.
+    pub fn suspend(&self, app: &AppId) -> Result<bool, HostError> {
+        let removed = {
+            let mut live = self.lock_live()?;
+            let r = live.running.remove(app);
+            if r.is_some() {
+                live.suspended.insert(app.clone());
+            }
+            r
+        };
+        let Some(r) = removed else {
+            return Ok(false);
+        };
+        self.pool.terminate(r.handle)?;
+        self.record(
+            Some(app),
+            "suspend",
+            app.as_str(),
+            AuditOutcome::Allowed,
+            "",
+        )?;
+        Ok(true)
+    }
+
+    /// Suspends every app idle past the builder's [`HostBuilder::idle_timeout`]; returns
+    /// them. An embedder calls this from a timer; dispatches call it at most once a second.
+    ///
+    /// # Errors
+    /// As [`Host::suspend`].
+    pub fn suspend_idle(&self) -> Result<Vec<AppId>, HostError> {
+        let Some(idle) = self.idle else {
+            return Ok(Vec::new());
+        };
+        let now = Instant::now();
+        let idle_apps: Vec<AppId> = self
+            .lock_live()?
+            .running
+            .iter()
+            .filter(|(_, r)| now.saturating_duration_since(r.last) >= idle)
+            .map(|(app, _)| app.clone())
+            .collect();
+        let mut done = Vec::new();
+        for app in idle_apps {
+            if self.suspend(&app)? {
+                done.push(app);
+            }
+        }
+        Ok(done)
+    }
+
+    /// Runs [`Host::suspend_idle`] if a second has passed since it last ran.
+    fn sweep_now_and_then(&self) {
+        if self.idle.is_none() {
+            return;
+        }
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_sweep_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < 1000
+            || self
+                .last_sweep_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if let Err(e) = self.suspend_idle() {
+            tracing::warn!(target: "sandframe::host", error = %e, "an idle sweep failed");
+        }
+    }
+
+    /// What an installed app is doing.
+    fn state(&self, app: &AppId) -> AppState {
+        let Ok(live) = self.live.lock() else {
+            return AppState::Stopped;
+        };
+        match live.running.get(app) {
+            Some(r) if r.shown => AppState::Running,
+            Some(_) => AppState::Hidden,
+            None if live.suspended.contains(app) => AppState::Suspended,
+            None => AppState::Stopped,
+        }
+    }
+
+    /// The installed apps (not uninstalled ones), sorted by id.
+    ///
+    /// # Errors
+    /// [`HostError::Home`] if the home cannot be listed.
+    pub fn list(&self) -> Result<Vec<AppSummary>, HostError> {
+        let registry = HomeRegistry(&self.apps);
+        let mut out = Vec::new();
+        for entry in self.apps.entries().map_err(home_err("list apps/"))? {
+            let entry = entry.map_err(home_err("list apps/"))?;
+            let Some(app) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<AppId>().ok())
+            else {
+                continue;
+            };
+            let Some(installed) = registry.installed(&app) else {
+                continue;
+            };
+            let Some(version) = installed.version else {
+                continue; // a tombstone: uninstalled
+            };
+            out.push(AppSummary {
+                state: self.state(&app),
+                quarantined: self.monitor.is_quarantined(&app),
+                version: version.to_string(),
+                publisher: installed.publisher.to_string(),
+                app,
+            });
+        }
+        out.sort_by(|a, b| a.app.cmp(&b.app));
+        Ok(out)
+    }
+
+    /// An installed app's details, read from its package (authenticated against its install
+    /// receipt first).
+    ///
+    /// # Errors
+    /// [`HostError::NotInstalled`], [`HostError::Damaged`].
+    pub fn info(&self, app: &AppId) -> Result<AppInfo, HostError> {
+        let verified = self.installed_package(app)?;
+        let package = verified.package();
+        let manifest = package.manifest();
+        let usage = self.storage.usage(app).ok();
+        Ok(AppInfo {
+            summary: AppSummary {
+                app: app.clone(),
+                version: manifest.version().to_string(),
+                publisher: package.publisher().to_string(),
+                state: self.state(app),
+                quarantined: self.monitor.is_quarantined(app),
+            },
+            name: manifest.name().to_owned(),
+            description: manifest.description().map(str::to_owned),
+            views: manifest.views().to_vec(),
+            capabilities: manifest
+                .capabilities()
+                .iter()
+                .map(|d| DeclaredInfo {
+                    capability: d.capability().to_string(),
+                    reason: d.reason().to_owned(),
+                })
+                .collect(),
+            grants: self.sandframe.as_ref().and_then(|g| {
+                g.grants(app).ok().map(|gs| {
+                    gs.iter()
+                        .map(|g| g.capability().as_str().to_owned())
+                        .collect()
+                })
+            }),
+            storage_bytes: usage.map(|u| u.bytes),
+            storage_quota_bytes: usage.map(|u| u.quota_bytes),
+        })
     }
 
     /// Stops a running app and frees its instance; returns whether it was running.
@@ -865,16 +1276,17 @@ impl Host {
     /// # Errors
     /// [`HostError::Runtime`] if its logic thread is gone.
     pub fn terminate(&self, app: &AppId) -> Result<bool, HostError> {
-        let handle = {
-            let mut running = self
-                .running
-                .lock()
-                .map_err(|_| HostError::Builder("a host lock is poisoned"))?;
-            running.remove(app)
+        let (handle, suspended) = {
+            let mut live = self.lock_live()?;
+            (live.running.remove(app), live.suspended.remove(app))
         };
+        if suspended {
+            // Its view was kept for its relaunch; stopped, it goes.
+            self.render.close(app);
+        }
         match handle {
-            Some(h) => {
-                let was = self.pool.terminate(h)?;
+            Some(r) => {
+                let was = self.pool.terminate(r.handle)?;
                 self.render.close(app);
                 self.record(
                     Some(app),
@@ -1034,7 +1446,12 @@ impl Host {
     /// [`HostError::NotRunning`], [`HostError::Render`], or what [`Host::dispatch`] returns.
     pub fn surface_event(&self, event: SurfaceEvent) -> Result<Option<i32>, HostError> {
         let app = event.app.clone();
-        self.handle(&app)?;
+        {
+            let live = self.lock_live()?;
+            if !live.running.contains_key(&app) && !live.suspended.contains(&app) {
+                return Err(HostError::NotRunning(app));
+            }
+        }
         match self.render.event(event.clone())? {
             Some(json) => self.dispatch(&app, &json).map(Some),
             None => {
@@ -1087,6 +1504,23 @@ impl Host {
     /// The audit log (for the embedder's own records: every layer writes through it).
     pub fn audit(&self) -> Arc<AuditLog> {
         Arc::clone(&self.audit)
+    }
+
+    /// Flushes the audit log, verifies it on disk against its anchor, and returns its
+    /// records (those of `app` alone, if given), oldest first.
+    ///
+    /// # Errors
+    /// [`GatewayError::Tampered`] (inside [`HostError::Gateway`]) with what was found.
+    pub fn audit_records(
+        &self,
+        app: Option<&AppId>,
+    ) -> Result<Vec<sandframe_gateway::audit::StoredRecord>, HostError> {
+        self.flush_audit()?;
+        let mut records = AuditLog::read_file(&self.home, &*self.anchor)?;
+        if let Some(app) = app {
+            records.retain(|r| r.app == app.as_str());
+        }
+        Ok(records)
     }
 
     /// Flushes the audit log and verifies it on disk against its anchor.

@@ -44,6 +44,12 @@ enum Command {
         id: u64,
         reply: SyncSender<bool>,
     },
+    /// Answers once every event queued for the app before it has run (the app is not
+    /// called).
+    Settle {
+        id: u64,
+        reply: SyncSender<Result<i32, RuntimeError>>,
+    },
     /// A host-initiated event (e.g. a consent decision): delivered like any event, nobody
     /// waits for its result.
     Post {
@@ -192,6 +198,18 @@ impl LogicPool {
         })?
     }
 
+    /// Waits until every event queued for the app so far (dispatched or posted, e.g. a
+    /// consent decision) has run; the app itself is not called.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Stopped`] if one of those events stopped the app (it never runs
+    /// again: terminate it); [`RuntimeError::NotRunning`] for an app that was terminated or
+    /// never launched; [`RuntimeError::LogicThreadGone`].
+    pub fn settle(&self, app: AppHandle) -> Result<(), RuntimeError> {
+        self.send(app.thread, |reply| Command::Settle { id: app.id, reply })?
+            .map(|_| ())
+    }
+
     /// Stops an app and frees its store and memory; returns whether it was running.
     ///
     /// An app in the middle of an event is stopped at its next host call (its event fails
@@ -227,6 +245,8 @@ impl Drop for LogicPool {
 /// An event waiting for its app's turn.
 struct Pending {
     json: Vec<u8>,
+    /// A [`Command::Settle`] marker: answered in its turn, the app is not called.
+    settle: bool,
     /// `None` for a posted event (nobody waits for its result).
     reply: Option<SyncSender<Result<i32, RuntimeError>>>,
     queued: Instant,
@@ -285,6 +305,16 @@ fn serve(runtime: &Runtime, commands: &Receiver<Command>) {
         if !slot.queue.is_empty() {
             ready.push(id);
         }
+        if pending.settle {
+            if let Some(reply) = pending.reply {
+                // A posted event may have stopped the app meanwhile: say so.
+                let _ = reply.send(match slot.app.stopped() {
+                    Some(kind) => Err(RuntimeError::Stopped(kind)),
+                    None => Ok(0),
+                });
+            }
+            continue;
+        }
         let before = slot.app.fuel_left();
         let result = slot.app.event(&pending.json);
         let used = before.saturating_sub(slot.app.fuel_left());
@@ -332,13 +362,14 @@ fn take(
     apps: &mut HashMap<u64, Slot>,
     ready: &mut Vec<u64>,
 ) -> bool {
-    let mut queue = |id: u64, json: Vec<u8>, reply| match apps.get_mut(&id) {
+    let mut queue = |id: u64, json: Vec<u8>, settle: bool, reply| match apps.get_mut(&id) {
         Some(slot) => {
             if slot.queue.is_empty() {
                 ready.push(id);
             }
             slot.queue.push_back(Pending {
                 json,
+                settle,
                 reply,
                 queued: Instant::now(),
             });
@@ -372,8 +403,9 @@ fn take(
             });
             let _ = reply.send(result);
         }
-        Command::Event { id, json, reply } => queue(id, json, Some(reply)),
-        Command::Post { id, json } => queue(id, json, None),
+        Command::Event { id, json, reply } => queue(id, json, false, Some(reply)),
+        Command::Settle { id, reply } => queue(id, Vec::new(), true, Some(reply)),
+        Command::Post { id, json } => queue(id, json, false, None),
         Command::Terminate { id, reply } => {
             let was = match apps.remove(&id) {
                 Some(slot) => {
