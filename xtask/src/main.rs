@@ -106,6 +106,7 @@ impl From<PackageError> for Failure {
     fn from(e: PackageError) -> Self {
         let code = match e {
             PackageError::Io { .. } | PackageError::Random(_) => 3,
+            PackageError::KeyExists(_) => 1,
             _ => 1,
         };
         Failure {
@@ -145,20 +146,7 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
     match cmd {
         Cmd::Keygen { out: dir, force } => {
             let key = SecretKey::generate()?;
-            fs::create_dir_all(&dir).map_err(|e| env_failure(format!("{}: {e}", dir.display())))?;
-            let secret = dir.join("publisher.key");
-            let public = dir.join("publisher.pub");
-            if !force && (secret.exists() || public.exists()) {
-                return Err(Failure {
-                    code: 1,
-                    message: format!(
-                        "{} already holds a key pair; pass --force to replace it (the old secret key is lost)",
-                        dir.display()
-                    ),
-                });
-            }
-            write_secret(&secret, key.to_file_text().as_bytes(), force)?;
-            write_file(&public, key.public_key().to_file_text().as_bytes())?;
+            let (secret, public) = sandframe_package::write_key_pair(&dir, &key, force)?;
             w(writeln!(
                 out,
                 "wrote {} (secret, mode 0600) and {}",
@@ -392,23 +380,4 @@ fn read(path: &Path) -> Result<Vec<u8>, Failure> {
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     fs::write(path, bytes).map_err(|e| env_failure(format!("{}: {e}", path.display())))
-}
-
-/// Writes a secret file readable by its owner alone, refusing to follow or reuse a file unless
-/// `replace`.
-fn write_secret(path: &Path, bytes: &[u8], replace: bool) -> Result<(), Failure> {
-    let fail = |e: std::io::Error| env_failure(format!("{}: {e}", path.display()));
-    if replace && path.exists() {
-        fs::remove_file(path).map_err(fail)?;
-    }
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(path).map_err(fail)?;
-    f.write_all(bytes).map_err(fail)?;
-    f.sync_all().map_err(fail)
 }

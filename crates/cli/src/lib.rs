@@ -1,16 +1,176 @@
 //! # sandframe-cli
 //!
-//! The `sandframe` command-line tool over `sandframe-host` (install, run, dispatch, audit, and
-//! `keygen` / `pack` / `verify` for authors outside this repository).
+//! The `sandframe` command over [`sandframe_host`]: make keys, pack and verify mini-apps,
+//! manage the publishers a home trusts, install, run, inspect, audit and uninstall apps, and
+//! `sandframe demo`, a scripted tour on a throwaway home.
 //!
-//! **Status:** only the error enum exists; the binary is built with the CLI issue. Until then,
-//! `cargo xtask keygen | pack | verify | inspect` serve authors.
+//! ```text
+//! sandframe [--home DIR] [--json] COMMAND
+//! ```
+//!
+//! The home is `--home`, else `$SANDFRAME_HOME`, else the platform data directory
+//! (`~/.local/share/sandframe` on Linux). Its audit anchor lives beside it
+//! (`<home>.audit-anchor`), out of reach of whoever can write the home alone.
+//!
+//! # Exit codes
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 | done |
+//! | 1 | internal error: I/O, a damaged home, an audit log that fails verification |
+//! | 2 | usage: bad arguments, an unreadable input file, an app that is not installed |
+//! | 3 | package rejected: the findings are printed |
+//! | 4 | the app was terminated by the sandbox (a trap, its fuel, a monitor verdict) |
+//! | 5 | denied: an untrusted or revoked publisher, an id pinned to another publisher, a quarantined app, definitions not signed by the home's definitions key |
+//!
+//! With `--json`, standard output carries exactly one JSON object: `{"ok": true, ...}` with
+//! the command's fields, or `{"ok": false, "exit": N, "error": "...", "findings": [...]}`
+//! (see `docs/cli.md` for every command's fields). Messages for people go to standard error.
 
-/// Errors of the CLI.
+mod args;
+mod commands;
+mod demo;
+mod out;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use sandframe_host::HostError;
+use sandframe_package::PackageError;
+use sandframe_runtime::RuntimeError;
+use sandframe_validate::{Report, ValidateError, codes};
+
+pub use args::{Cli, Command};
+
+/// The documented exit codes.
+pub mod exit {
+    /// Done.
+    pub const OK: u8 = 0;
+    /// Internal error: I/O, a damaged home, an audit log that fails verification.
+    pub const INTERNAL: u8 = 1;
+    /// Usage: bad arguments, an unreadable input file, an app that is not installed.
+    pub const USAGE: u8 = 2;
+    /// The package was rejected (findings printed).
+    pub const REJECTED: u8 = 3;
+    /// The app was terminated by the sandbox.
+    pub const TERMINATED: u8 = 4;
+    /// Denied: untrusted or revoked publisher, pinned id, quarantined app, unsigned definitions.
+    pub const DENIED: u8 = 5;
+}
+
+/// Errors of the CLI; each maps to one exit code ([`CliError::exit_code`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CliError {
+    /// The command line is wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// Refused for who signed it or what the host decided (exit 5).
+    #[error("{0}")]
+    Denied(String),
+    /// The sandbox stopped the app (exit 4).
+    #[error("{0}")]
+    Terminated(String),
+    /// A file could not be read or written.
+    #[error("{what}: {source}")]
+    Io {
+        /// Which file, doing what.
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A package could not be read, built or checked.
     #[error(transparent)]
-    Package(#[from] sandframe_package::PackageError),
+    Package(#[from] PackageError),
+    /// The validator refused a package or definitions.
+    #[error(transparent)]
+    Validate(#[from] ValidateError),
+    /// The host failed.
+    #[error(transparent)]
+    Host(#[from] HostError),
+}
+
+/// Whether a rejection is about who signed the package (denied) rather than what it holds.
+fn denied_by_origin(report: &Report) -> bool {
+    report.findings().iter().any(|f| {
+        f.severity == sandframe_validate::Severity::Error
+            && [codes::UNTRUSTED, codes::REVOKED, codes::PINNED_ELSEWHERE]
+                .contains(&f.code.as_str())
+    })
+}
+
+impl CliError {
+    /// The exit code this error ends the command with.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => exit::USAGE,
+            CliError::Denied(_) => exit::DENIED,
+            CliError::Terminated(_) => exit::TERMINATED,
+            CliError::Io { .. } => exit::INTERNAL,
+            CliError::Package(e) => package_code(e),
+            CliError::Validate(e) => validate_code(e),
+            CliError::Host(e) => match e {
+                HostError::Validate(v) => validate_code(v),
+                HostError::Package(p) => package_code(p),
+                HostError::NotInstalled(_) | HostError::NotRunning(_) => exit::USAGE,
+                HostError::Quarantined(_) => exit::DENIED,
+                HostError::Runtime(r) if is_termination(r) => exit::TERMINATED,
+                _ => exit::INTERNAL,
+            },
+        }
+    }
+
+    /// The validation report, when a package was rejected.
+    pub fn report(&self) -> Option<&Report> {
+        match self {
+            CliError::Validate(ValidateError::Rejected(r))
+            | CliError::Host(HostError::Validate(ValidateError::Rejected(r))) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+fn package_code(e: &PackageError) -> u8 {
+    match e {
+        PackageError::Untrusted { .. } | PackageError::Revoked { .. } => exit::DENIED,
+        PackageError::Io { .. } => exit::USAGE,
+        PackageError::Random(_) => exit::INTERNAL,
+        _ => exit::REJECTED,
+    }
+}
+
+fn validate_code(e: &ValidateError) -> u8 {
+    match e {
+        ValidateError::Rejected(r) if denied_by_origin(r) => exit::DENIED,
+        ValidateError::DefinitionsSignature | ValidateError::NoDefinitionsKey => exit::DENIED,
+        ValidateError::BadReceipt => exit::INTERNAL,
+        _ => exit::REJECTED,
+    }
+}
+
+/// Whether the runtime error means the sandbox stopped the app.
+fn is_termination(e: &RuntimeError) -> bool {
+    matches!(e, RuntimeError::Trapped { .. } | RuntimeError::Stopped(_))
+}
+
+/// Runs the `sandframe` command with the process's arguments; what `main` returns.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(exit::USAGE));
+        }
+    };
+    let mut out = out::Out::new(cli.json);
+    match commands::run(cli, &mut out) {
+        Ok(()) => {
+            out.finish_ok();
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            out.finish_err(&e);
+            ExitCode::from(e.exit_code())
+        }
+    }
 }

@@ -154,6 +154,12 @@ pub enum PackageError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A key pair already exists where a new one was to be written.
+    #[error(
+        "{} already holds a key pair; pass --force to replace it (the old secret key is lost)",
+        .0.display()
+    )]
+    KeyExists(PathBuf),
     /// The source directory does not have the expected layout.
     #[error("source {}: {reason}", dir.display())]
     Source {

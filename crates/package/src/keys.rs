@@ -239,6 +239,47 @@ struct RawPublisher {
     key: String,
 }
 
+/// Writes a key pair into `dir` (created if missing): `publisher.key`, the secret, readable
+/// by its owner alone (mode 0600, never following or reusing an existing file unless
+/// `replace`), and `publisher.pub`. Returns the two paths.
+///
+/// # Errors
+/// [`PackageError::Io`]; [`PackageError::KeyExists`] if `dir` already holds a key pair and
+/// `replace` is false.
+pub fn write_key_pair(
+    dir: &std::path::Path,
+    key: &SecretKey,
+    replace: bool,
+) -> Result<(std::path::PathBuf, std::path::PathBuf), PackageError> {
+    use std::io::Write as _;
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| PackageError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let secret = dir.join("publisher.key");
+    let public = dir.join("publisher.pub");
+    if !replace && (secret.exists() || public.exists()) {
+        return Err(PackageError::KeyExists(dir.to_path_buf()));
+    }
+    if replace && secret.exists() {
+        std::fs::remove_file(&secret).map_err(io(&secret))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut f = options.open(&secret).map_err(io(&secret))?;
+    f.write_all(key.to_file_text().as_bytes())
+        .map_err(io(&secret))?;
+    f.sync_all().map_err(io(&secret))?;
+    std::fs::write(&public, key.public_key().to_file_text().as_bytes()).map_err(io(&public))?;
+    Ok((secret, public))
+}
+
 impl TrustStore {
     /// An empty store: trusts no one.
     pub fn new() -> TrustStore {
@@ -253,6 +294,12 @@ impl TrustStore {
     /// Revokes `key`: packages it signed are refused from now on.
     pub fn revoke(&mut self, key: PublicKey) {
         self.revoked.insert(key);
+    }
+
+    /// Stops trusting `key` (no revocation is recorded: trusting it again works); returns
+    /// whether it was trusted.
+    pub fn remove(&mut self, key: &PublicKey) -> bool {
+        self.trusted.remove(key).is_some()
     }
 
     /// Adds every publisher and revocation of `other` (a revocation in either store wins).

@@ -51,7 +51,9 @@ use std::fmt;
 
 pub use container::{FORMAT_VERSION, MAGIC, STATEMENT_DOMAIN};
 pub use error::PackageError;
-pub use keys::{PUBLIC_KEY_LABEL, PublicKey, SECRET_KEY_LABEL, SecretKey, TrustStore};
+pub use keys::{
+    PUBLIC_KEY_LABEL, PublicKey, SECRET_KEY_LABEL, SecretKey, TrustStore, write_key_pair,
+};
 pub use manifest::{DeclaredCapability, Manifest};
 pub use path::PackagePath;
 

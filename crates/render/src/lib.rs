@@ -26,7 +26,7 @@ use sandframe_package::template::Template;
 pub mod surface;
 pub mod view;
 
-pub use surface::{HtmlSurface, RecordingSurface, TextSurface};
+pub use surface::{HtmlSurface, RecordingSurface, TextSurface, terminal_text};
 pub use view::View;
 
 /// Errors of the render layer. Converted into [`sandframe_core::Error`] at the trait boundary.

@@ -199,6 +199,11 @@ impl TextSurface {
         TextSurface::default()
     }
 
+    /// The app's view tree (for a terminal front end to find what a person picks).
+    pub fn tree(&self, app: &AppId) -> Option<&ViewNode> {
+        self.trees.get(app)
+    }
+
     /// The app's view as text (empty before its first render).
     pub fn text(&self, app: &AppId) -> String {
         let mut out = String::new();
@@ -286,11 +291,19 @@ fn text_node(node: &ViewNode, path: &mut Vec<u32>, indent: usize, out: &mut Stri
     }
 }
 
+/// Untrusted text made safe for a terminal: every control character (escape sequences,
+/// carriage returns, …) and bidirectional override or mark is shown as `\u{…}`.
+pub fn terminal_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    safe_into(s, &mut out);
+    out
+}
+
 /// Text with every control character shown escaped.
 fn safe_into(s: &str, out: &mut String) {
     for c in s.chars() {
         if c.is_control()
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
         {
             let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
         } else {

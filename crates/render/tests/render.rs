@@ -337,3 +337,15 @@ fn amplification_through_lists_is_bounded() {
     let patch = serde_json::to_vec(&serde_json::json!({ "xs": xs })).unwrap();
     assert!(matches!(v.set_data(&patch), Err(RenderError::TooLarge(m)) if m.contains("steps")));
 }
+
+#[test]
+fn terminal_text_escapes_controls_and_every_bidi_mark() {
+    let hostile = "a\u{1b}[31m\u{61c}\u{200f}\u{202e}\u{2067}\r\nz";
+    let t = sandframe_render::terminal_text(hostile);
+    for c in [
+        '\u{1b}', '\u{61c}', '\u{200f}', '\u{202e}', '\u{2067}', '\r', '\n',
+    ] {
+        assert!(!t.contains(c), "{c:?} reached the terminal: {t:?}");
+    }
+    assert!(t.starts_with('a') && t.ends_with('z') && t.contains("\\u{61c}"));
+}

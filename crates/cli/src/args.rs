@@ -1,0 +1,182 @@
+//! The command line (clap).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done
+  1  internal error (I/O, a damaged home, an audit log that fails verification)
+  2  usage (bad arguments, an unreadable input file, an app that is not installed)
+  3  package rejected (the findings are printed)
+  4  the app was terminated by the sandbox (a trap, its fuel, a monitor verdict)
+  5  denied (untrusted or revoked publisher, id pinned to another publisher,
+     quarantined app, definitions not signed by the home's definitions key)
+
+With --json, standard output is one JSON object: {\"ok\": true, ...} or
+{\"ok\": false, \"exit\": N, \"error\": \"...\", \"findings\": [...]} (docs/cli.md).";
+
+/// `sandframe`: install, run and audit mini-apps in a sandbox.
+#[derive(Debug, Parser)]
+#[command(name = "sandframe", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// The home directory (default: $SANDFRAME_HOME, else the platform data directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Print one JSON object on standard output instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make a publisher key pair: DIR/publisher.key (secret, mode 0600) and DIR/publisher.pub.
+    Keygen {
+        /// Directory to write the two files into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Replace an existing key pair (the old secret key is lost).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Build and sign a package from a source directory.
+    Pack {
+        /// The source directory (manifest.toml, logic.wasm|logic.wat|Cargo.toml, views/, assets/).
+        src: PathBuf,
+        /// The publisher's secret key file.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Where to write the .sfpkg.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Check a package as install would (signature, publisher, digests, static analysis,
+    /// capabilities, views), without installing it.
+    Verify {
+        /// The package.
+        package: PathBuf,
+        /// A trusted publisher's .pub file (repeatable); default: the home's trust store.
+        #[arg(long, value_name = "PUBFILE")]
+        trust: Vec<PathBuf>,
+    },
+    /// The publishers this home trusts.
+    Trust {
+        /// add, list or remove.
+        #[command(subcommand)]
+        action: TrustAction,
+    },
+    /// Verify and install a package (an update keeps the app's storage).
+    Install {
+        /// The .sfpkg file.
+        package: PathBuf,
+    },
+    /// The installed apps.
+    List,
+    /// An installed app's manifest, grants and storage.
+    Info {
+        /// The app id.
+        app: String,
+    },
+    /// Run an app: show its view, trigger its bound events, answer its capability prompts.
+    ///
+    /// With --events FILE it runs unattended and prints the view after each event. Without
+    /// a terminal on standard input it never waits: prompts are answered by --grant,
+    /// --deny-all or --policy, else refused, and it says which.
+    Run {
+        /// The app id.
+        app: String,
+        /// A JSON list of events: {"tap": "LABEL or PATH"}, {"input": "PATH", "value": "…"},
+        /// {"lifecycle": "show"|"hide"}, {"handler": "NAME", "detail": {…}}.
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
+        /// Answer a consent prompt for CAP with yes (repeatable).
+        #[arg(long, value_name = "CAP")]
+        grant: Vec<String>,
+        /// Answer every other consent prompt with no.
+        #[arg(long)]
+        deny_all: bool,
+        /// A consent policy (TOML: grant = [..], deny = [..], deny_apis = [..]).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// The name user.getProfile answers with (default: $USER).
+        #[arg(long, value_name = "NAME")]
+        profile_name: Option<String>,
+    },
+    /// The app's stored grants.
+    Grants {
+        /// The app id.
+        app: String,
+    },
+    /// Revoke a grant; the app loses it at its next call.
+    Revoke {
+        /// The app id.
+        app: String,
+        /// The capability, e.g. user:readProfile.
+        capability: String,
+    },
+    /// The audit trail (of one app, or all), verified against its anchor first.
+    Audit {
+        /// The app id (default: every record).
+        app: Option<String>,
+        /// Only verify the whole log, and say what was checked.
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Security definitions (blocked digests, publishers, patterns).
+    Defs {
+        /// update.
+        #[command(subcommand)]
+        action: DefsAction,
+    },
+    /// Uninstall an app: its package, artifact, storage, grants and keys go; its audit trail
+    /// and publisher pin stay.
+    Uninstall {
+        /// The app id.
+        app: String,
+    },
+    /// A scripted tour on a throwaway home: pack, install, run, a consent prompt, storage
+    /// across a relaunch, a hostile app rejected and another terminated, the audit verified.
+    Demo {
+        /// The examples directory (default: the one in this sandframe checkout).
+        #[arg(long, value_name = "DIR")]
+        examples: Option<PathBuf>,
+    },
+}
+
+/// `sandframe trust ...`.
+#[derive(Debug, Subcommand)]
+pub enum TrustAction {
+    /// Trust a publisher's key.
+    Add {
+        /// The publisher.pub file.
+        pubfile: PathBuf,
+        /// A display name (default: the file's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// The trusted publishers.
+    List,
+    /// Stop trusting a publisher (its installed apps no longer launch).
+    Remove {
+        /// The publisher.pub file, or the key itself (ed25519:…).
+        key: String,
+    },
+}
+
+/// `sandframe defs ...`.
+#[derive(Debug, Subcommand)]
+pub enum DefsAction {
+    /// Accept a signed definitions file, newer than the current one.
+    Update {
+        /// The signed definitions (made by `cargo xtask defs`).
+        file: PathBuf,
+        /// The definitions signer's .pub file; needed the first time, and to change it.
+        #[arg(long, value_name = "PUBFILE")]
+        key: Option<PathBuf>,
+    },
+}

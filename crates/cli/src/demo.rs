@@ -1,0 +1,241 @@
+//! `sandframe demo`: a scripted tour on a throwaway key and a temporary home.
+
+use std::path::{Path, PathBuf};
+
+use sandframe_core::AppId;
+use sandframe_package::{PackageContents, SecretKey, TrustStore, source};
+use serde_json::json;
+
+use crate::commands::write_home_file;
+use crate::out::Out;
+use crate::run::{Answers, PolicyFile, Session};
+use crate::{CliError, exit};
+
+/// A hostile app: it imports a host function outside ABI v1 (a WASI file write).
+const ESCAPER: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1 1)
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32) i32.const 0))"#;
+
+/// A hostile app: every event spins forever.
+const SPINNER: &str = r#"(module
+  (import "sandframe_v1" "call" (func (param i32 i32 i32 i32) (result i64)))
+  (memory (export "memory") 1 1)
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32) (loop $l (br $l)) i32.const 0))"#;
+
+fn hostile(id: &str, name: &str, wat: &str, key: &SecretKey) -> Result<Vec<u8>, CliError> {
+    let manifest = format!(
+        "id = \"{id}\"\nname = \"{name}\"\nversion = \"1.0.0\"\nviews = [\"index\"]\n\
+         [limits]\nmemory_pages = 1\nfuel_per_event = 1000000\n"
+    );
+    let wasm = wat::parse_str(wat).map_err(|e| CliError::Usage(format!("demo module: {e}")))?;
+    let mut c = PackageContents::new(manifest.into_bytes());
+    c.add_file("logic.wasm", wasm)?;
+    c.add_file(
+        "views/index.xml",
+        b"<view><button bind:tap=\"onTap\">Go</button></view>".to_vec(),
+    )?;
+    Ok(c.sign(key)?)
+}
+
+fn step(out: &mut Out, title: &str) {
+    out.line(format!("\n=== {title} ==="));
+    out.push("steps", title);
+}
+
+fn fail(what: String) -> CliError {
+    CliError::Io {
+        what,
+        source: std::io::Error::other("the demo did not go as scripted"),
+    }
+}
+
+/// `sandframe demo`.
+pub(crate) fn demo(examples: Option<PathBuf>, out: &mut Out) -> Result<(), CliError> {
+    let examples =
+        examples.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples"));
+    if !examples.join("counter/manifest.toml").exists() {
+        return Err(CliError::Usage(format!(
+            "{} holds no example mini-apps; run the demo from a sandframe checkout or pass \
+             --examples DIR",
+            examples.display()
+        )));
+    }
+    let tmp = tempfile::tempdir().map_err(|source| CliError::Io {
+        what: "create a temporary home".into(),
+        source,
+    })?;
+    let home = tmp.path().join("home");
+    let result = tour(&examples, &home, out);
+    let kept = tmp.path().display().to_string();
+    drop(tmp);
+    out.line(format!(
+        "\nremoved the temporary home {kept} and the throwaway key"
+    ));
+    result
+}
+
+fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
+    step(
+        out,
+        "1. a throwaway publisher key, trusted by a temporary home",
+    );
+    let key = SecretKey::generate()?;
+    let mut trust = TrustStore::new();
+    trust.trust(key.public_key(), "demo publisher");
+    write_home_file(home, "trust.toml", trust.to_toml()?.as_bytes())?;
+    out.line(format!("publisher {}", key.public_key()));
+
+    step(
+        out,
+        "2. pack and sign the example mini-apps (Rust ones are built for wasm32)",
+    );
+    let mut packages = Vec::new();
+    for name in ["counter", "profile"] {
+        let bytes = source::read_dir(&examples.join(name))?.sign(&key)?;
+        out.line(format!("packed examples/{name}: {} bytes", bytes.len()));
+        packages.push(bytes);
+    }
+
+    // The consent policy: the profile is granted by policy, nobody is asked.
+    let policy = PolicyFile {
+        grant: vec!["user:readProfile".into()],
+        ..PolicyFile::default()
+    };
+    let session = Session::open(
+        home,
+        Answers::new(&[], false, &policy, false),
+        &policy,
+        "Ada",
+    )?;
+    let h = &session.host;
+
+    step(
+        out,
+        "3. install: every package verified (signature, digests, static analysis)",
+    );
+    let mut apps = Vec::new();
+    for bytes in &packages {
+        let done = h.install(bytes)?;
+        out.line(format!("installed {} {}", done.app, done.version));
+        apps.push(done.app);
+    }
+    let [counter, profile] = apps.as_slice() else {
+        return Err(fail("the examples did not install".into()));
+    };
+
+    step(
+        out,
+        "4. run the counter: three taps, stored in its encrypted storage",
+    );
+    h.launch(counter)?;
+    session.frame(counter, "launch", out)?;
+    for _ in 0..3 {
+        tap(&session, counter, "+1", out)?;
+    }
+    h.terminate(counter)?;
+
+    step(out, "5. relaunch it: the count survived in storage");
+    h.launch(counter)?;
+    session.frame(counter, "relaunch", out)?;
+    if !session.text(counter).contains("Count: 3") {
+        return Err(fail("the counter did not keep its count".into()));
+    }
+    h.terminate(counter)?;
+
+    step(
+        out,
+        "6. the profile app asks for user:readProfile: answered by the demo's policy",
+    );
+    h.launch(profile)?;
+    session.frame(profile, "launch", out)?;
+    tap(&session, profile, "Ask for my profile", out)?;
+    if !session.text(profile).contains("Hello, Ada!") {
+        return Err(fail("the profile app was not granted its profile".into()));
+    }
+    h.terminate(profile)?;
+
+    step(
+        out,
+        "7. a hostile app that imports a WASI file write: rejected at install",
+    );
+    match h.install(&hostile("dev.sandframe.escaper", "Escaper", ESCAPER, &key)?) {
+        Err(e) => {
+            let e = CliError::from(e);
+            if e.exit_code() != exit::REJECTED {
+                return Err(e);
+            }
+            out.line(format!(
+                "rejected (exit code {} from `sandframe install`):",
+                exit::REJECTED
+            ));
+            for f in e.report().map(|r| r.findings()).unwrap_or_default() {
+                out.line(format!("  {f}"));
+            }
+            out.push("rejected", json!({ "app": "dev.sandframe.escaper", "findings": e.report().map(|r| r.findings()) }));
+        }
+        Ok(_) => return Err(fail("the escaper was installed".into())),
+    }
+
+    step(
+        out,
+        "8. a hostile app that spins forever: terminated when its event's fuel runs out",
+    );
+    let spinner = h
+        .install(&hostile("dev.sandframe.spinner", "Spinner", SPINNER, &key)?)?
+        .app;
+    h.launch(&spinner)?;
+    match tap(&session, &spinner, "Go", out) {
+        Err(e @ CliError::Terminated(_)) => {
+            out.line(format!(
+                "{e} (exit code {} from `sandframe run`)",
+                exit::TERMINATED
+            ));
+            out.push(
+                "terminated",
+                json!({ "app": spinner.as_str(), "error": e.to_string() }),
+            );
+        }
+        Err(e) => return Err(e),
+        Ok(()) => return Err(fail("the spinner was not stopped".into())),
+    }
+
+    step(
+        out,
+        "9. the audit trail: MAC-chained, anchored outside the home, verified",
+    );
+    let v = h.verify_audit()?;
+    let records = h.audit_records(None)?;
+    for r in records
+        .iter()
+        .filter(|r| r.layer == "host" || r.action == "consent")
+    {
+        out.line(format!(
+            "  {:<22} {:<8} {:<10} {:<8} {}",
+            r.app, r.layer, r.action, r.outcome, r.detail
+        ));
+    }
+    out.line(format!(
+        "verified: {} records, {} bytes of MAC-chained frames",
+        records.len(),
+        v.valid_bytes
+    ));
+    out.set("audit_records", records.len());
+
+    step(
+        out,
+        "10. uninstall: package, artifact, storage, grants and keys of each app go",
+    );
+    for app in [counter, profile, &spinner] {
+        h.uninstall(app)?;
+        out.line(format!("uninstalled {app}"));
+    }
+    Ok(())
+}
+
+/// Taps the element labelled `label` and prints the view after it.
+fn tap(session: &Session, app: &AppId, label: &str, out: &mut Out) -> Result<(), CliError> {
+    crate::run::script_step(session, app, label, out)
+}

@@ -1,0 +1,103 @@
+//! What the commands print: text for people, or one JSON object with `--json`.
+
+use std::io::Write as _;
+
+use serde_json::{Map, Value};
+
+use crate::CliError;
+
+/// The command's output so far.
+pub(crate) struct Out {
+    json: bool,
+    fields: Map<String, Value>,
+}
+
+impl Out {
+    pub(crate) fn new(json: bool) -> Out {
+        Out {
+            json,
+            fields: Map::new(),
+        }
+    }
+
+    /// Whether the output is JSON.
+    pub(crate) fn json(&self) -> bool {
+        self.json
+    }
+
+    /// A line for a person (standard output, text mode only). A closed pipe is not an error.
+    pub(crate) fn line(&self, text: impl std::fmt::Display) {
+        if !self.json {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{text}");
+            let _ = stdout.flush();
+        }
+    }
+
+    /// A field of the JSON object.
+    pub(crate) fn set(&mut self, key: &str, value: impl serde::Serialize) {
+        let v = serde_json::to_value(value).unwrap_or(Value::Null);
+        self.fields.insert(key.to_owned(), v);
+    }
+
+    /// Appends to an array field of the JSON object.
+    pub(crate) fn push(&mut self, key: &str, value: impl serde::Serialize) {
+        let v = serde_json::to_value(value).unwrap_or(Value::Null);
+        match self
+            .fields
+            .entry(key.to_owned())
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
+            Value::Array(a) => a.push(v),
+            other => *other = Value::Array(vec![v]),
+        }
+    }
+
+    pub(crate) fn finish_ok(self) {
+        if self.json {
+            let mut fields = Map::new();
+            fields.insert("ok".into(), Value::Bool(true));
+            fields.extend(self.fields);
+            print_json(&Value::Object(fields));
+        }
+    }
+
+    pub(crate) fn finish_err(self, e: &CliError) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(
+            stderr,
+            "error: {}",
+            sandframe_render::terminal_text(&e.to_string())
+        );
+        if let Some(report) = e.report() {
+            for f in report.findings() {
+                let _ = writeln!(
+                    stderr,
+                    "  {}",
+                    sandframe_render::terminal_text(&f.to_string())
+                );
+            }
+        }
+        if self.json {
+            let mut fields = Map::new();
+            fields.insert("ok".into(), Value::Bool(false));
+            fields.insert("exit".into(), Value::from(e.exit_code()));
+            fields.insert("error".into(), Value::String(e.to_string()));
+            if let Some(report) = e.report() {
+                fields.insert(
+                    "findings".into(),
+                    serde_json::to_value(report.findings()).unwrap_or(Value::Null),
+                );
+            }
+            fields.extend(self.fields);
+            print_json(&Value::Object(fields));
+        }
+    }
+}
+
+fn print_json(v: &Value) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut stdout, v);
+    let _ = writeln!(stdout);
+    let _ = stdout.flush();
+}
