@@ -133,7 +133,7 @@ impl CliError {
 fn package_code(e: &PackageError) -> u8 {
     match e {
         PackageError::Untrusted { .. } | PackageError::Revoked { .. } => exit::DENIED,
-        PackageError::Io { .. } => exit::USAGE,
+        PackageError::Io { .. } | PackageError::KeyExists(_) => exit::USAGE,
         PackageError::Random(_) => exit::INTERNAL,
         _ => exit::REJECTED,
     }

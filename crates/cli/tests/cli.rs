@@ -1,0 +1,487 @@
+//! The `sandframe` binary end to end, in temporary homes: every command and every exit code,
+//! real keys, real packages, real wasm, hostile packages through the real binary.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // a test: failing loudly is the point
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// A scratch directory with a home and a key pair made by the binary.
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        let s = Scratch {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let keys = s.path("keys");
+        s.ok(&["keygen", "--out", keys.to_str().unwrap()]);
+        s
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn p(&self, p: &str) -> String {
+        self.path(p).to_str().unwrap().to_owned()
+    }
+
+    /// Runs `sandframe --home <dir>/home ARGS` with no stdin (as in CI).
+    fn sf(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_sandframe"))
+            .arg("--home")
+            .arg(self.path("home"))
+            .args(args)
+            .stdin(Stdio::null())
+            .env_remove("SANDFRAME_HOME")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs it and expects `code`; returns stdout.
+    fn code(&self, code: i32, args: &[&str]) -> String {
+        let out = self.sf(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "sandframe {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        stdout
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        self.code(0, args)
+    }
+
+    /// Runs it with `--json`, expects `code`, returns the parsed object.
+    fn json(&self, code: i32, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let text = self.code(code, &all);
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(v["ok"], Value::Bool(code == 0), "{v}");
+        if code != 0 {
+            assert_eq!(v["exit"], Value::from(code), "{v}");
+        }
+        v
+    }
+
+    /// Packs a source directory with the scratch key.
+    fn pack(&self, src: &Path, name: &str) -> String {
+        let out = self.p(name);
+        self.ok(&[
+            "pack",
+            src.to_str().unwrap(),
+            "--key",
+            &self.p("keys/publisher.key"),
+            "--out",
+            &out,
+        ]);
+        out
+    }
+
+    fn trust(&self) {
+        self.ok(&[
+            "trust",
+            "add",
+            &self.p("keys/publisher.pub"),
+            "--name",
+            "Tests",
+        ]);
+    }
+
+    fn events(&self, name: &str, json: &str) -> String {
+        std::fs::write(self.path(name), json).unwrap();
+        self.p(name)
+    }
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name)
+}
+
+/// A source directory with a one-button view and the given logic.
+fn source(dir: &Path, id: &str, wat: &str) -> PathBuf {
+    let src = dir.join(id);
+    std::fs::create_dir_all(src.join("views")).unwrap();
+    std::fs::write(
+        src.join("manifest.toml"),
+        format!(
+            "id = \"{id}\"\nname = \"Hostile\"\nversion = \"1.0.0\"\nviews = [\"index\"]\n\
+             [limits]\nmemory_pages = 1\nfuel_per_event = 1000000\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(src.join("logic.wat"), wat).unwrap();
+    std::fs::write(
+        src.join("views/index.xml"),
+        "<view><button bind:tap=\"onTap\">Go</button></view>",
+    )
+    .unwrap();
+    src
+}
+
+const SPINNER: &str = r#"(module
+  (import "sandframe_v1" "call" (func (param i32 i32 i32 i32) (result i64)))
+  (memory (export "memory") 1 1)
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32) (loop $l (br $l)) i32.const 0))"#;
+
+const ESCAPER: &str = r#"(module
+  (import "env" "system" (func (param i32) (result i32)))
+  (memory (export "memory") 1 1)
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32) i32.const 0))"#;
+
+const HELLO: &str = "dev.sandframe.hello";
+
+#[test]
+fn a_mini_app_from_keygen_to_uninstall() {
+    let s = Scratch::new();
+    // A second keygen into the same directory would destroy the secret key: usage error.
+    s.code(2, &["keygen", "--out", &s.p("keys")]);
+    let pkg = s.pack(&example("hello"), "hello.sfpkg");
+    let v = s.json(0, &["verify", &pkg, "--trust", &s.p("keys/publisher.pub")]);
+    assert_eq!(v["app"], HELLO);
+
+    // Not trusted yet: denied (5), and nothing is installed.
+    let v = s.json(5, &["install", &pkg]);
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "SF-V003"),
+        "{v}"
+    );
+    s.trust();
+    let v = s.json(0, &["trust", "list"]);
+    assert_eq!(v["publishers"][0]["name"], "Tests");
+
+    let v = s.json(0, &["install", &pkg]);
+    assert_eq!(
+        (v["app"].as_str(), v["pin"].as_str()),
+        (Some(HELLO), Some("new"))
+    );
+    // The same version again is a reinstall (storage kept), not an error.
+    let v = s.json(0, &["install", &pkg]);
+    assert_eq!(v["pin"], "same publisher");
+
+    let v = s.json(0, &["list"]);
+    assert_eq!(v["apps"][0]["app"], HELLO);
+    assert_eq!(v["apps"][0]["state"], "stopped");
+    let v = s.json(0, &["info", HELLO]);
+    assert_eq!(v["info"]["capabilities"][0]["capability"], "ui:render");
+    assert_eq!(v["info"]["name"], "Hello");
+
+    // Two taps, scripted; the view is printed after each.
+    let events = s.events(
+        "taps.json",
+        r#"[{"tap": "Tap me"}, {"tap": "2"}, {"lifecycle": "hide"}, {"lifecycle": "show"}]"#,
+    );
+    let text = s.ok(&["run", HELLO, "--events", &events]);
+    assert!(text.contains("Taps: 2"), "{text}");
+    let v = s.json(0, &["run", HELLO, "--events", &events]);
+    let frames = v["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 5);
+    assert!(frames[0]["view"].as_str().unwrap().contains("Taps: 0"));
+    assert!(frames[2]["view"].as_str().unwrap().contains("Taps: 2"));
+    // Without --events and without a terminal, run shows the view and does not wait.
+    let text = s.ok(&["run", HELLO]);
+    assert!(text.contains("Hello from a sandboxed mini-app!") && text.contains("no terminal"));
+    // A tap on nothing that exists is a usage error that names what there is.
+    let bad = s.events("bad.json", r#"[{"tap": "Nope"}]"#);
+    let out = s.sf(&["run", HELLO, "--events", &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"Tap me\" (2)"));
+
+    let v = s.json(0, &["grants", HELLO]);
+    assert_eq!(
+        v["grants"],
+        Value::Array(vec![]),
+        "ui:render is granted by policy, not stored"
+    );
+    let v = s.json(0, &["revoke", HELLO, "ui:render"]);
+    assert_eq!(v["was_granted"], false);
+
+    let v = s.json(0, &["audit", HELLO]);
+    let actions: Vec<&str> = v["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["layer"] == "host")
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    // Installed twice (the reinstall), then four runs, each launched and terminated.
+    assert_eq!(
+        actions[..4],
+        ["install", "install", "launch", "terminate"],
+        "{actions:?}"
+    );
+    assert_eq!(actions.iter().filter(|a| **a == "launch").count(), 4);
+    let v = s.json(0, &["audit", "--verify"]);
+    assert_eq!(v["verified"], true);
+    assert!(v["valid_bytes"].as_u64().unwrap() > 0);
+
+    s.json(0, &["uninstall", HELLO]);
+    let v = s.json(0, &["list"]);
+    assert_eq!(v["apps"], Value::Array(vec![]));
+    let left = sandframe_testkit::tree(&s.path("home"));
+    assert!(
+        left.iter()
+            .filter(|f| f.contains(HELLO))
+            .all(|f| f.ends_with(&format!("apps/{HELLO}/")) || f.ends_with("record.toml")),
+        "only the tombstone of the app stays: {left:?}"
+    );
+    s.json(2, &["info", HELLO]);
+    // The audit trail outlives the app, and still verifies.
+    let v = s.json(0, &["audit", HELLO, "--verify"]);
+    assert!(
+        v["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "uninstall")
+    );
+
+    let v = s.json(0, &["trust", "remove", &s.p("keys/publisher.pub")]);
+    assert!(
+        v["publisher"]
+            .as_str()
+            .unwrap()
+            .starts_with("sandframe-public-key")
+    );
+    s.json(2, &["trust", "remove", &s.p("keys/publisher.pub")]);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let s = Scratch::new();
+    s.code(2, &[]);
+    s.code(2, &["frobnicate"]);
+    s.code(2, &["list", "--no-such-flag"]);
+    s.json(2, &["info", "Not An Id!"]);
+    s.json(2, &["info", "com.example.absent"]);
+    s.json(2, &["install", &s.p("missing.sfpkg")]);
+    s.json(2, &["revoke", HELLO, "not a capability"]);
+    s.json(2, &["run", "com.example.absent"]);
+    s.code(0, &["--help"]);
+    let help = s.ok(&["--help"]);
+    assert!(
+        help.contains("Exit codes") && help.contains("5  denied"),
+        "{help}"
+    );
+}
+
+#[test]
+fn hostile_packages_through_the_real_binary() {
+    let s = Scratch::new();
+    s.trust();
+    // Rejected at install (3), with the finding and its location, in text and in JSON.
+    let escaper = s.pack(
+        &source(s.dir.path(), "com.example.escaper", ESCAPER),
+        "e.sfpkg",
+    );
+    let out = s.sf(&["install", &escaper]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SF-V102") && stderr.contains("env.system"),
+        "{stderr}"
+    );
+    let v = s.json(3, &["install", &escaper]);
+    assert_eq!(v["findings"][0]["location"]["file"], "logic.wasm");
+    s.json(2, &["info", "com.example.escaper"]);
+
+    // Terminated at run (4): its event's fuel runs out; the view is printed first.
+    let spinner = s.pack(
+        &source(s.dir.path(), "com.example.spinner", SPINNER),
+        "s.sfpkg",
+    );
+    s.json(0, &["install", &spinner]);
+    let events = s.events("go.json", r#"[{"tap": "Go"}]"#);
+    let v = s.json(4, &["run", "com.example.spinner", "--events", &events]);
+    assert!(
+        v["error"].as_str().unwrap().contains("FuelExhausted"),
+        "{v}"
+    );
+    assert_eq!(v["frames"].as_array().unwrap().len(), 2);
+
+    // Signed by a key this home does not trust: denied (5).
+    let other = s.path("other");
+    s.ok(&["keygen", "--out", other.to_str().unwrap()]);
+    let foreign = s.p("foreign.sfpkg");
+    s.ok(&[
+        "pack",
+        example("hello").to_str().unwrap(),
+        "--key",
+        other.join("publisher.key").to_str().unwrap(),
+        "--out",
+        &foreign,
+    ]);
+    s.json(5, &["install", &foreign]);
+    // A package cut short is rejected, not a crash.
+    let bytes = std::fs::read(&foreign).unwrap();
+    std::fs::write(s.path("cut.sfpkg"), &bytes[..bytes.len() / 2]).unwrap();
+    s.json(3, &["install", &s.p("cut.sfpkg")]);
+    s.json(
+        3,
+        &[
+            "verify",
+            &s.p("cut.sfpkg"),
+            "--trust",
+            &s.p("keys/publisher.pub"),
+        ],
+    );
+}
+
+#[test]
+fn consent_without_a_terminal_is_answered_by_flags_or_policy_and_says_which() {
+    let s = Scratch::new();
+    s.trust();
+    let pkg = s.pack(&example("profile"), "profile.sfpkg");
+    s.ok(&["install", &pkg]);
+    let app = "dev.sandframe.profile";
+    let ask = s.events("ask.json", r#"[{"tap": "Ask for my profile"}]"#);
+    let consent = |v: &Value| v["frames"][1]["consents"][0].clone();
+
+    // Nobody to ask: refused, and it says so.
+    let v = s.json(0, &["run", app, "--events", &ask]);
+    assert_eq!(consent(&v)["granted"], false);
+    assert!(
+        consent(&v)["answered_by"]
+            .as_str()
+            .unwrap()
+            .contains("no terminal")
+    );
+    assert!(v["frames"][1]["view"].as_str().unwrap().contains("Denied"));
+
+    // A policy file that says no.
+    std::fs::write(s.path("no.toml"), "deny = [\"user:readProfile\"]\n").unwrap();
+    let v = s.json(
+        0,
+        &["run", app, "--events", &ask, "--policy", &s.p("no.toml")],
+    );
+    assert_eq!(consent(&v)["answered_by"], "the policy file");
+    assert_eq!(consent(&v)["granted"], false);
+    std::fs::write(s.path("typo.toml"), "grnat = []\n").unwrap();
+    s.json(
+        2,
+        &["run", app, "--events", &ask, "--policy", &s.p("typo.toml")],
+    );
+
+    // --grant says yes; the grant is stored.
+    let text = s.ok(&[
+        "run",
+        app,
+        "--events",
+        &ask,
+        "--grant",
+        "user:readProfile",
+        "--profile-name",
+        "Ada",
+    ]);
+    assert!(text.contains("granted (answered by --grant)"), "{text}");
+    assert!(text.contains("Hello, Ada!"), "{text}");
+    let v = s.json(0, &["grants", app]);
+    assert_eq!(v["grants"][0]["capability"], "user:readProfile");
+    assert_eq!(v["grants"][0]["source"], "consent");
+
+    // Revoked, the next run asks again; --deny-all refuses.
+    let v = s.json(0, &["revoke", app, "user:readProfile"]);
+    assert_eq!(v["was_granted"], true);
+    let v = s.json(0, &["run", app, "--events", &ask, "--deny-all"]);
+    assert_eq!(consent(&v)["answered_by"], "--deny-all");
+    s.json(0, &["uninstall", app]);
+}
+
+#[test]
+fn definitions_updates_are_signed_and_never_roll_back() {
+    use sandframe_package::SecretKey;
+    use sandframe_validate::Definitions;
+    let s = Scratch::new();
+    s.trust();
+    let pkg = s.pack(&example("hello"), "hello.sfpkg");
+    let digest = blake3::hash(&std::fs::read(&pkg).unwrap())
+        .to_hex()
+        .to_string();
+    let signer = SecretKey::generate().unwrap();
+    let signed = |version: u64, key: &SecretKey, name: &str| {
+        let defs = Definitions::from_toml(&format!(
+            "version = {version}\nblocked_digests = [\"{digest}\"]\n"
+        ))
+        .unwrap();
+        std::fs::write(s.path(name), defs.sign(key).unwrap()).unwrap();
+        s.p(name)
+    };
+    sandframe_package::write_key_pair(&s.path("defs"), &signer, false).unwrap();
+    let v1 = signed(1, &signer, "v1.defs");
+    // No signer configured yet: denied.
+    s.json(5, &["defs", "update", &v1]);
+    let v = s.json(
+        0,
+        &["defs", "update", &v1, "--key", &s.p("defs/publisher.pub")],
+    );
+    assert_eq!(v["version"], 1);
+    // The same version again: refused (no rollback); another signer: denied.
+    s.json(3, &["defs", "update", &v1]);
+    let stranger = signed(2, &SecretKey::generate().unwrap(), "v2.defs");
+    s.json(5, &["defs", "update", &stranger]);
+    // The definitions apply to every install: hello's digest is blocked.
+    let v = s.json(3, &["install", &pkg]);
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "SF-V005"),
+        "{v}"
+    );
+}
+
+#[test]
+fn the_demo_runs_end_to_end_and_cleans_up() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sandframe"))
+        .arg("demo")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for seen in [
+        "Count: 3",
+        "granted (answered by the policy file)",
+        "Hello, Ada!",
+        "SF-V102",
+        "terminated by the sandbox",
+        "verified:",
+        "removed the temporary home",
+    ] {
+        assert!(
+            text.contains(seen),
+            "{seen:?} missing from the demo:\n{text}"
+        );
+    }
+    let at = text.rfind("removed the temporary home ").unwrap();
+    let tmp = text[at + 27..].split_whitespace().next().unwrap();
+    assert!(!Path::new(tmp).exists(), "{tmp} was left behind");
+}
