@@ -42,8 +42,11 @@
 //!   before `sf_init`, `ui.setData` reaches it through the gateway, and
 //!   [`Host::surface_event`] routes taps and inputs to the bound handler.
 //!
-//! **Status:** app lifecycle (show/hide, suspension) and the `sandframe` command come with
-//! their issue.
+//! - Lifecycle: [`Host::show`] / [`Host::hide`] deliver `onShow` / `onHide`; an app idle past
+//!   [`HostBuilder::idle_timeout`] is suspended (instance dropped, view and storage kept) and
+//!   relaunched by its next event; an update stops the running old version (its next event
+//!   runs the new one), keeps storage, and revokes leftover grants of the capabilities it adds,
+//!   so consent is asked again.
 
 mod storage_api;
 
