@@ -109,4 +109,8 @@ pub trait Surface: Send {
     /// # Errors
     /// When a patch addresses a node that does not exist, or the output fails.
     fn apply(&mut self, app: &AppId, patches: &[ViewPatch]) -> Result<(), Error>;
+
+    /// Forgets `app`'s view: the app was terminated or uninstalled, and nothing of it may stay
+    /// on the surface. A surface that keeps views must implement it (default: keeps nothing).
+    fn close(&mut self, _app: &AppId) {}
 }

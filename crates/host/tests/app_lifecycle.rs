@@ -77,6 +77,12 @@ fn an_idle_app_is_suspended_and_its_next_tap_relaunches_it_with_its_storage() {
     h.terminate(&app).unwrap();
     assert_eq!(state(&h, &app), AppState::Stopped);
     assert!(h.surface_event(tap(&app, vec![1])).is_err());
+    // Stopped, nothing of its view stays on the surface (nor after an uninstall).
+    assert_eq!(h.html(&app).unwrap(), None);
+    h.launch(&app).unwrap();
+    assert_eq!(count(&h, &app), "3");
+    h.uninstall(&app).unwrap();
+    assert_eq!(h.html(&app).unwrap(), None);
 }
 
 #[test]

@@ -279,6 +279,9 @@ fn serve<S: Surface>(surface: &Mutex<S>, commands: &Receiver<Command>) {
             }
             Command::Close { app } => {
                 views.remove(&app);
+                if let Ok(mut s) = surface.lock() {
+                    s.close(&app);
+                }
             }
             Command::Sync { reply } => {
                 let _ = reply.send(());

@@ -21,6 +21,10 @@ impl Trees {
         })
     }
 
+    fn close(&mut self, app: &AppId) {
+        self.0.remove(app);
+    }
+
     fn get(&self, app: &AppId) -> Option<&ViewNode> {
         self.0.get(app).and_then(Option::as_ref)
     }
@@ -51,6 +55,9 @@ impl Surface for RecordingSurface {
         self.trees.apply(app, patches)?;
         self.batches.push((app.clone(), patches.to_vec()));
         Ok(())
+    }
+    fn close(&mut self, app: &AppId) {
+        self.trees.close(app);
     }
 }
 
@@ -182,6 +189,9 @@ fn escape_into(s: &str, out: &mut String) {
 impl Surface for HtmlSurface {
     fn apply(&mut self, app: &AppId, patches: &[ViewPatch]) -> Result<(), Error> {
         self.trees.apply(app, patches)
+    }
+    fn close(&mut self, app: &AppId) {
+        self.trees.close(app);
     }
 }
 
@@ -315,5 +325,8 @@ fn safe_into(s: &str, out: &mut String) {
 impl Surface for TextSurface {
     fn apply(&mut self, app: &AppId, patches: &[ViewPatch]) -> Result<(), Error> {
         self.trees.apply(app, patches)
+    }
+    fn close(&mut self, app: &AppId) {
+        self.trees.close(app);
     }
 }
