@@ -17,6 +17,9 @@ Exit codes:
 With --json, standard output is one JSON object: {\"ok\": true, ...} or
 {\"ok\": false, \"exit\": N, \"error\": \"...\", \"findings\": [...]} (docs/cli.md).";
 
+/// The simulator's default port.
+pub(crate) const DEFAULT_PORT: u16 = 7300;
+
 /// `sandframe`: install, run and audit mini-apps in a sandbox.
 #[derive(Debug, Parser)]
 #[command(name = "sandframe", version, about, after_help = EXIT_CODES)]
@@ -103,6 +106,25 @@ pub enum Command {
         /// A consent policy (TOML: grant = [..], deny = [..], deny_apis = [..]).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
+        /// The name user.getProfile answers with (default: $USER).
+        #[arg(long, value_name = "NAME")]
+        profile_name: Option<String>,
+        /// Show the app in a browser instead (the simulator, without the dev features):
+        /// serves on 127.0.0.1 and prints the address.
+        #[arg(long, conflicts_with_all = ["events", "grant", "deny_all", "policy"])]
+        serve: bool,
+        /// The port for --serve (0: any free port).
+        #[arg(long, default_value_t = DEFAULT_PORT, requires = "serve")]
+        port: u16,
+    },
+    /// The simulator: pack SRC_DIR with a development key, install it in a temporary home,
+    /// and show it in a browser, live; every save re-packs and relaunches it.
+    Dev {
+        /// The mini-app's source directory.
+        src: PathBuf,
+        /// The port on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = DEFAULT_PORT)]
+        port: u16,
         /// The name user.getProfile answers with (default: $USER).
         #[arg(long, value_name = "NAME")]
         profile_name: Option<String>,

@@ -10,7 +10,7 @@ use sandframe_validate::{Context, Installed, Registry, Validator};
 
 use crate::args::{Cli, Command, DefsAction, TrustAction};
 use crate::out::Out;
-use crate::{CliError, demo, run};
+use crate::{CliError, demo, run, sim};
 
 /// The trust store's file in the home.
 const TRUST_FILE: &str = "trust.toml";
@@ -36,11 +36,19 @@ pub(crate) fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         Command::Info { app } => info(&home()?, &app_id(&app)?, out),
         Command::Run {
             app,
+            profile_name,
+            serve: true,
+            port,
+            ..
+        } => sim::serve_installed(&home()?, &app_id(&app)?, port, profile_name, out),
+        Command::Run {
+            app,
             events,
             grant,
             deny_all,
             policy,
             profile_name,
+            ..
         } => run::run(
             &home()?,
             &run::Options {
@@ -69,6 +77,11 @@ pub(crate) fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
             Ok(())
         }
         Command::Demo { examples } => demo::demo(examples, out),
+        Command::Dev {
+            src,
+            port,
+            profile_name,
+        } => sim::dev(&src, port, profile_name, out),
     }
 }
 

@@ -31,6 +31,7 @@ mod commands;
 mod demo;
 mod out;
 mod run;
+mod sim;
 
 use std::process::ExitCode;
 

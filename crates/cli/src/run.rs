@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use sandframe_core::{
-    Alert, AlertSink, AppId, Consent, ConsentDecision, ConsentRequest, EventKind, SurfaceEvent,
-    ViewNode,
+    AppId, Consent, ConsentDecision, ConsentRequest, EventKind, SurfaceEvent, ViewNode,
 };
 use sandframe_host::{Host, HostError};
+use sandframe_monitor::AlertLog;
 use sandframe_render::{TextSurface, terminal_text as shown};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -128,37 +128,12 @@ impl Consent for Answers {
     }
 }
 
-/// Monitor alerts, kept for the next view printed.
-#[derive(Default)]
-pub(crate) struct Alerts(Mutex<Vec<Value>>);
-
-impl Alerts {
-    pub(crate) fn take(&self) -> Vec<Value> {
-        self.0
-            .lock()
-            .map(|mut l| std::mem::take(&mut *l))
-            .unwrap_or_default()
-    }
-}
-
-impl AlertSink for Alerts {
-    fn alert(&self, a: &Alert<'_>) {
-        if let Ok(mut l) = self.0.lock() {
-            l.push(json!({
-                "rule": a.rule,
-                "verdict": format!("{:?}", a.verdict).to_lowercase(),
-                "evidence": a.evidence,
-            }));
-        }
-    }
-}
-
 /// A host on a terminal surface, with the answers and alerts it reports.
 pub(crate) struct Session {
     pub(crate) host: Host,
     pub(crate) surface: Arc<Mutex<TextSurface>>,
     pub(crate) answers: Arc<Answers>,
-    pub(crate) alerts: Arc<Alerts>,
+    pub(crate) alerts: Arc<AlertLog>,
 }
 
 impl Session {
@@ -171,7 +146,7 @@ impl Session {
     ) -> Result<Session, CliError> {
         let surface = Arc::new(Mutex::new(TextSurface::new()));
         let answers = Arc::new(answers);
-        let alerts = Arc::new(Alerts::default());
+        let alerts = Arc::new(AlertLog::default());
         let mut gateway_policy = sandframe_gateway::Policy::new();
         for api in &policy.deny_apis {
             gateway_policy = gateway_policy.deny_api(api);
@@ -222,9 +197,7 @@ impl Session {
         for a in &alerts {
             out.line(format!(
                 "monitor: {} -> {} ({})",
-                a["rule"].as_str().unwrap_or(""),
-                a["verdict"].as_str().unwrap_or(""),
-                a["evidence"].as_str().unwrap_or("")
+                a.rule, a.verdict, a.evidence
             ));
         }
         out.line(format!("── {app} · after {after} ──"));

@@ -1477,6 +1477,31 @@ impl Host {
         }
     }
 
+    /// A copy of the app's view data, as the render side holds it once every patch sent so
+    /// far has been applied (`None` if its view is not open).
+    ///
+    /// # Errors
+    /// [`HostError::Render`] if the render thread has stopped.
+    pub fn view_data(&self, app: &AppId) -> Result<Option<serde_json::Value>, HostError> {
+        Ok(self.render.data(app)?)
+    }
+
+    /// A file of the installed package under `assets/` (`path` relative to it), for a
+    /// surface that shows the app's images; `None` if there is no such asset. Only assets
+    /// are served: never the logic module, the manifest or a view.
+    ///
+    /// # Errors
+    /// [`HostError::NotInstalled`], [`HostError::Damaged`].
+    pub fn asset(&self, app: &AppId, path: &str) -> Result<Option<Vec<u8>>, HostError> {
+        let verified = self.installed_package(app)?;
+        let wanted = format!("assets/{path}");
+        Ok(verified
+            .package()
+            .files()
+            .find(|(p, _, _)| p.as_str() == wanted)
+            .map(|(_, _, bytes)| bytes.to_vec()))
+    }
+
     /// Whether the monitor has quarantined the app (it then does not launch).
     pub fn is_quarantined(&self, app: &AppId) -> bool {
         self.monitor.is_quarantined(app)

@@ -89,6 +89,10 @@ enum Command {
     Close {
         app: AppId,
     },
+    Data {
+        app: AppId,
+        reply: SyncSender<Option<serde_json::Value>>,
+    },
     Sync {
         reply: SyncSender<()>,
     },
@@ -204,6 +208,20 @@ impl RenderSide {
         answer.recv().map_err(|_| RenderError::Stopped)?
     }
 
+    /// A copy of `app`'s view data (`None` without an open view), once every patch sent
+    /// before has been applied: for tools that show it (a simulator's data panel).
+    ///
+    /// # Errors
+    /// [`RenderError::Stopped`].
+    pub fn data(&self, app: &AppId) -> Result<Option<serde_json::Value>, RenderError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.send(Command::Data {
+            app: app.clone(),
+            reply,
+        })?;
+        answer.recv().map_err(|_| RenderError::Stopped)
+    }
+
     /// Closes `app`'s view (its state is dropped).
     pub fn close(&self, app: &AppId) {
         let _ = self.send(Command::Close { app: app.clone() });
@@ -282,6 +300,9 @@ fn serve<S: Surface>(surface: &Mutex<S>, commands: &Receiver<Command>) {
                 if let Ok(mut s) = surface.lock() {
                     s.close(&app);
                 }
+            }
+            Command::Data { app, reply } => {
+                let _ = reply.send(views.get(&app).map(|v| v.data().clone()));
             }
             Command::Sync { reply } => {
                 let _ = reply.send(());

@@ -1,0 +1,102 @@
+//! `sandframe dev` and `sandframe run --serve`: the simulator in a browser.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sandframe_core::AppId;
+use sandframe_package::{SecretKey, TrustStore};
+use sandframe_sim::{Options, Parts};
+
+use crate::CliError;
+use crate::commands::{ProfileApi, host, write_home_file};
+use crate::out::Out;
+
+fn profile(name: Option<String>) -> Arc<ProfileApi> {
+    Arc::new(ProfileApi(
+        name.or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "sandframe user".into()),
+    ))
+}
+
+/// Prints the page's address as soon as the server listens (standard output, flushed: a
+/// script or a test reads it from there).
+fn ready(json: bool) -> Box<dyn FnOnce(&str) + Send> {
+    Box::new(move |url: &str| {
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        let _ = if json {
+            writeln!(stdout, "{}", serde_json::json!({ "serving": url }))
+        } else {
+            writeln!(stdout, "sandframe simulator: open {url}  (Ctrl-C stops it)")
+        };
+        let _ = stdout.flush();
+    })
+}
+
+fn serve(
+    home: &Path,
+    app: Option<AppId>,
+    source: Option<(std::path::PathBuf, SecretKey)>,
+    port: u16,
+    name: Option<String>,
+    out: &Out,
+) -> Result<(), CliError> {
+    let parts = Parts::new();
+    let host = parts
+        .attach(host(home)?)
+        .api("user.getProfile", Some("user:readProfile"), profile(name))
+        .build()?;
+    sandframe_sim::serve(
+        host,
+        parts,
+        Options {
+            port,
+            app,
+            source,
+            on_ready: Some(ready(out.json())),
+        },
+    )
+    .map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// `sandframe dev SRC_DIR`: a development key trusted only by a temporary home.
+pub(crate) fn dev(
+    src: &Path,
+    port: u16,
+    name: Option<String>,
+    out: &mut Out,
+) -> Result<(), CliError> {
+    if !src.join("manifest.toml").is_file() {
+        return Err(CliError::Usage(format!(
+            "{} is not a mini-app source directory (no manifest.toml)",
+            src.display()
+        )));
+    }
+    let tmp = tempfile::tempdir().map_err(|source| CliError::Io {
+        what: "create the simulator's temporary home".into(),
+        source,
+    })?;
+    let home = tmp.path().join("home");
+    let key = SecretKey::generate()?;
+    let mut trust = TrustStore::new();
+    trust.trust(key.public_key(), "development key (this simulator only)");
+    write_home_file(&home, "trust.toml", trust.to_toml()?.as_bytes())?;
+    let dir = src
+        .canonicalize()
+        .map_err(|e| CliError::Usage(format!("cannot open {}: {e}", src.display())))?;
+    serve(&home, None, Some((dir, key)), port, name, out)
+}
+
+/// `sandframe run APP --serve`: an installed app, in the browser, from the real home.
+pub(crate) fn serve_installed(
+    home: &Path,
+    app: &AppId,
+    port: u16,
+    name: Option<String>,
+    out: &mut Out,
+) -> Result<(), CliError> {
+    let h = host(home)?.build()?;
+    h.info(app)?; // installed?
+    drop(h);
+    serve(home, Some(app.clone()), None, port, name, out)
+}

@@ -1,0 +1,558 @@
+//! The simulator in a real browser: `sandframe dev` on an example, driven in headless
+//! Chromium over WebDriver (Debian's `chromium` and `chromium-driver`; `.ci/run` installs
+//! them). Screenshots are kept under `target/tmp/browser/` as test artifacts.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // a test: failing loudly is the point
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+/// Kills a child process when dropped.
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tool(env: &str, default: &str) -> PathBuf {
+    let path = std::env::var_os(env).map_or_else(|| PathBuf::from(default), PathBuf::from);
+    assert!(
+        path.exists(),
+        "{} is missing: install Debian's chromium and chromium-driver (apt-get install chromium \
+         chromium-driver; .ci/run does), or point {env} at it",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// chromedriver, and a headless Chromium session through it.
+struct Browser {
+    client: Client,
+    _driver: Kill,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let driver = tool("CHROMEDRIVER", "/usr/bin/chromedriver");
+        let chromium = tool("CHROMIUM", "/usr/bin/chromium");
+        let port = free_port();
+        let driver = Kill(
+            Command::new(driver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("no WebDriver session: {e}"),
+            }
+        };
+        Browser {
+            client,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+
+    /// Waits until `script` (returning a value) returns `want`; panics with what it saw.
+    async fn until(&self, what: &str, script: &str, want: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = self.client.execute(script, vec![]).await.unwrap();
+            if want(&v) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "waited for {what}; last saw {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The phone screen's text.
+    async fn screen_text(&self, what: &str, contains: &str) -> String {
+        let want = contains.to_owned();
+        self.until(
+            what,
+            "return document.getElementById('screen').textContent",
+            move |v| v.as_str().is_some_and(|t| t.contains(&want)),
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned()
+    }
+
+    /// Clicks the button of the phone screen whose text is `label` (a live view replaces
+    /// its elements as patches arrive: a stale one is looked up again).
+    async fn tap(&self, label: &str) {
+        // XPath 1 has no escapes: quote with whichever quote the label does not hold.
+        let quoted = if label.contains('\'') {
+            format!("\"{label}\"")
+        } else {
+            format!("'{label}'")
+        };
+        let xpath = format!("//div[@id='screen']//button[normalize-space(.)={quoted}]");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let clicked = match self
+                .client
+                .wait()
+                .at_most(Duration::from_secs(30))
+                .for_element(Locator::XPath(&xpath))
+                .await
+            {
+                Ok(e) => e.click().await,
+                Err(e) => Err(e),
+            };
+            match clicked {
+                Ok(()) => return,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("cannot tap {label:?}: {e}"),
+            }
+        }
+    }
+
+    async fn screenshot(&self, name: &str) -> PathBuf {
+        let png = self.client.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+}
+
+/// `sandframe dev SRC --port 0`; returns the process and the page's address.
+fn dev(src: &Path) -> (Kill, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandframe"))
+        .args([
+            "dev",
+            src.to_str().unwrap(),
+            "--port",
+            "0",
+            "--profile-name",
+            "Ada",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    (Kill(child), url)
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_counts_in_the_browser_and_the_consent_dialog_grants_the_profile() {
+    let b = Browser::start().await;
+
+    let (_sim, url) = dev(&example("counter"));
+    b.client.goto(&url).await.unwrap();
+    b.screen_text("the counter's first view", "Count: 0").await;
+    b.tap("+1").await;
+    b.tap("+1").await;
+    b.screen_text("two taps counted", "Count: 2").await;
+    // The data panel shows the view data; the audit panel, the storage calls.
+    b.until(
+        "the data panel",
+        "return document.getElementById('data').textContent",
+        |v| v.as_str().is_some_and(|t| t.contains("\"count\": 2")),
+    )
+    .await;
+    b.until(
+        "the audit panel",
+        "return document.getElementById('audit').textContent",
+        |v| v.as_str().is_some_and(|t| t.contains("storage.set")),
+    )
+    .await;
+    let shot = b.screenshot("counter.png").await;
+    eprintln!("screenshot: {}", shot.display());
+
+    let (_sim2, url) = dev(&example("profile"));
+    b.client.goto(&url).await.unwrap();
+    b.screen_text("the profile's first view", "Tap to ask")
+        .await;
+    b.tap("Ask for my profile").await;
+    // The capability prompt is a dialog in the page; the app waits for the answer.
+    b.until(
+        "the consent dialog",
+        "const d = document.getElementById('consent'); return d.open ? d.textContent : null",
+        |v| {
+            v.as_str()
+                .is_some_and(|t| t.contains("user:readProfile") && t.contains("Greet you by name"))
+        },
+    )
+    .await;
+    b.screenshot("consent.png").await;
+    b.client
+        .find(Locator::Id("consent-allow"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.screen_text("the profile granted", "Hello, Ada!").await;
+    b.until(
+        "the grant in the capabilities panel",
+        "return document.getElementById('caps').textContent",
+        |v| {
+            v.as_str()
+                .is_some_and(|t| t.contains("user:readProfile  granted"))
+        },
+    )
+    .await;
+    b.client.close().await.unwrap();
+}
+
+/// A 1×1 PNG.
+const DOT_PNG: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\x0d\x49\x44\x41\x54\x78\xda\x63\x64\x60\xf8\x5f\x0f\x00\x02\x87\x01\x80\xeb\x47\xba\x92\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
+
+/// A mini-app whose view data is hostile: markup, an attribute break-out, a script URL.
+fn hostile_source(dir: &Path) -> PathBuf {
+    let src = dir.join("hostile");
+    std::fs::create_dir_all(src.join("views")).unwrap();
+    std::fs::write(
+        src.join("manifest.toml"),
+        "id = \"com.example.hostile\"\nname = \"Hostile\"\nversion = \"1.0.0\"\nviews = [\"index\"]\n\
+         [[capabilities]]\nname = \"ui:render\"\nreason = \"Show things\"\n\
+         [limits]\nmemory_pages = 1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("views/index.xml"),
+        "<view><text>{{a}}</text><text class=\"{{b}}\">{{c}}</text>\
+         <image src=\"assets/dot.png\" alt=\"{{b}}\"/><button bind:tap=\"onTap\">{{a}}</button></view>",
+    )
+    .unwrap();
+    // The template grammar has no bound image source (a `javascript:` URL cannot get there):
+    // images come from the package's assets.
+    std::fs::create_dir_all(src.join("assets")).unwrap();
+    std::fs::write(src.join("assets/dot.png"), DOT_PNG).unwrap();
+    let data = json!({
+        "a": "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">",
+        "b": "\" onload=\"window.__pwned=3\" x=\"",
+        "c": "javascript:window.__pwned=4",
+    })
+    .to_string();
+    let escaped: String = data.bytes().map(|b| format!("\\{b:02x}")).collect();
+    let wat = format!(
+        r#"(module
+  (import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "ui.setData")
+  (data (i32.const 64) "{escaped}")
+  (func (export "sf_init") (result i32)
+    (drop (call $call (i32.const 0) (i32.const 10) (i32.const 64) (i32.const {len})))
+    i32.const 0)
+  (func (export "sf_event") (param i32) (result i32) i32.const 0))"#,
+        len = data.len()
+    );
+    std::fs::write(src.join("logic.wat"), wat).unwrap();
+    src
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_view_data_runs_nothing_and_loads_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = hostile_source(tmp.path());
+    let b = Browser::start().await;
+    let (_sim, url) = dev(&src);
+    let origin = url.split("/?").next().unwrap().to_owned();
+    b.client.goto(&url).await.unwrap();
+    // The markup arrives as text.
+    b.screen_text(
+        "the hostile data, as text",
+        "<script>window.__pwned=1</script>",
+    )
+    .await;
+    b.tap("<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">")
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pwned = b
+        .client
+        .execute("return window.__pwned === undefined", vec![])
+        .await
+        .unwrap();
+    assert_eq!(pwned, Value::Bool(true), "a payload ran");
+    assert!(b.client.get_alert_text().await.is_err(), "no dialog opened");
+    let scripts = b
+        .client
+        .execute(
+            "return [document.scripts.length, document.querySelectorAll('#screen script, #screen [onerror], #screen [onload]').length]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(scripts, json!([1, 0]), "only the simulator's own script");
+    // Every request the page made went to the simulator itself; none to a script URL.
+    let requests = b
+        .client
+        .execute(
+            "return performance.getEntriesByType('resource').map(e => e.name)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    for r in requests.as_array().unwrap() {
+        let r = r.as_str().unwrap();
+        assert!(
+            r.starts_with(&format!("{origin}/")),
+            "a request left the simulator: {r}"
+        );
+    }
+    let img = b
+        .client
+        .execute(
+            "const i = document.querySelector('#screen img'); return i ? i.getAttribute('src') : null",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        img, "/assets/dot.png",
+        "an image loads from the package's assets only"
+    );
+    let loaded = b
+        .client
+        .execute(
+            "const i = document.querySelector('#screen img'); return i.complete && i.naturalWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(loaded, json!(1), "the asset was served and decoded");
+    b.screenshot("hostile.png").await;
+    b.client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_relaunches_and_a_broken_view_shows_its_finding_with_line_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("hello");
+    std::fs::create_dir_all(src.join("views")).unwrap();
+    for f in ["manifest.toml", "logic.wat", "views/index.xml"] {
+        std::fs::copy(example("hello").join(f), src.join(f)).unwrap();
+    }
+    let b = Browser::start().await;
+    let (_sim, url) = dev(&src);
+    b.client.goto(&url).await.unwrap();
+    b.screen_text("hello", "Hello from a sandboxed mini-app!")
+        .await;
+    std::fs::write(
+        src.join("views/index.xml"),
+        "<view>\n  <text>Taps: {{taps}}</txet>\n</view>\n",
+    )
+    .unwrap();
+    let findings = b
+        .until(
+            "the finding in the page",
+            "const f = document.getElementById('findings'); return f.hidden ? null : f.textContent",
+            |v| v.as_str().is_some_and(|t| t.contains("views/index.xml:2:")),
+        )
+        .await;
+    eprintln!("findings shown: {findings}");
+    b.screenshot("findings.png").await;
+    std::fs::write(
+        src.join("views/index.xml"),
+        "<view><text>Edited! Taps: {{taps}}</text><button bind:tap=\"onTap\">Tap me</button></view>",
+    )
+    .unwrap();
+    b.screen_text("the edited view, relaunched", "Edited! Taps: 0")
+        .await;
+    b.until(
+        "the findings gone",
+        "return document.getElementById('findings').hidden",
+        |v| v == &Value::Bool(true),
+    )
+    .await;
+    b.tap("Tap me").await;
+    b.screen_text("a tap after the reload", "Edited! Taps: 1")
+        .await;
+    b.client.close().await.unwrap();
+}
+
+#[test]
+fn the_simulator_refuses_foreign_hosts_origins_and_missing_tokens() {
+    let (_sim, url) = dev(&example("hello"));
+    let origin = url.split("/?").next().unwrap().to_owned();
+    let port = origin.rsplit(':').next().unwrap();
+    let token = url.split("t=").nth(1).unwrap();
+    let http = |method: &str, path: &str, headers: &[(&str, &str)], body: &str| -> (u16, String) {
+        use std::io::{Read as _, Write as _};
+        let mut s =
+            std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        s.write_all(req.as_bytes()).unwrap();
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        let code = resp
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0);
+        (code, resp)
+    };
+    let host = format!("127.0.0.1:{port}");
+    let page = format!("/?t={token}");
+    let (code, resp) = http("GET", &page, &[("Host", &host)], "");
+    assert_eq!(code, 200);
+    assert!(
+        resp.to_ascii_lowercase()
+            .contains("content-security-policy: default-src 'none'; script-src 'self'")
+    );
+    // DNS rebinding: a name that resolves to 127.0.0.1 is still refused.
+    assert_eq!(
+        http(
+            "GET",
+            &page,
+            &[("Host", &format!("evil.example:{port}"))],
+            ""
+        )
+        .0,
+        403
+    );
+    // No token, a wrong token: no page, no event stream.
+    assert_eq!(http("GET", "/", &[("Host", &host)], "").0, 403);
+    assert_eq!(http("GET", "/events?t=00", &[("Host", &host)], "").0, 403);
+    // A tap from another page: refused without the origin or the token.
+    let tap = r#"{"path":"2","kind":"tap"}"#;
+    let json = ("Content-Type", "application/json");
+    assert_eq!(
+        http(
+            "POST",
+            "/event",
+            &[
+                ("Host", &host),
+                json,
+                ("Origin", "http://evil.example"),
+                ("x-sandframe-token", token)
+            ],
+            tap
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        http(
+            "POST",
+            "/event",
+            &[("Host", &host), json, ("Origin", &origin)],
+            tap
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        http(
+            "POST",
+            "/event",
+            &[
+                ("Host", &host),
+                json,
+                ("Origin", &origin),
+                ("x-sandframe-token", "x")
+            ],
+            tap
+        )
+        .0,
+        403
+    );
+    let (code, resp) = http(
+        "POST",
+        "/event",
+        &[
+            ("Host", &host),
+            json,
+            ("Origin", &origin),
+            ("x-sandframe-token", token),
+        ],
+        tap,
+    );
+    assert_eq!(code, 200, "{resp}");
+    assert!(resp.contains("\"answer\":0"), "{resp}");
+    // Only images from assets/: never the logic or the manifest.
+    assert_eq!(
+        http("GET", "/assets/../logic.wasm", &[("Host", &host)], "").0,
+        404
+    );
+    assert_eq!(
+        http("GET", "/assets/manifest.toml", &[("Host", &host)], "").0,
+        404
+    );
+}

@@ -1,0 +1,467 @@
+//! The loopback web server: the page, its event stream, taps, consent answers, assets; and
+//! the guard in front of all of them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use sandframe_core::{EventKind, SurfaceEvent};
+use sandframe_host::{Host, HostError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{Options, Parts, Shared, SimError, token, watch};
+
+const INDEX: &str = include_str!("page/index.html");
+const SCRIPT: &str = include_str!("page/app.js");
+const STYLE: &str = include_str!("page/app.css");
+
+/// Every response: scripts, styles and images from this server only, no framing, no
+/// plugins, no remote anything.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The most audit records the page shows.
+const AUDIT_SHOWN: usize = 40;
+
+/// The server's state: the shared simulator and the port it answers on.
+#[derive(Clone)]
+struct App {
+    shared: Arc<Shared>,
+    port: u16,
+}
+
+/// Serves the simulator until the process is interrupted (Ctrl-C).
+///
+/// # Errors
+/// [`SimError::Start`] if the port cannot be bound or the runtime does not start;
+/// [`SimError::Watch`] if the source directory cannot be watched.
+pub fn serve(host: Host, parts: Parts, mut options: Options) -> Result<(), SimError> {
+    let shared = Arc::new(Shared {
+        host,
+        parts,
+        app: std::sync::Mutex::new(options.app.clone()),
+        status: std::sync::Mutex::new(String::new()),
+        findings: std::sync::Mutex::new(Value::Array(Vec::new())),
+        token: token()?,
+    });
+    let _watcher = match options.source.take() {
+        Some((dir, key)) => {
+            let source = watch::Source { dir, key };
+            source.rebuild(&shared);
+            Some(watch::start(source, Arc::clone(&shared))?)
+        }
+        None => {
+            if let Some(app) = &options.app {
+                shared.relaunch(app);
+            }
+            None
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| SimError::Start(e.to_string()))?;
+    let serving = Arc::clone(&shared);
+    runtime.block_on(async move {
+        let shared = serving;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+            .await
+            .map_err(|e| SimError::Start(format!("127.0.0.1:{}: {e}", options.port)))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| SimError::Start(e.to_string()))?
+            .port();
+        let url = format!("http://127.0.0.1:{port}/?t={}", shared.token);
+        if let Some(ready) = options.on_ready.take() {
+            ready(&url);
+        }
+        let app = App {
+            shared: Arc::clone(&shared),
+            port,
+        };
+        let router = Router::new()
+            .route("/", get(index))
+            .route("/app.js", get(script))
+            .route("/app.css", get(style))
+            .route("/events", get(events))
+            .route("/event", post(surface_event))
+            .route("/consent", post(consent))
+            .route("/lifecycle", post(lifecycle))
+            .route("/assets/{*path}", get(asset))
+            .layer(middleware::from_fn_with_state(app.clone(), guard))
+            .with_state(app);
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| SimError::Start(e.to_string()))
+    })?;
+    if let Some(app) = shared.app() {
+        let _ = shared.host.terminate(&app);
+    }
+    let _ = shared.host.flush_audit();
+    Ok(())
+}
+
+/// Equal in constant time (the token).
+fn same(a: &str, b: &str) -> bool {
+    blake3::hash(a.as_bytes()) == blake3::hash(b.as_bytes())
+}
+
+fn refuse(why: &'static str) -> Response {
+    (StatusCode::FORBIDDEN, why).into_response()
+}
+
+/// The guard in front of every route: loopback Host only; the token on the page and its
+/// event stream; Origin and token on every state-changing request; security headers on
+/// every response.
+async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let hosts = [
+        format!("127.0.0.1:{}", app.port),
+        format!("localhost:{}", app.port),
+    ];
+    let host_ok = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| hosts.iter().any(|ok| ok == h));
+    if !host_ok {
+        return refuse("foreign Host header: the simulator answers on 127.0.0.1 only");
+    }
+    let path = req.uri().path();
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let origin_ok = headers
+            .get(header::ORIGIN)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|o| hosts.iter().any(|ok| o == format!("http://{ok}")));
+        let token_ok = headers
+            .get("x-sandframe-token")
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|t| same(t, &app.shared.token));
+        if !origin_ok || !token_ok {
+            return refuse("a state-changing request needs the simulator page's origin and token");
+        }
+    } else if path == "/" || path == "/events" {
+        let token_ok = req.uri().query().is_some_and(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.strip_prefix("t="))
+                .any(|t| same(t, &app.shared.token))
+        });
+        if !token_ok {
+            return refuse("open the address the simulator printed (it carries the token)");
+        }
+    }
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn typed(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn index() -> Response {
+    typed("text/html; charset=utf-8", INDEX)
+}
+
+async fn script() -> Response {
+    typed("text/javascript; charset=utf-8", SCRIPT)
+}
+
+async fn style() -> Response {
+    typed("text/css; charset=utf-8", STYLE)
+}
+
+/// Runs a host call off the async threads.
+async fn blocking<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    f: impl FnOnce(&Shared) -> T + Send + 'static,
+) -> Option<T> {
+    let shared = Arc::clone(shared);
+    tokio::task::spawn_blocking(move || f(&shared)).await.ok()
+}
+
+/// What the page shows, read from the host.
+fn snapshot(s: &Shared, with_audit: bool) -> (String, Value) {
+    let app = s.app();
+    let view = app
+        .as_ref()
+        .and_then(|a| s.parts.surface.lock().ok().map(|l| l.html(a)))
+        .unwrap_or_default();
+    let host: &Host = &s.host;
+    let mut state = serde_json::Map::new();
+    state.insert(
+        "app".into(),
+        json!(app.as_ref().map(|a| a.as_str().to_owned())),
+    );
+    state.insert(
+        "status".into(),
+        json!(s.status.lock().map(|x| x.clone()).unwrap_or_default()),
+    );
+    state.insert("alerts".into(), json!(s.parts.alerts.snapshot()));
+    if let Some(app) = &app {
+        state.insert(
+            "data".into(),
+            host.view_data(app).ok().flatten().unwrap_or(Value::Null),
+        );
+        state.insert(
+            "info".into(),
+            host.info(app)
+                .ok()
+                .and_then(|i| serde_json::to_value(i).ok())
+                .unwrap_or(Value::Null),
+        );
+        if with_audit {
+            let records = host.audit_records(Some(app)).unwrap_or_default();
+            let from = records.len().saturating_sub(AUDIT_SHOWN);
+            state.insert(
+                "audit".into(),
+                serde_json::to_value(records.get(from..).unwrap_or_default())
+                    .unwrap_or(Value::Null),
+            );
+        }
+    }
+    (view, Value::Object(state))
+}
+
+/// The page's event stream: one `update` event (JSON: `view`, `state`, `findings`,
+/// `consent`, each only when it changed) whenever something changed, and at least every
+/// second for the audit trail.
+async fn events(
+    State(app): State<App>,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    struct Seen {
+        rx: tokio::sync::watch::Receiver<u64>,
+        view: Option<String>,
+        state: Option<Value>,
+        findings: Option<Value>,
+        consent: Option<Value>,
+        audit: Value,
+        first: bool,
+    }
+    let seen = Seen {
+        rx: app.shared.parts.changed.subscribe(),
+        view: None,
+        state: None,
+        findings: None,
+        consent: None,
+        audit: Value::Null,
+        first: true,
+    };
+    let shared = Arc::clone(&app.shared);
+    let stream = futures_util::stream::unfold(seen, move |mut seen| {
+        let shared = Arc::clone(&shared);
+        async move {
+            loop {
+                if !seen.first {
+                    // Wake on a change, or after a second (the audit trail grows quietly).
+                    let _ = tokio::time::timeout(Duration::from_secs(1), seen.rx.changed()).await;
+                }
+                seen.first = false;
+                seen.rx.mark_unchanged();
+                let (view, mut state) = blocking(&shared, |s| snapshot(s, true)).await?;
+                let audit = state
+                    .get_mut("audit")
+                    .map(Value::take)
+                    .unwrap_or(Value::Null);
+                let findings = shared
+                    .findings
+                    .lock()
+                    .map(|f| f.clone())
+                    .unwrap_or_default();
+                let consent = shared.parts.consent.current();
+                let mut update = serde_json::Map::new();
+                if seen.view.as_ref() != Some(&view) {
+                    update.insert("view".into(), Value::String(view.clone()));
+                    seen.view = Some(view);
+                }
+                if seen.state.as_ref() != Some(&state) || seen.audit != audit {
+                    let mut full = state.clone();
+                    if let Value::Object(m) = &mut full {
+                        m.insert("audit".into(), audit.clone());
+                    }
+                    update.insert("state".into(), full);
+                    seen.state = Some(state);
+                    seen.audit = audit;
+                }
+                if seen.findings.as_ref() != Some(&findings) {
+                    update.insert("findings".into(), findings.clone());
+                    seen.findings = Some(findings);
+                }
+                if seen.consent.as_ref() != Some(&consent) {
+                    update.insert("consent".into(), consent.clone());
+                    seen.consent = Some(consent);
+                }
+                if !update.is_empty() {
+                    let event = Event::default()
+                        .event("update")
+                        .data(Value::Object(update).to_string());
+                    return Some((Ok(event), seen));
+                }
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// A tap or an input from the page.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageEvent {
+    path: String,
+    kind: String,
+    value: Option<String>,
+}
+
+fn bad(why: impl Into<String>) -> Response {
+    (StatusCode::BAD_REQUEST, why.into()).into_response()
+}
+
+async fn surface_event(State(app): State<App>, body: axum::body::Bytes) -> Response {
+    let Ok(e) = serde_json::from_slice::<PageEvent>(&body) else {
+        return bad("expected {\"path\", \"kind\", \"value\"}");
+    };
+    let target: Option<Vec<u32>> = if e.path.is_empty() {
+        Some(Vec::new())
+    } else {
+        e.path.split('.').map(|p| p.parse().ok()).collect()
+    };
+    let (Some(target), Some(kind)) = (
+        target,
+        match e.kind.as_str() {
+            "tap" => Some(EventKind::Tap),
+            "input" => Some(EventKind::Input),
+            _ => None,
+        },
+    ) else {
+        return bad("a path is dot-separated numbers; a kind is tap or input");
+    };
+    let answer = blocking(&app.shared, move |s| {
+        let app = s.app()?;
+        let result = s.host.surface_event(SurfaceEvent {
+            app: app.clone(),
+            target,
+            kind,
+            value: e.value,
+        });
+        Some(match result {
+            Ok(Some(code)) => json!({ "answer": code }),
+            Ok(None) => json!({ "dropped": "no handler is bound there" }),
+            Err(err) => {
+                let stopped = matches!(err, HostError::Runtime(_));
+                let message = err.to_string();
+                if stopped {
+                    s.set_status(format!("terminated by the sandbox: {message}"));
+                }
+                json!({ "error": message })
+            }
+        })
+    })
+    .await
+    .flatten();
+    match answer {
+        Some(v) => axum::Json(v).into_response(),
+        None => bad("no app is running"),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Answer {
+    id: u64,
+    granted: bool,
+}
+
+async fn consent(State(app): State<App>, body: axum::body::Bytes) -> Response {
+    let Ok(a) = serde_json::from_slice::<Answer>(&body) else {
+        return bad("expected {\"id\", \"granted\"}");
+    };
+    let done = app.shared.parts.consent.answer(a.id, a.granted);
+    axum::Json(json!({ "answered": done })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Lifecycle {
+    show: bool,
+}
+
+async fn lifecycle(State(app): State<App>, body: axum::body::Bytes) -> Response {
+    let Ok(l) = serde_json::from_slice::<Lifecycle>(&body) else {
+        return bad("expected {\"show\": true|false}");
+    };
+    let r = blocking(&app.shared, move |s| {
+        let app = s.app()?;
+        let r = if l.show {
+            s.host.show(&app)
+        } else {
+            s.host.hide(&app)
+        };
+        Some(r.map_err(|e| e.to_string()))
+    })
+    .await
+    .flatten();
+    match r {
+        Some(Ok(code)) => axum::Json(json!({ "answer": code })).into_response(),
+        Some(Err(e)) => axum::Json(json!({ "error": e })).into_response(),
+        None => bad("no app is running"),
+    }
+}
+
+/// An image from the package's `assets/`; nothing else of the package is served.
+async fn asset(State(app): State<App>, Path(path): Path<String>) -> Response {
+    let content_type = match path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()) {
+        Some(e) if e == "png" => "image/png",
+        Some(e) if e == "jpg" || e == "jpeg" => "image/jpeg",
+        Some(e) if e == "gif" => "image/gif",
+        Some(e) if e == "webp" => "image/webp",
+        Some(e) if e == "svg" => "image/svg+xml",
+        _ => return (StatusCode::NOT_FOUND, "only images are served").into_response(),
+    };
+    let bytes = blocking(&app.shared, move |s| {
+        let app = s.app()?;
+        s.host.asset(&app, &path).ok().flatten()
+    })
+    .await
+    .flatten();
+    match bytes {
+        Some(b) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                // An SVG opened on its own is a document: it gets no script and no origin.
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+                ),
+            ],
+            b,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    }
+}
