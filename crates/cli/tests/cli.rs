@@ -485,3 +485,38 @@ fn the_demo_runs_end_to_end_and_cleans_up() {
     let tmp = text[at + 27..].split_whitespace().next().unwrap();
     assert!(!Path::new(tmp).exists(), "{tmp} was left behind");
 }
+
+#[test]
+fn a_quarantined_app_is_denied_and_a_tampered_home_is_an_internal_error() {
+    let s = Scratch::new();
+    s.trust();
+    let pkg = s.pack(&example("hello"), "hello.sfpkg");
+    s.ok(&["install", &pkg]);
+    // A quarantine the monitor wrote in an earlier process survives into this one: denied.
+    let dir = s.path("home/quarantine");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(format!("{HELLO}.json")),
+        serde_json::json!({
+            "app": HELLO, "rule": "traps.repeat", "evidence": "3 traps in 10 events", "unix_ms": 1
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let v = s.json(5, &["run", HELLO]);
+    assert!(v["error"].as_str().unwrap().contains("quarantined"), "{v}");
+    let v = s.json(0, &["list"]);
+    assert_eq!(v["apps"][0]["quarantined"], true);
+    std::fs::remove_file(dir.join(format!("{HELLO}.json"))).unwrap();
+
+    // An audit log changed behind the host's back: every command refuses to go on (1).
+    let log = s.path("home/audit.log");
+    let mut bytes = std::fs::read(&log).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&log, bytes).unwrap();
+    let out = s.sf(&["list"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("audit"), "{stderr}");
+}
