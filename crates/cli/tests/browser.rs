@@ -22,6 +22,17 @@ struct Kill(Child);
 
 impl Drop for Kill {
     fn drop(&mut self) {
+        // SIGTERM first: `sandframe dev` then deletes its temporary home.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }

@@ -99,9 +99,7 @@ pub fn serve(host: Host, parts: Parts, mut options: Options) -> Result<(), SimEr
             .layer(middleware::from_fn_with_state(app.clone(), guard))
             .with_state(app);
         axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+            .with_graceful_shutdown(stopped())
             .await
             .map_err(|e| SimError::Start(e.to_string()))
     })?;
@@ -110,6 +108,30 @@ pub fn serve(host: Host, parts: Parts, mut options: Options) -> Result<(), SimEr
     }
     let _ = shared.host.flush_audit();
     Ok(())
+}
+
+/// Resolves when the process is asked to stop: Ctrl-C (SIGINT) or, on Unix, SIGTERM. Either
+/// way `serve` returns and the caller cleans up (a `dev` home is deleted).
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Equal in constant time (the token).
@@ -171,6 +193,11 @@ async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
+    );
+    // No other site may even embed what the simulator serves (an asset in an <img>).
+    h.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
