@@ -483,10 +483,10 @@ fn the_simulator_refuses_foreign_hosts_origins_and_missing_tokens() {
     let page = format!("/?t={token}");
     let (code, resp) = http("GET", &page, &[("Host", &host)], "");
     assert_eq!(code, 200);
-    assert!(
-        resp.to_ascii_lowercase()
-            .contains("content-security-policy: default-src 'none'; script-src 'self'")
-    );
+    let lower = resp.to_ascii_lowercase();
+    assert!(lower.contains("content-security-policy: default-src 'none'; script-src 'self'"));
+    assert!(lower.contains("cross-origin-resource-policy: same-origin"));
+    assert!(lower.contains("x-frame-options: deny"));
     // DNS rebinding: a name that resolves to 127.0.0.1 is still refused.
     assert_eq!(
         http(
