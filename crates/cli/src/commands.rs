@@ -413,9 +413,19 @@ fn info(home: &Path, app: &AppId, out: &mut Out) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Whether the app is installed, from the home's records alone: its grants stay manageable
+/// after its publisher is distrusted or its digest blocked.
+pub(crate) fn installed(host: &Host, app: &AppId) -> Result<(), CliError> {
+    if host.is_installed(app) {
+        Ok(())
+    } else {
+        Err(sandframe_host::HostError::NotInstalled(app.clone()).into())
+    }
+}
+
 fn grants(home: &Path, app: &AppId, out: &mut Out) -> Result<(), CliError> {
     let host = host(home)?.build()?;
-    host.info(app)?; // installed?
+    installed(&host, app)?;
     let grants = host.grants(app)?;
     if grants.is_empty() {
         out.line(format!("{app} holds no stored grants"));
@@ -443,7 +453,7 @@ fn revoke(home: &Path, app: &str, cap: &str, out: &mut Out) -> Result<(), CliErr
     let app = app_id(app)?;
     let cap = capability(cap)?;
     let host = host(home)?.build()?;
-    host.info(&app)?; // installed?
+    installed(&host, &app)?;
     let held = host.revoke(&app, &cap)?;
     out.line(if held {
         format!("revoked {cap} from {app}")
@@ -494,17 +504,31 @@ fn audit(home: &Path, app: Option<&str>, verify: bool, out: &mut Out) -> Result<
 fn defs(home: &Path, action: DefsAction, out: &mut Out) -> Result<(), CliError> {
     let DefsAction::Update { file, key } = action;
     let signed = read_input(&file)?;
-    if let Some(key) = key {
-        let text = read_input(&key)?;
-        PublicKey::from_file_text(&text)?;
-        write_home_file(home, DEFS_KEY_FILE, &text)?;
+    let current = std::fs::read(home.join(DEFS_KEY_FILE))
+        .ok()
+        .map(|t| PublicKey::from_file_text(&t))
+        .transpose()?;
+    let new_key = match &key {
+        Some(path) => {
+            let text = read_input(path)?;
+            Some((PublicKey::from_file_text(&text)?, text))
+        }
+        None => None,
+    };
+    // Checked before anything is written: a refused file changes nothing, not even the key.
+    let mut v = match &new_key {
+        // A new signer starts afresh: the old signer's set does not bind it.
+        Some((k, _)) if current.as_ref() != Some(k) => Validator::new().with_definitions_key(*k),
+        _ => validator(home)?,
+    };
+    let version = v.update_definitions(&signed)?;
+    if let (Some((k, text)), Some(path)) = (&new_key, &key) {
+        write_home_file(home, DEFS_KEY_FILE, text)?;
         out.line(format!(
-            "definitions signer set from {} (only definitions it signs are accepted)",
-            key.display()
+            "definitions signer set to {k} from {} (only definitions it signs are accepted)",
+            path.display()
         ));
     }
-    let mut v = validator(home)?;
-    let version = v.update_definitions(&signed)?;
     write_home_file(home, DEFS_FILE, &signed)?;
     out.line(format!(
         "security definitions version {version} accepted: every install is checked against them"

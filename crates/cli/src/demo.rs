@@ -10,6 +10,7 @@ use crate::commands::write_home_file;
 use crate::out::Out;
 use crate::run::{Answers, PolicyFile, Session};
 use crate::{CliError, exit};
+use sandframe_render::terminal_text as shown;
 
 /// A hostile app: it imports a host function outside ABI v1 (a WASI file write).
 const ESCAPER: &str = r#"(module
@@ -172,7 +173,7 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
                 exit::REJECTED
             ));
             for f in e.report().map(|r| r.findings()).unwrap_or_default() {
-                out.line(format!("  {f}"));
+                out.line(format!("  {}", shown(&f.to_string())));
             }
             out.push("rejected", json!({ "app": "dev.sandframe.escaper", "findings": e.report().map(|r| r.findings()) }));
         }
@@ -214,7 +215,11 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
     {
         out.line(format!(
             "  {:<22} {:<8} {:<10} {:<8} {}",
-            r.app, r.layer, r.action, r.outcome, r.detail
+            r.app,
+            r.layer,
+            shown(&r.action),
+            r.outcome,
+            shown(&r.detail)
         ));
     }
     out.line(format!(

@@ -10,6 +10,8 @@ use crate::CliError;
 pub(crate) struct Out {
     json: bool,
     fields: Map<String, Value>,
+    /// The command printed its one JSON object itself (a server's address as it starts).
+    streamed: bool,
 }
 
 impl Out {
@@ -17,6 +19,7 @@ impl Out {
         Out {
             json,
             fields: Map::new(),
+            streamed: false,
         }
     }
 
@@ -53,8 +56,13 @@ impl Out {
         }
     }
 
+    /// The command printed its JSON object already: `finish_ok` prints nothing more.
+    pub(crate) fn streamed(&mut self) {
+        self.streamed = true;
+    }
+
     pub(crate) fn finish_ok(self) {
-        if self.json {
+        if self.json && !self.streamed {
             let mut fields = Map::new();
             fields.insert("ok".into(), Value::Bool(true));
             fields.extend(self.fields);

@@ -25,7 +25,11 @@ fn ready(json: bool) -> Box<dyn FnOnce(&str) + Send> {
         use std::io::Write as _;
         let mut stdout = std::io::stdout().lock();
         let _ = if json {
-            writeln!(stdout, "{}", serde_json::json!({ "serving": url }))
+            writeln!(
+                stdout,
+                "{}",
+                serde_json::json!({ "ok": true, "serving": url })
+            )
         } else {
             writeln!(stdout, "sandframe simulator: open {url}  (Ctrl-C stops it)")
         };
@@ -39,7 +43,7 @@ fn serve(
     source: Option<(std::path::PathBuf, SecretKey)>,
     port: u16,
     name: Option<String>,
-    out: &Out,
+    out: &mut Out,
 ) -> Result<(), CliError> {
     let parts = Parts::new();
     let host = parts
@@ -56,7 +60,13 @@ fn serve(
             on_ready: Some(ready(out.json())),
         },
     )
-    .map_err(|e| CliError::Usage(e.to_string()))
+    .map_err(|e| match e {
+        sandframe_sim::SimError::Host(h) => CliError::Host(h),
+        other => CliError::Usage(other.to_string()),
+    })?;
+    // With --json the "serving" line was the one object: nothing more on exit.
+    out.streamed();
+    Ok(())
 }
 
 /// `sandframe dev SRC_DIR`: a development key trusted only by a temporary home.
@@ -96,7 +106,10 @@ pub(crate) fn serve_installed(
     out: &mut Out,
 ) -> Result<(), CliError> {
     let h = host(home)?.build()?;
-    h.info(app)?; // installed?
+    h.info(app)?; // installed, and still trusted
+    if h.is_quarantined(app) {
+        return Err(sandframe_host::HostError::Quarantined(app.clone()).into());
+    }
     drop(h);
     serve(home, Some(app.clone()), None, port, name, out)
 }

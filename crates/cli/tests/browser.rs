@@ -20,21 +20,33 @@ use serde_json::{Value, json};
 /// Kills a child process when dropped.
 struct Kill(Child);
 
-impl Drop for Kill {
-    fn drop(&mut self) {
-        // SIGTERM first: `sandframe dev` then deletes its temporary home.
+impl Kill {
+    /// SIGTERM, then waits up to `within` for the process to exit; its status if it did.
+    fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        if let Ok(Some(status)) = self.0.try_wait() {
+            return Some(status);
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        None
+    }
+}
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        // SIGTERM first: `sandframe dev` then deletes its temporary home.
+        if self.terminate(Duration::from_secs(5)).is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 
@@ -188,7 +200,14 @@ impl Browser {
 
 /// `sandframe dev SRC --port 0`; returns the process and the page's address.
 fn dev(src: &Path) -> (Kill, String) {
+    let (sim, url, _) = dev_with(src, &[]);
+    (sim, url)
+}
+
+/// [`dev`] with `extra` arguments first; also returns the rest of its standard output.
+fn dev_with(src: &Path, extra: &[&str]) -> (Kill, String, BufReader<std::process::ChildStdout>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sandframe"))
+        .args(extra)
         .args([
             "dev",
             src.to_str().unwrap(),
@@ -203,15 +222,14 @@ fn dev(src: &Path) -> (Kill, String) {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
     let url = line
-        .split_whitespace()
+        .split(|c: char| c.is_whitespace() || c == '"')
         .find(|w| w.starts_with("http://127.0.0.1:"))
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_owned();
-    (Kill(child), url)
+    (Kill(child), url, stdout)
 }
 
 fn example(name: &str) -> PathBuf {
@@ -279,6 +297,13 @@ async fn the_counter_counts_in_the_browser_and_the_consent_dialog_grants_the_pro
         },
     )
     .await;
+    // Stopped while the page is still open (its event stream too), it exits at once.
+    let mut sim2 = _sim2;
+    let status = sim2.terminate(Duration::from_secs(2));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "sandframe dev did not stop promptly with its page open: {status:?}"
+    );
     b.client.close().await.unwrap();
 }
 
@@ -557,13 +582,25 @@ fn the_simulator_refuses_foreign_hosts_origins_and_missing_tokens() {
     );
     assert_eq!(code, 200, "{resp}");
     assert!(resp.contains("\"answer\":0"), "{resp}");
-    // Only images from assets/: never the logic or the manifest.
-    assert_eq!(
-        http("GET", "/assets/../logic.wasm", &[("Host", &host)], "").0,
-        404
-    );
+    // Only images are served from assets/ (what else the package holds is refused by
+    // Host::asset itself: see the host's tests).
     assert_eq!(
         http("GET", "/assets/manifest.toml", &[("Host", &host)], "").0,
         404
     );
+    assert_eq!(
+        http("GET", "/assets/none.png", &[("Host", &host)], "").0,
+        404
+    );
+}
+
+#[test]
+fn dev_with_json_prints_exactly_one_object() {
+    let (mut sim, url, mut stdout) = dev_with(&example("hello"), &["--json"]);
+    assert!(url.contains("/?t="), "{url}");
+    let status = sim.terminate(Duration::from_secs(5)).unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(rest, "", "nothing after the serving line");
 }

@@ -520,3 +520,46 @@ fn a_quarantined_app_is_denied_and_a_tampered_home_is_an_internal_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("audit"), "{stderr}");
 }
+
+#[test]
+fn a_new_definitions_signer_replaces_the_old_only_once_its_file_is_accepted() {
+    use sandframe_package::SecretKey;
+    use sandframe_validate::Definitions;
+    let s = Scratch::new();
+    s.trust();
+    let pkg = s.pack(&example("hello"), "hello.sfpkg");
+    let signed = |version: u64, key: &SecretKey, name: &str| {
+        let defs = Definitions::from_toml(&format!("version = {version}\n")).unwrap();
+        std::fs::write(s.path(name), defs.sign(key).unwrap()).unwrap();
+        s.p(name)
+    };
+    let (a, b) = (
+        SecretKey::generate().unwrap(),
+        SecretKey::generate().unwrap(),
+    );
+    sandframe_package::write_key_pair(&s.path("a"), &a, false).unwrap();
+    sandframe_package::write_key_pair(&s.path("b"), &b, false).unwrap();
+    let a5 = signed(5, &a, "a5.defs");
+    s.json(
+        0,
+        &["defs", "update", &a5, "--key", &s.p("a/publisher.pub")],
+    );
+    // A file the new key did not sign: refused, and the old signer stays.
+    s.json(
+        5,
+        &["defs", "update", &a5, "--key", &s.p("b/publisher.pub")],
+    );
+    let a6 = signed(6, &a, "a6.defs");
+    s.json(0, &["defs", "update", &a6]);
+    // The new signer's first set starts afresh (its version 1 is not a rollback of a's 6);
+    // from then on only b's sets are accepted, and the home keeps working.
+    let b1 = signed(1, &b, "b1.defs");
+    let v = s.json(
+        0,
+        &["defs", "update", &b1, "--key", &s.p("b/publisher.pub")],
+    );
+    assert_eq!(v["version"], 1);
+    s.json(5, &["defs", "update", &signed(7, &a, "a7.defs")]);
+    s.json(0, &["install", &pkg]);
+    s.json(0, &["list"]);
+}

@@ -526,6 +526,22 @@ struct Live {
     running: HashMap<AppId, Running>,
     /// Suspended (idle, or updated while running): relaunched by their next event.
     suspended: HashSet<AppId>,
+    /// Being launched right now.
+    launching: HashSet<AppId>,
+}
+
+/// Ends a launch's claim on its app, however the launch ends.
+struct Launching<'a> {
+    host: &'a Host,
+    app: &'a AppId,
+}
+
+impl Drop for Launching<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut live) = self.host.live.lock() {
+            live.launching.remove(self.app);
+        }
+    }
 }
 
 /// A running app.
@@ -742,6 +758,18 @@ impl Host {
             .apps
             .open_dir(id.as_str())
             .map_err(home_err(format!("open apps/{id}")))?;
+        // An update: a grant of a capability this version adds is a leftover of an older
+        // version that dropped it (the person agreed to that version's reason, not this
+        // one's): it goes, so consent is asked again. Before the record changes, so that a
+        // failure here leaves an install that computes the same additions when retried.
+        if let Some(g) = &self.sandframe {
+            let held = g.grants(id)?;
+            for added in verified.added_capabilities() {
+                if held.iter().any(|g| g.capability() == added) {
+                    g.revoke(id, added)?;
+                }
+            }
+        }
         write_durably(&dir, "package.sfpkg", bytes)?;
         write_durably(&dir, "receipt", &verified.receipt(&self.secret))?;
         let record = Record {
@@ -755,17 +783,6 @@ impl Host {
         };
         let text = toml::to_string(&record).map_err(|e| HostError::Damaged(e.to_string()))?;
         write_durably(&dir, "record.toml", text.as_bytes())?;
-        // An update: a grant of a capability this version adds is a leftover of an older
-        // version that dropped it (the person agreed to that version's reason, not this
-        // one's): it goes, so consent is asked again.
-        if let Some(g) = &self.sandframe {
-            let held = g.grants(id)?;
-            for added in verified.added_capabilities() {
-                if held.iter().any(|g| g.capability() == added) {
-                    g.revoke(id, added)?;
-                }
-            }
-        }
         // A running instance of the old version stops; its next event relaunches this one.
         let restarted = self.suspend(id)?;
         let version = manifest.version().to_string();
@@ -791,10 +808,16 @@ impl Host {
     /// the package no longer matches its receipt, or a validation or runtime error.
     pub fn launch(&self, app: &AppId) -> Result<i32, HostError> {
         // The lock guards the table only: verifying and compiling (up to seconds) happen
-        // outside it, so a launch never stalls dispatches to running apps.
-        if self.lock_live()?.running.contains_key(app) {
-            return Err(HostError::AlreadyRunning(app.clone()));
+        // outside it, so a launch never stalls dispatches to running apps. One launch of an
+        // app at a time: a second one (e.g. two events at a suspended app) would open the
+        // view again over the first one's data.
+        {
+            let mut live = self.lock_live()?;
+            if live.running.contains_key(app) || !live.launching.insert(app.clone()) {
+                return Err(HostError::AlreadyRunning(app.clone()));
+            }
         }
+        let _launching = Launching { host: self, app };
         if self.monitor.is_quarantined(app) {
             return Err(HostError::Quarantined(app.clone()));
         }
@@ -1033,10 +1056,22 @@ impl Host {
             return Err(HostError::NotRunning(app.clone()));
         }
         match self.launch(app) {
-            Ok(_) | Err(HostError::AlreadyRunning(_)) => {}
-            Err(e) => return Err(e),
+            Ok(_) => self.handle(app),
+            // Another event is relaunching it: wait for that launch to end.
+            Err(HostError::AlreadyRunning(_)) => loop {
+                {
+                    let live = self.lock_live()?;
+                    if let Some(r) = live.running.get(app) {
+                        return Ok(r.handle);
+                    }
+                    if !live.launching.contains(app) {
+                        return Err(HostError::NotRunning(app.clone()));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            },
+            Err(e) => Err(e),
         }
-        self.handle(app)
     }
 
     fn handle(&self, app: &AppId) -> Result<AppHandle, HostError> {
@@ -1118,8 +1153,21 @@ impl Host {
     /// # Errors
     /// [`HostError::Runtime`] if its logic thread is gone.
     pub fn suspend(&self, app: &AppId) -> Result<bool, HostError> {
+        self.suspend_if(app, None)
+    }
+
+    /// Suspends `app` if it runs and, with `idle`, has had no event for that long (checked
+    /// under the lock, so an event that has just begun is not cut short).
+    fn suspend_if(&self, app: &AppId, idle: Option<Duration>) -> Result<bool, HostError> {
         let removed = {
             let mut live = self.lock_live()?;
+            let still_idle = live
+                .running
+                .get(app)
+                .is_some_and(|r| idle.is_none_or(|idle| r.last.elapsed() >= idle));
+            if !still_idle {
+                return Ok(false);
+            }
             let r = live.running.remove(app);
             if r.is_some() {
                 live.suspended.insert(app.clone());
@@ -1159,7 +1207,7 @@ impl Host {
             .collect();
         let mut done = Vec::new();
         for app in idle_apps {
-            if self.suspend(&app)? {
+            if self.suspend_if(&app, Some(idle))? {
                 done.push(app);
             }
         }
@@ -1197,6 +1245,14 @@ impl Host {
             None if live.suspended.contains(app) => AppState::Suspended,
             None => AppState::Stopped,
         }
+    }
+
+    /// Whether `app` is installed (its record has a version: not uninstalled), read from the
+    /// home's records alone (no trust or package check).
+    pub fn is_installed(&self, app: &AppId) -> bool {
+        HomeRegistry(&self.apps)
+            .installed(app)
+            .is_some_and(|i| i.version.is_some())
     }
 
     /// The installed apps (not uninstalled ones), sorted by id.
@@ -1286,6 +1342,13 @@ impl Host {
         if suspended {
             // Its view was kept for its relaunch; stopped, it goes.
             self.render.close(app);
+            self.record(
+                Some(app),
+                "terminate",
+                app.as_str(),
+                AuditOutcome::Allowed,
+                "it was suspended",
+            )?;
         }
         match handle {
             Some(r) => {
@@ -1494,12 +1557,10 @@ impl Host {
     /// [`HostError::NotInstalled`], [`HostError::Damaged`].
     pub fn asset(&self, app: &AppId, path: &str) -> Result<Option<Vec<u8>>, HostError> {
         let verified = self.installed_package(app)?;
-        let wanted = format!("assets/{path}");
         Ok(verified
             .package()
-            .files()
-            .find(|(p, _, _)| p.as_str() == wanted)
-            .map(|(_, _, bytes)| bytes.to_vec()))
+            .file(&format!("assets/{path}"))
+            .map(<[u8]>::to_vec))
     }
 
     /// Whether the monitor has quarantined the app (it then does not launch).

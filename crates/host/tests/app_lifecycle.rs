@@ -170,3 +170,41 @@ fn an_update_keeps_storage_restarts_the_app_and_asks_consent_again_for_what_it_a
     assert_eq!(info.capabilities.len(), 2);
     assert_eq!(info.grants.as_deref(), Some(&[][..]));
 }
+
+#[test]
+fn assets_are_served_from_assets_only_and_no_path_leaves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Host::builder()
+        .home(dir.path().join("home"))
+        .trust(sandframe_testkit::trust())
+        .build()
+        .unwrap();
+    let mut c =
+        sandframe_package::PackageContents::new(manifest("com.example.assets", "").into_bytes());
+    c.add_file("logic.wasm", wat::parse_str(CLOCK_APP).unwrap())
+        .unwrap();
+    c.add_file("views/index.xml", b"<view/>".to_vec()).unwrap();
+    c.add_file("assets/img/dot.png", b"png!".to_vec()).unwrap();
+    let app = h
+        .install(&c.sign(&sandframe_testkit::key()).unwrap())
+        .unwrap()
+        .app;
+    assert_eq!(
+        h.asset(&app, "img/dot.png").unwrap().as_deref(),
+        Some(&b"png!"[..])
+    );
+    for escape in [
+        "../logic.wasm",
+        "../manifest.toml",
+        "../views/index.xml",
+        "img/../../logic.wasm",
+        "img/../dot.png",
+        "/etc/passwd",
+        "",
+        "img",
+    ] {
+        assert_eq!(h.asset(&app, escape).unwrap(), None, "{escape:?}");
+    }
+    let other: AppId = "com.example.absent".parse().unwrap();
+    assert!(h.asset(&other, "img/dot.png").is_err());
+}

@@ -307,8 +307,16 @@ fn serve(runtime: &Runtime, commands: &Receiver<Command>) {
         }
         if pending.settle {
             if let Some(reply) = pending.reply {
-                // A posted event may have stopped the app meanwhile: say so.
-                let _ = reply.send(match slot.app.stopped() {
+                // A posted event may have stopped the app meanwhile, or a verdict that came
+                // after its last event (its terminator is set; it would stop at its next
+                // event): say so.
+                let stopped = slot.app.stopped().or_else(|| {
+                    slot.app
+                        .terminator()
+                        .is_terminated()
+                        .then_some(sandframe_core::TrapKind::Terminated)
+                });
+                let _ = reply.send(match stopped {
                     Some(kind) => Err(RuntimeError::Stopped(kind)),
                     None => Ok(0),
                 });

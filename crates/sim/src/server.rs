@@ -35,6 +35,8 @@ const AUDIT_SHOWN: usize = 40;
 struct App {
     shared: Arc<Shared>,
     port: u16,
+    /// Becomes true when the server is asked to stop: open event streams end then.
+    stop: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Serves the simulator until the process is interrupted (Ctrl-C).
@@ -83,9 +85,12 @@ pub fn serve(host: Host, parts: Parts, mut options: Options) -> Result<(), SimEr
         if let Some(ready) = options.on_ready.take() {
             ready(&url);
         }
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let mut stopping = stop.clone();
         let app = App {
             shared: Arc::clone(&shared),
             port,
+            stop,
         };
         let router = Router::new()
             .route("/", get(index))
@@ -98,10 +103,21 @@ pub fn serve(host: Host, parts: Parts, mut options: Options) -> Result<(), SimEr
             .route("/assets/{*path}", get(asset))
             .layer(middleware::from_fn_with_state(app.clone(), guard))
             .with_state(app);
-        axum::serve(listener, router)
-            .with_graceful_shutdown(stopped())
-            .await
-            .map_err(|e| SimError::Start(e.to_string()))
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+            stopped().await;
+            let _ = stop_tx.send(true);
+        });
+        // Open event streams end on the stop signal; whatever else is still open after a
+        // few seconds does not keep the process (and a dev home) alive.
+        tokio::select! {
+            r = std::future::IntoFuture::into_future(server) => {
+                r.map_err(|e| SimError::Start(e.to_string()))
+            }
+            () = async {
+                let _ = stopping.wait_for(|s| *s).await;
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            } => Ok(()),
+        }
     })?;
     if let Some(app) = shared.app() {
         let _ = shared.host.terminate(&app);
@@ -264,13 +280,19 @@ fn snapshot(s: &Shared, with_audit: bool) -> (String, Value) {
                 .unwrap_or(Value::Null),
         );
         if with_audit {
-            let records = host.audit_records(Some(app)).unwrap_or_default();
-            let from = records.len().saturating_sub(AUDIT_SHOWN);
-            state.insert(
-                "audit".into(),
-                serde_json::to_value(records.get(from..).unwrap_or_default())
-                    .unwrap_or(Value::Null),
-            );
+            let audit = match host.audit_records(Some(app)) {
+                Ok(records) => {
+                    let from = records.len().saturating_sub(AUDIT_SHOWN);
+                    serde_json::to_value(records.get(from..).unwrap_or_default())
+                        .unwrap_or(Value::Null)
+                }
+                // A log that fails verification is news, not an empty panel.
+                Err(e) => json!([{
+                    "layer": "audit", "action": "verify", "subject": "", "outcome": "failed",
+                    "detail": e.to_string(),
+                }]),
+            };
+            state.insert("audit".into(), audit);
         }
     }
     (view, Value::Object(state))
@@ -290,8 +312,10 @@ async fn events(
         consent: Option<Value>,
         audit: Value,
         first: bool,
+        stop: tokio::sync::watch::Receiver<bool>,
     }
     let seen = Seen {
+        stop: app.stop.clone(),
         rx: app.shared.parts.changed.subscribe(),
         view: None,
         state: None,
@@ -305,9 +329,16 @@ async fn events(
         let shared = Arc::clone(&shared);
         async move {
             loop {
+                if *seen.stop.borrow() {
+                    return None;
+                }
                 if !seen.first {
-                    // Wake on a change, or after a second (the audit trail grows quietly).
-                    let _ = tokio::time::timeout(Duration::from_secs(1), seen.rx.changed()).await;
+                    // Wake on a change, or after a second (the audit trail grows quietly);
+                    // end when the server stops.
+                    tokio::select! {
+                        _ = tokio::time::timeout(Duration::from_secs(1), seen.rx.changed()) => {}
+                        _ = seen.stop.changed() => return None,
+                    }
                 }
                 seen.first = false;
                 seen.rx.mark_unchanged();
