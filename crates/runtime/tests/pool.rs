@@ -201,5 +201,10 @@ fn a_cheap_apps_event_overtakes_expensive_ones_queued_on_its_thread() {
     });
     let order = order.into_inner().unwrap();
     assert_eq!(order.len(), 7);
-    assert_eq!(&order[..2], ["spinner 0", "cheap"], "{order:?}");
+    // Spinner 0 ran first and the cheap event right after it, before every queued spinner.
+    // (The two threads that record those first two race to the lock once their answers are
+    // in, so their order in the list says nothing.)
+    let mut first_two = order[..2].to_vec();
+    first_two.sort_unstable();
+    assert_eq!(first_two, ["cheap", "spinner 0"], "{order:?}");
 }
