@@ -563,3 +563,122 @@ fn a_new_definitions_signer_replaces_the_old_only_once_its_file_is_accepted() {
     s.json(0, &["install", &pkg]);
     s.json(0, &["list"]);
 }
+
+/// Runs `sandframe ARGS` under `script`, so that its standard input is a terminal, typing
+/// `input`; returns what it printed.
+fn at_a_terminal(s: &Scratch, args: &str, input: &str) -> String {
+    use std::io::Write as _;
+    let cmd = format!(
+        "{} --home {} {args}",
+        env!("CARGO_BIN_EXE_sandframe"),
+        s.path("home").display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs a command at a terminal");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    text
+}
+
+#[test]
+fn a_person_at_a_terminal_taps_and_answers_the_prompt() {
+    let s = Scratch::new();
+    s.trust();
+    let pkg = s.pack(&example("profile"), "profile.sfpkg");
+    s.ok(&["install", &pkg]);
+    // Tap choice 1, answer the prompt yes, quit.
+    let text = at_a_terminal(
+        &s,
+        "run dev.sandframe.profile --profile-name Grace",
+        "1\ny\nq\n",
+    );
+    assert!(text.contains("[1] tap \"Ask for my profile\""), "{text}");
+    assert!(
+        text.contains("asks for user:readProfile: \"Greet you by name\""),
+        "{text}"
+    );
+    assert!(text.contains("granted (answered by you)"), "{text}");
+    assert!(text.contains("Hello, Grace!"), "{text}");
+    // A flag answers before the person is asked.
+    s.ok(&["revoke", "dev.sandframe.profile", "user:readProfile"]);
+    let text = at_a_terminal(&s, "run dev.sandframe.profile --deny-all", "1\nq\n");
+    assert!(text.contains("denied (answered by --deny-all)"), "{text}");
+    assert!(!text.contains("Allow?"), "{text}");
+}
+
+#[test]
+fn run_serve_shows_an_installed_app_and_refuses_a_quarantined_one() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let s = Scratch::new();
+    s.trust();
+    let pkg = s.pack(&example("hello"), "hello.sfpkg");
+    s.ok(&["install", &pkg]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandframe"))
+        .arg("--home")
+        .arg(s.path("home"))
+        .args(["--json", "run", HELLO, "--serve", "--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["ok"], true);
+    let url = v["serving"].as_str().unwrap().to_owned();
+    let hostport = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let path = &url[url.find("/?").unwrap()..];
+    let mut conn = std::net::TcpStream::connect(&hostport).unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut page = String::new();
+    conn.read_to_string(&mut page).unwrap();
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("sandframe simulator"), "{page}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    // The audit trail shows it was launched from the real home, and stopped.
+    let v = s.json(0, &["audit", HELLO]);
+    let actions: Vec<&str> = v["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["layer"] == "host")
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["install", "launch", "terminate"]);
+
+    let dir = s.path("home/quarantine");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(format!("{HELLO}.json")),
+        serde_json::json!({ "app": HELLO, "rule": "fuel.burn", "evidence": "x", "unix_ms": 1 })
+            .to_string(),
+    )
+    .unwrap();
+    s.json(5, &["run", HELLO, "--serve", "--port", "0"]);
+}
