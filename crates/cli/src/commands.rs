@@ -1,6 +1,7 @@
 //! Every command but `run` and `demo`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sandframe_core::{AppId, Capability};
 use sandframe_host::{Host, HostBuilder};
@@ -161,7 +162,17 @@ fn validator(home: &Path) -> Result<Validator, CliError> {
 
 /// The profile `user.getProfile` answers with: `{"name": NAME}`, and only to apps granted
 /// `user:readProfile`.
-pub(crate) struct ProfileApi(pub(crate) String);
+pub(crate) struct ProfileApi(String);
+
+impl ProfileApi {
+    /// The profile of `name`, else `$USER`, else "sandframe user".
+    pub(crate) fn named(name: Option<String>) -> Arc<ProfileApi> {
+        Arc::new(ProfileApi(
+            name.or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "sandframe user".into()),
+        ))
+    }
+}
 
 impl sandframe_gateway::Api for ProfileApi {
     fn call(

@@ -6,7 +6,7 @@ use sandframe_core::AppId;
 use sandframe_package::{PackageContents, SecretKey, TrustStore, source};
 use serde_json::json;
 
-use crate::commands::write_home_file;
+use crate::commands::{ProfileApi, write_home_file};
 use crate::out::Out;
 use crate::run::{Answers, PolicyFile, Session};
 use crate::{CliError, exit};
@@ -109,7 +109,7 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
         home,
         Answers::new(&[], false, &policy, false),
         &policy,
-        "Ada",
+        ProfileApi::named(Some("Ada".into())),
     )?;
     let h = &session.host;
 

@@ -142,7 +142,7 @@ impl Session {
         home: &Path,
         answers: Answers,
         policy: &PolicyFile,
-        profile_name: &str,
+        profile: Arc<ProfileApi>,
     ) -> Result<Session, CliError> {
         let surface = Arc::new(Mutex::new(TextSurface::new()));
         let answers = Arc::new(answers);
@@ -156,11 +156,7 @@ impl Session {
             .consent(answers.clone())
             .alerts(alerts.clone())
             .policy(gateway_policy)
-            .api(
-                "user.getProfile",
-                Some("user:readProfile"),
-                Arc::new(ProfileApi(profile_name.to_owned())),
-            )
+            .api("user.getProfile", Some("user:readProfile"), profile)
             .build()?;
         Ok(Session {
             host,
@@ -431,12 +427,8 @@ pub(crate) fn run(home: &Path, o: &Options, out: &mut Out) -> Result<(), CliErro
     };
     let interactive = o.events.is_none() && std::io::stdin().is_terminal() && !out.json();
     let answers = Answers::new(&o.grant, o.deny_all, &policy, interactive);
-    let name = o
-        .profile_name
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "sandframe user".into());
-    let session = Session::open(home, answers, &policy, &name)?;
+    let profile = ProfileApi::named(o.profile_name.clone());
+    let session = Session::open(home, answers, &policy, profile)?;
     let app = &o.app;
     let script = o.events.as_deref().map(read_input).transpose()?;
     let script = script.as_deref().map(steps).transpose()?;

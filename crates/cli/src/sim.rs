@@ -1,7 +1,6 @@
 //! `sandframe dev` and `sandframe run --serve`: the simulator in a browser.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use sandframe_core::AppId;
 use sandframe_package::{SecretKey, TrustStore};
@@ -10,13 +9,6 @@ use sandframe_sim::{Options, Parts};
 use crate::CliError;
 use crate::commands::{ProfileApi, host, write_home_file};
 use crate::out::Out;
-
-fn profile(name: Option<String>) -> Arc<ProfileApi> {
-    Arc::new(ProfileApi(
-        name.or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "sandframe user".into()),
-    ))
-}
 
 /// Prints the page's address as soon as the server listens (standard output, flushed: a
 /// script or a test reads it from there).
@@ -48,7 +40,11 @@ fn serve(
     let parts = Parts::new();
     let host = parts
         .attach(host(home)?)
-        .api("user.getProfile", Some("user:readProfile"), profile(name))
+        .api(
+            "user.getProfile",
+            Some("user:readProfile"),
+            ProfileApi::named(name),
+        )
         .build()?;
     sandframe_sim::serve(
         host,

@@ -92,6 +92,18 @@ impl Scratch {
         out
     }
 
+    /// The host layer's actions in `app`'s audit trail, oldest first (`sandframe audit`).
+    fn host_actions(&self, app: &str) -> Vec<String> {
+        let v = self.json(0, &["audit", app]);
+        v["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["layer"] == "host")
+            .map(|r| r["action"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     fn trust(&self) {
         self.ok(&[
             "trust",
@@ -218,21 +230,14 @@ fn a_mini_app_from_keygen_to_uninstall() {
     let v = s.json(0, &["revoke", HELLO, "ui:render"]);
     assert_eq!(v["was_granted"], false);
 
-    let v = s.json(0, &["audit", HELLO]);
-    let actions: Vec<&str> = v["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["layer"] == "host")
-        .map(|r| r["action"].as_str().unwrap())
-        .collect();
+    let actions = s.host_actions(HELLO);
     // Installed twice (the reinstall), then four runs, each launched and terminated.
     assert_eq!(
         actions[..4],
         ["install", "install", "launch", "terminate"],
         "{actions:?}"
     );
-    assert_eq!(actions.iter().filter(|a| **a == "launch").count(), 4);
+    assert_eq!(actions.iter().filter(|a| *a == "launch").count(), 4);
     let v = s.json(0, &["audit", "--verify"]);
     assert_eq!(v["verified"], true);
     assert!(v["valid_bytes"].as_u64().unwrap() > 0);
@@ -662,14 +667,7 @@ fn run_serve_shows_an_installed_app_and_refuses_a_quarantined_one() {
         .status();
     assert!(child.wait().unwrap().success());
     // The audit trail shows it was launched from the real home, and stopped.
-    let v = s.json(0, &["audit", HELLO]);
-    let actions: Vec<&str> = v["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["layer"] == "host")
-        .map(|r| r["action"].as_str().unwrap())
-        .collect();
+    let actions = s.host_actions(HELLO);
     assert_eq!(actions, ["install", "launch", "terminate"]);
 
     let dir = s.path("home/quarantine");

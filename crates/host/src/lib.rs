@@ -886,9 +886,9 @@ impl Host {
             .ok_or_else(|| HostError::Damaged(format!("apps/{app} (no entry view)")))??;
         self.render.open(app, template)?;
         let launched = self.start(app, prepared);
-        // A failed launch closes the view it opened; not when another launch of the app won
-        // the race, whose view it is now.
-        if launched.is_err() && !matches!(launched, Err(HostError::AlreadyRunning(_))) {
+        // A failed launch closes the view it opened (no other launch of the app can be under
+        // way: `launch` holds its claim).
+        if launched.is_err() {
             self.render.close(app);
         }
         launched
@@ -936,13 +936,8 @@ impl Host {
                 HostError::Runtime(RuntimeError::Stopped(sandframe_core::TrapKind::Terminated))
             });
         }
+        // `launch` holds the app's `launching` claim: no other launch can have won a race.
         let mut live = self.lock_live()?;
-        if live.running.contains_key(app) {
-            // Another launch of the same app won the race: keep that one.
-            drop(live);
-            self.pool.terminate(handle)?;
-            return Err(HostError::AlreadyRunning(app.clone()));
-        }
         live.running.insert(
             app.clone(),
             Running {
@@ -991,8 +986,9 @@ impl Host {
     /// [`Host::dispatch`]; `audit_refusal`: whether an app's non-zero answer is audited (a
     /// lifecycle event the app has no handler for is not a failure).
     fn deliver(&self, app: &AppId, event: &[u8], audit_refusal: bool) -> Result<i32, HostError> {
-        self.sweep_now_and_then();
-        let handle = self.resume(app)?;
+        let now = Instant::now();
+        self.sweep_now_and_then(now);
+        let handle = self.resume(app, now)?;
         let result = self.pool.dispatch(handle, event.to_vec());
         // An app error (non-zero) or a trap is audited; the event cannot be undone, so a
         // record that cannot be kept does not change the answer.
@@ -1042,12 +1038,12 @@ impl Host {
         }
     }
 
-    /// The running app's handle (its last event is now); a suspended app is relaunched.
-    fn resume(&self, app: &AppId) -> Result<AppHandle, HostError> {
+    /// The running app's handle (its last event is `now`); a suspended app is relaunched.
+    fn resume(&self, app: &AppId, now: Instant) -> Result<AppHandle, HostError> {
         let suspended = {
             let mut live = self.lock_live()?;
             if let Some(r) = live.running.get_mut(app) {
-                r.last = Instant::now();
+                r.last = now;
                 return Ok(r.handle);
             }
             live.suspended.contains(app)
@@ -1215,11 +1211,12 @@ impl Host {
     }
 
     /// Runs [`Host::suspend_idle`] if a second has passed since it last ran.
-    fn sweep_now_and_then(&self) {
+    fn sweep_now_and_then(&self, now: Instant) {
         if self.idle.is_none() {
             return;
         }
-        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let now = u64::try_from(now.saturating_duration_since(self.started).as_millis())
+            .unwrap_or(u64::MAX);
         let last = self.last_sweep_ms.load(Ordering::Relaxed);
         if now.saturating_sub(last) < 1000
             || self

@@ -10,17 +10,18 @@
 
 use std::time::Duration;
 
-use sandframe_core::{AppId, Capability, EventKind, SurfaceEvent};
+use sandframe_core::{AppId, Capability};
 use sandframe_host::{AppState, Host};
-use sandframe_testkit::{CLOCK_APP, example, manifest, sign};
+use sandframe_testkit::{CLOCK_APP, example, manifest, sign, tap};
 
-fn tap(app: &AppId, target: Vec<u32>) -> SurfaceEvent {
-    SurfaceEvent {
-        app: app.clone(),
-        target,
-        kind: EventKind::Tap,
-        value: None,
-    }
+/// A host on `<dir>/home` trusting the testkit key, suspending apps idle for `idle`.
+fn host(dir: &std::path::Path, idle: Option<Duration>) -> Host {
+    Host::builder()
+        .home(dir.join("home"))
+        .trust(sandframe_testkit::trust())
+        .idle_timeout(idle)
+        .build()
+        .unwrap()
 }
 
 fn state(h: &Host, app: &AppId) -> AppState {
@@ -44,12 +45,7 @@ fn count(h: &Host, app: &AppId) -> String {
 #[test]
 fn an_idle_app_is_suspended_and_its_next_tap_relaunches_it_with_its_storage() {
     let dir = tempfile::tempdir().unwrap();
-    let h = Host::builder()
-        .home(dir.path().join("home"))
-        .trust(sandframe_testkit::trust())
-        .idle_timeout(Some(Duration::from_millis(50)))
-        .build()
-        .unwrap();
+    let h = host(dir.path(), Some(Duration::from_millis(50)));
     let app = h.install(&example("counter")).unwrap().app;
     h.launch(&app).unwrap();
     for _ in 0..2 {
@@ -88,12 +84,7 @@ fn an_idle_app_is_suspended_and_its_next_tap_relaunches_it_with_its_storage() {
 #[test]
 fn show_and_hide_reach_the_app_and_a_missing_handler_is_not_a_failure() {
     let dir = tempfile::tempdir().unwrap();
-    let h = Host::builder()
-        .home(dir.path().join("home"))
-        .trust(sandframe_testkit::trust())
-        .idle_timeout(None)
-        .build()
-        .unwrap();
+    let h = host(dir.path(), None);
     let app = h.install(&example("counter")).unwrap().app;
     h.launch(&app).unwrap();
     // The counter has no onHide / onShow handler: the SDK answers bad_request (4).
@@ -121,11 +112,7 @@ fn show_and_hide_reach_the_app_and_a_missing_handler_is_not_a_failure() {
 #[test]
 fn an_update_keeps_storage_restarts_the_app_and_asks_consent_again_for_what_it_adds() {
     let dir = tempfile::tempdir().unwrap();
-    let h = Host::builder()
-        .home(dir.path().join("home"))
-        .trust(sandframe_testkit::trust())
-        .build()
-        .unwrap();
+    let h = host(dir.path(), Some(sandframe_host::DEFAULT_IDLE));
     let id = "com.example.update";
     let profile = "[[capabilities]]\nname = \"user:readProfile\"\nreason = \"Greet you\"\n";
     let storage = "[[capabilities]]\nname = \"storage:local\"\nreason = \"Remember\"\n";
@@ -174,11 +161,7 @@ fn an_update_keeps_storage_restarts_the_app_and_asks_consent_again_for_what_it_a
 #[test]
 fn assets_are_served_from_assets_only_and_no_path_leaves_it() {
     let dir = tempfile::tempdir().unwrap();
-    let h = Host::builder()
-        .home(dir.path().join("home"))
-        .trust(sandframe_testkit::trust())
-        .build()
-        .unwrap();
+    let h = host(dir.path(), Some(sandframe_host::DEFAULT_IDLE));
     let mut c =
         sandframe_package::PackageContents::new(manifest("com.example.assets", "").into_bytes());
     c.add_file("logic.wasm", wat::parse_str(CLOCK_APP).unwrap())
@@ -207,4 +190,27 @@ fn assets_are_served_from_assets_only_and_no_path_leaves_it() {
     }
     let other: AppId = "com.example.absent".parse().unwrap();
     assert!(h.asset(&other, "img/dot.png").is_err());
+}
+
+#[test]
+fn two_events_at_a_suspended_app_relaunch_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = host(dir.path(), None);
+    let app = h.install(&example("counter")).unwrap().app;
+    h.launch(&app).unwrap();
+    assert!(h.suspend(&app).unwrap());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| assert_eq!(h.surface_event(tap(&app, vec![1])).unwrap(), Some(0)));
+        }
+    });
+    // Both taps landed on one relaunched instance, and its view kept both.
+    assert_eq!(count(&h, &app), "2");
+    let launches = h
+        .audit_records(Some(&app))
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.layer == "host" && r.action == "launch")
+        .count();
+    assert_eq!(launches, 2, "the first launch and one relaunch");
 }

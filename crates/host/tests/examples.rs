@@ -8,18 +8,8 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
-use sandframe_core::{AppId, EventKind, SurfaceEvent};
 use sandframe_host::Host;
-use sandframe_testkit::example;
-
-fn tap(app: &AppId, target: Vec<u32>) -> SurfaceEvent {
-    SurfaceEvent {
-        app: app.clone(),
-        target,
-        kind: EventKind::Tap,
-        value: None,
-    }
-}
+use sandframe_testkit::{example, tap};
 
 #[test]
 fn the_counter_counts_remembers_and_resets() {

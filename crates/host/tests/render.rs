@@ -10,10 +10,10 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
-use sandframe_core::{AppId, EventKind, SurfaceEvent};
+use sandframe_core::AppId;
 use sandframe_gateway::{Anchor, FileAnchor, audit};
 use sandframe_host::{Host, HostError};
-use sandframe_testkit::{manifest, sign};
+use sandframe_testkit::{manifest, sign, tap};
 
 fn host(dir: &std::path::Path) -> Host {
     Host::builder()
@@ -21,15 +21,6 @@ fn host(dir: &std::path::Path) -> Host {
         .trust(sandframe_testkit::trust())
         .build()
         .unwrap()
-}
-
-fn tap(app: &AppId, target: Vec<u32>) -> SurfaceEvent {
-    SurfaceEvent {
-        app: app.clone(),
-        target,
-        kind: EventKind::Tap,
-        value: None,
-    }
 }
 
 #[test]

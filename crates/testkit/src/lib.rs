@@ -166,6 +166,16 @@ pub fn example(name: &str) -> Vec<u8> {
     }
 }
 
+/// A tap on the node at `target` (child indices from the root) of `app`'s view.
+pub fn tap(app: &sandframe_core::AppId, target: Vec<u32>) -> sandframe_core::SurfaceEvent {
+    sandframe_core::SurfaceEvent {
+        app: app.clone(),
+        target,
+        kind: sandframe_core::EventKind::Tap,
+        value: None,
+    }
+}
+
 /// An [`AlertSink`](sandframe_core::AlertSink) that records every alert: (app, rule, verdict).
 #[derive(Debug, Default)]
 pub struct RecordingAlerts(pub std::sync::Mutex<Vec<(String, String, sandframe_core::Verdict)>>);
