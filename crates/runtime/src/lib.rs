@@ -27,34 +27,35 @@
 // deserializing an artifact. Each block has a SAFETY comment.
 #![allow(unsafe_code)]
 
+mod metering;
 mod pool;
+pub mod price;
 mod tunables;
 
 pub use pool::{AppHandle, LogicPool};
+pub use price::{CALL_FUEL, HOST_POINTS_PER_MICROSECOND, READ_FUEL};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use metering::Metering;
 use sandframe_core::{
     ApiError, AppContext, ErrorCode, GatewaySession, Limits, MonitorEvent, TrapKind, Watch,
 };
 use sandframe_validate::VerifiedPackage;
+use tunables::SandframeTunables;
 use wasmer::sys::{CompilerConfig, Cranelift, EngineBuilder, Features, NativeEngineExt};
 use wasmer::{
     Engine, FunctionEnv, FunctionEnvMut, Global, Imports, Instance, Memory, Module, Store,
     TypedFunction,
 };
-use wasmer_middlewares::Metering;
-use wasmer_middlewares::metering::{MeteringPoints, get_remaining_points, set_remaining_points};
-
-use tunables::SandframeTunables;
 
 /// The wasmer version artifacts are compiled with (part of every cache key).
 pub const WASMER_VERSION: &str = "7.4.2";
-/// The version of the metering cost function (part of every cache key): bump it whenever
-/// [`cost`] changes.
-pub const COST_FUNCTION_VERSION: u32 = 1;
+/// The version of the price table and the metering middleware (part of every cache key): bump
+/// it whenever [`price`] or the metering code changes.
+pub const COST_FUNCTION_VERSION: u32 = 2;
 /// The fuel limit baked into every artifact; a call always sets its own budget first, so
 /// anything that ran before that would trap at once.
 pub const INITIAL_FUEL: u64 = 0;
@@ -70,14 +71,6 @@ pub const DEFAULT_STACK_BYTES: usize = 512 << 10;
 pub const MAX_API_BYTES: u32 = 64;
 /// Largest request a guest may pass.
 pub const MAX_REQUEST_BYTES: u32 = 64 << 10;
-
-/// Fuel one `call` costs before the gateway runs, plus one point per byte of API name and
-/// request. The engine burns about 4 points per nanosecond of guest code on the reference
-/// machine; a mediated call takes about 80 ns, so a loop of host calls burns its event budget
-/// at least as fast as a loop of wasm does.
-pub const CALL_FUEL: u64 = 500;
-/// Fuel one `read` costs, plus one point per byte copied.
-pub const READ_FUEL: u64 = 100;
 
 /// A stop switch for one launched app, shared with whoever may terminate it.
 ///
@@ -96,12 +89,6 @@ impl Terminator {
     pub fn is_terminated(&self) -> bool {
         self.0.load(Ordering::Acquire)
     }
-}
-
-/// The metering cost of one operator: 1 each. `memory.fill` / `memory.copy` are bounded by the
-/// memory cap (at most 16 MiB per instruction, see `docs/validation.md`).
-pub fn cost(_operator: &wasmer::wasmparser::Operator<'_>) -> u64 {
-    1
 }
 
 /// Host caps and budgets.
@@ -218,6 +205,7 @@ pub struct Runtime {
     /// when its engine is dropped, so loading the same artifact at every launch would leak
     /// code mappings until the process hits `vm.max_map_count`: load each one once.
     loaded: Mutex<HashMap<String, Module>>,
+    clock: quanta::Clock,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -271,6 +259,7 @@ impl Runtime {
             artifacts,
             compiles: std::sync::atomic::AtomicU64::new(0),
             loaded: Mutex::new(HashMap::new()),
+            clock: quanta::Clock::new(),
         }
     }
 
@@ -383,12 +372,17 @@ impl Runtime {
         }
     }
 
-    /// Compiles with a fresh Cranelift and `Metering` (one middleware value per module).
+    /// Compiles with a fresh Cranelift and metering middleware (one middleware value per
+    /// module), pricing bulk operations against this runtime's caps.
     fn compile(&self, wasm: &[u8]) -> Result<Vec<u8>, RuntimeError> {
         self.compiles
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut compiler = Cranelift::default();
-        compiler.push_middleware(Arc::new(Metering::new(INITIAL_FUEL, cost)));
+        compiler.push_middleware(Arc::new(Metering::new(
+            INITIAL_FUEL,
+            u64::from(self.config.memory_pages),
+            u64::from(self.config.table_elements),
+        )));
         let mut engine: Engine = EngineBuilder::new(compiler)
             .set_features(Some(features()))
             .into();
@@ -440,6 +434,7 @@ impl Runtime {
                 gateway,
                 terminator: terminator.clone(),
                 fuel: None,
+                clock: self.clock.clone(),
             },
         );
         let mut imports = Imports::new();
@@ -476,14 +471,15 @@ impl Runtime {
                 })
             };
         let fuel = Fuel {
-            remaining: global("wasmer_metering_remaining_points")?,
-            exhausted: global("wasmer_metering_points_exhausted")?,
+            remaining: global(metering::REMAINING)?,
+            exhausted: global(metering::EXHAUSTED)?,
         };
         let data = env.as_mut(&mut store);
         data.memory = Some(memory.clone());
-        data.fuel = Some(fuel);
+        data.fuel = Some(fuel.clone());
         let pages = memory.view(&store).size().0;
         let mut app = AppInstance {
+            fuel,
             watch: prepared.context.monitor.clone(),
             pages,
             store,
@@ -502,9 +498,29 @@ impl Runtime {
 }
 
 /// The metering globals of one instance.
+#[derive(Clone)]
 struct Fuel {
     remaining: Global,
     exhausted: Global,
+}
+
+impl Fuel {
+    /// Sets the remaining points and clears the exhausted flag.
+    fn set(&self, store: &mut impl wasmer::AsStoreMut, points: u64) -> Result<(), RuntimeError> {
+        self.remaining
+            .set(store, wasmer::Value::I64(points as i64))
+            .and_then(|()| self.exhausted.set(store, wasmer::Value::I32(0)))
+            .map_err(|e| RuntimeError::Instantiate(format!("the fuel meter is broken: {e}")))
+    }
+
+    /// The remaining points, and whether they ran out.
+    fn get(&self, store: &mut impl wasmer::AsStoreMut) -> (u64, bool) {
+        let exhausted = !matches!(self.exhausted.get(store), wasmer::Value::I32(0));
+        match self.remaining.get(store) {
+            wasmer::Value::I64(left) if !exhausted => (left as u64, false),
+            _ => (0, true),
+        }
+    }
 }
 
 /// The state ABI v1's host functions work on.
@@ -517,11 +533,12 @@ struct AbiEnv {
     gateway: Box<dyn GatewaySession>,
     terminator: Terminator,
     fuel: Option<Fuel>,
+    /// Times host calls, to price them (a TSC read is about 8 ns).
+    clock: quanta::Clock,
 }
 
 /// Before a host call does anything: traps if the app was terminated, and burns `points` of
-/// the event's fuel, trapping as exhausted (the flag `get_remaining_points` reads) if there
-/// are not enough.
+/// the event's fuel (see [`burn`]).
 fn admit(
     terminator: &Terminator,
     fuel: Option<&Fuel>,
@@ -533,6 +550,16 @@ fn admit(
             "the app was terminated by the host",
         ));
     }
+    burn(fuel, store, points)
+}
+
+/// Burns `points` of the event's fuel, trapping as exhausted (the flag the runtime reads after
+/// the call) if there are not enough.
+fn burn(
+    fuel: Option<&Fuel>,
+    store: &mut wasmer::StoreMut<'_>,
+    points: u64,
+) -> Result<(), wasmer::RuntimeError> {
     let Some(fuel) = fuel else {
         return Err(wasmer::RuntimeError::new(
             "the app's fuel meter is not ready",
@@ -608,9 +635,18 @@ fn abi_call(
         &mut store,
         CALL_FUEL.saturating_add(bytes),
     )?;
-    Ok(call_gateway(
-        data, &store, api_ptr, api_len, req_ptr, req_len,
-    ))
+    let start = data.clock.raw();
+    let answer = call_gateway(data, &store, api_ptr, api_len, req_ptr, req_len);
+    // The host's time beyond what CALL_FUEL prepaid, at the guest's rate: a slow API (an
+    // fsync, an embedder's lookup) costs the event what the same time spinning would.
+    let nanos = data.clock.delta_as_nanos(start, data.clock.raw());
+    let host = nanos.saturating_mul(HOST_POINTS_PER_MICROSECOND) / 1_000;
+    burn(
+        data.fuel.as_ref(),
+        &mut store,
+        host.saturating_sub(CALL_FUEL),
+    )?;
+    Ok(answer)
 }
 
 fn call_gateway(
@@ -714,6 +750,7 @@ fn abi_read(
 
 /// One launched app: its store, instance and budgets. Not `Send`: it stays on its thread.
 pub struct AppInstance {
+    fuel: Fuel,
     store: Store,
     instance: Instance,
     memory: Memory,
@@ -759,13 +796,10 @@ impl AppInstance {
             return Err(RuntimeError::Stopped(kind));
         }
         let budget = self.fuel_per_event.min(self.fuel_left);
-        set_remaining_points(&mut self.store, &self.instance, budget);
+        self.fuel.set(&mut self.store, budget)?;
         let result = call(&mut self.store, &self.instance);
         self.env.as_mut(&mut self.store).gateway.idle();
-        let (remaining, exhausted) = match get_remaining_points(&mut self.store, &self.instance) {
-            MeteringPoints::Remaining(r) => (r, false),
-            MeteringPoints::Exhausted => (0, true),
-        };
+        let (remaining, exhausted) = self.fuel.get(&mut self.store);
         let used = budget.saturating_sub(remaining);
         self.fuel_left = self.fuel_left.saturating_sub(used);
         // What the event did, for the monitor; its verdicts are applied by whoever set the

@@ -9,6 +9,8 @@
 // A test helper fails its test loudly: panicking on a test bug is the point.
 #![allow(clippy::panic)]
 
+pub mod runaway;
+
 use std::collections::BTreeMap;
 
 use sandframe_core::AppId;

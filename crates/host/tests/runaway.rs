@@ -1,0 +1,87 @@
+//! Invariant 11 through the real host: every runaway (`sandframe_testkit::runaway`, plus a loop
+//! of `storage.set` against real files) is installed, launched on a logic thread and stopped
+//! by its own event budget, while a neighbour on the same host is served between them and
+//! after. Fuel, not wall time, is what these tests assert.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // a test: failing loudly is the point
+
+use sandframe_core::{AppId, TrapKind};
+use sandframe_host::{Host, HostError};
+use sandframe_runtime::{HOST_POINTS_PER_MICROSECOND, RuntimeError};
+use sandframe_testkit::runaway::{STORAGE_CAPABILITY, STORAGE_FLOOD, runaways};
+use sandframe_testkit::{CLOCK_APP, manifest, sign};
+
+fn id(s: &str) -> AppId {
+    s.parse().unwrap()
+}
+
+fn install(h: &Host, app: &str, extra: &str, wat: &str) -> AppId {
+    h.install(&sign(&manifest(app, extra), wat::parse_str(wat).unwrap()))
+        .unwrap();
+    let app = id(app);
+    assert_eq!(h.launch(&app).unwrap(), 0, "{app}: sf_init");
+    app
+}
+
+fn fuel_exhausted(r: Result<i32, HostError>) -> bool {
+    matches!(
+        r,
+        Err(HostError::Runtime(RuntimeError::Trapped {
+            kind: TrapKind::FuelExhausted,
+            ..
+        }))
+    )
+}
+
+#[test]
+fn every_runaway_is_stopped_by_its_budget_and_the_neighbour_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Host::builder()
+        .home(dir.path().join("home"))
+        .trust(sandframe_testkit::trust())
+        .threads(2)
+        .build()
+        .unwrap();
+    let neighbour = install(&h, "com.example.neighbour", "", CLOCK_APP);
+    let mut apps: Vec<(String, AppId)> = runaways()
+        .into_iter()
+        .map(|case| (case.name.to_owned(), install(&h, &case.id(), "", &case.wat)))
+        .collect();
+    apps.push((
+        "storage.set".into(),
+        install(
+            &h,
+            "com.example.runaway.storage",
+            STORAGE_CAPABILITY,
+            STORAGE_FLOOD,
+        ),
+    ));
+    for (name, app) in &apps {
+        let r = h.dispatch(app, b"{\"handler\":\"x\",\"detail\":{}}");
+        assert!(fuel_exhausted(r), "{name}: not stopped by fuel");
+        assert_eq!(
+            h.dispatch(&neighbour, b"{}").unwrap(),
+            i32::from(b'{'),
+            "{name}: the neighbour was not served"
+        );
+    }
+    // The storage flood made real, durable writes, and no more than its fuel paid for: one
+    // write costs its host time (an fsync or more), so 30M points buy a bounded number.
+    let storage = id("com.example.runaway.storage");
+    assert_eq!(h.storage().get(&storage, "k").unwrap().unwrap(), b"1");
+    let records = h.audit_records(Some(&storage)).unwrap();
+    let sets = records
+        .iter()
+        .filter(|r| r.action == "call" && r.subject == "storage.set" && r.outcome == "allowed")
+        .count() as u64;
+    let at_least_one_us = sandframe_runtime::DEFAULT_FUEL_PER_EVENT / HOST_POINTS_PER_MICROSECOND;
+    assert!(
+        sets >= 1 && sets <= at_least_one_us,
+        "{sets} storage.set calls in one event"
+    );
+}

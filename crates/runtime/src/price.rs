@@ -1,0 +1,127 @@
+//! The price table: what each operator, bulk operation and host call costs in fuel.
+//!
+//! One point is about a quarter of a nanosecond of guest code on the 2-core reference machine
+//! (a `loop br` burns [`crate::DEFAULT_FUEL_PER_EVENT`] in about 8 ms). Everything else is
+//! priced so that no operator, bulk operation or host call spends much more time per point
+//! than that: the measured figures, and how they were measured, are in
+//! `docs/engine-notes.md` ("The price table"). Bump [`crate::COST_FUNCTION_VERSION`] whenever
+//! anything here changes: prices are compiled into every artifact.
+
+use wasmer::sys::wasmparser::Operator;
+
+/// Points per operator, unless listed below.
+pub const OPERATOR: u64 = 1;
+/// A load or store (its address may miss every cache).
+pub const MEMORY_ACCESS: u64 = 2;
+/// A direct call (frame setup, and a stack check at the callee).
+pub const CALL: u64 = 4;
+/// `call_indirect`: a table bounds check, a signature check and an indirect jump.
+pub const CALL_INDIRECT: u64 = 8;
+/// Integer division and remainder.
+pub const DIVISION: u64 = 8;
+/// Float division and square root.
+pub const FLOAT_DIVISION: u64 = 4;
+/// The fixed part of a bulk operation or a grow (its length is priced on top, see [`bulk`]).
+pub const BULK: u64 = 16;
+
+/// Fuel one ABI `call` costs before the gateway runs, plus one point per byte of API name and
+/// request, plus its measured host time ([`HOST_POINTS_PER_MICROSECOND`]).
+pub const CALL_FUEL: u64 = 500;
+/// Fuel one ABI `read` costs, plus one point per byte copied.
+pub const READ_FUEL: u64 = 100;
+/// Fuel a host call costs per microsecond it spent in the host (the gateway and the API),
+/// measured around the call: the same rate as guest code, so an `fsync` on the logic thread
+/// costs what the same time spinning would.
+pub const HOST_POINTS_PER_MICROSECOND: u64 = 4_000;
+
+/// A bulk operation or a grow, priced by the units it touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Bulk {
+    /// `memory.fill`, per byte.
+    MemoryFill,
+    /// `memory.copy`, per byte.
+    MemoryCopy,
+    /// `memory.init`, per byte.
+    MemoryInit,
+    /// `memory.grow` of memory `mem`, per page of the memory's new size (a dynamic memory is
+    /// copied into a new mapping at each grow).
+    MemoryGrow {
+        /// The memory's index.
+        mem: u32,
+    },
+    /// `table.fill`, per element.
+    TableFill,
+    /// `table.copy`, per element.
+    TableCopy,
+    /// `table.init`, per element.
+    TableInit,
+    /// `table.grow`, per element added.
+    TableGrow,
+}
+
+/// The static cost of one operator.
+pub fn cost(operator: &Operator<'_>) -> u64 {
+    use Operator as O;
+    match operator {
+        O::I32Load { .. }
+        | O::I64Load { .. }
+        | O::F32Load { .. }
+        | O::F64Load { .. }
+        | O::I32Load8S { .. }
+        | O::I32Load8U { .. }
+        | O::I32Load16S { .. }
+        | O::I32Load16U { .. }
+        | O::I64Load8S { .. }
+        | O::I64Load8U { .. }
+        | O::I64Load16S { .. }
+        | O::I64Load16U { .. }
+        | O::I64Load32S { .. }
+        | O::I64Load32U { .. }
+        | O::I32Store { .. }
+        | O::I64Store { .. }
+        | O::F32Store { .. }
+        | O::F64Store { .. }
+        | O::I32Store8 { .. }
+        | O::I32Store16 { .. }
+        | O::I64Store8 { .. }
+        | O::I64Store16 { .. }
+        | O::I64Store32 { .. } => MEMORY_ACCESS,
+        O::Call { .. } => CALL,
+        O::CallIndirect { .. } => CALL_INDIRECT,
+        O::I32DivS
+        | O::I32DivU
+        | O::I32RemS
+        | O::I32RemU
+        | O::I64DivS
+        | O::I64DivU
+        | O::I64RemS
+        | O::I64RemU => DIVISION,
+        O::F32Div | O::F64Div | O::F32Sqrt | O::F64Sqrt => FLOAT_DIVISION,
+        O::MemoryFill { .. }
+        | O::MemoryCopy { .. }
+        | O::MemoryInit { .. }
+        | O::MemoryGrow { .. }
+        | O::TableFill { .. }
+        | O::TableCopy { .. }
+        | O::TableInit { .. }
+        | O::TableGrow { .. } => BULK,
+        _ => OPERATOR,
+    }
+}
+
+/// The price per unit of a bulk operation, as a fixed-point fraction: `units * n >> shift`
+/// points, returned as `(n, shift)`.
+pub fn bulk(op: Bulk) -> (u64, u32) {
+    match op {
+        // 1/4 point per byte.
+        Bulk::MemoryFill => (1, 2),
+        // 1/2 point per byte: every byte is read and written.
+        Bulk::MemoryCopy | Bulk::MemoryInit => (1, 1),
+        // 1/4 point per byte of the new size, in pages.
+        Bulk::MemoryGrow { .. } => ((wasmer::WASM_PAGE_SIZE as u64) >> 2, 0),
+        // Elements are 8 to 16 bytes, and init resolves a function reference per element.
+        Bulk::TableFill | Bulk::TableCopy | Bulk::TableGrow => (4, 0),
+        Bulk::TableInit => (8, 0),
+    }
+}

@@ -1,0 +1,386 @@
+//! Invariant 11 through the real engine: fuel bounds an event's time. Bulk operations and grows
+//! are priced by the bytes or elements they touch, before they run; host calls by their host
+//! time. Every runaway (`sandframe_testkit::runaway`) is stopped by its event budget while a
+//! neighbour on the same runtime is served. These tests assert fuel, never wall time (the
+//! stop times are in `cargo xtask bench runaway`).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // a test: failing loudly is the point
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sandframe_core::{ApiError, Gateway, GatewaySession, TrapKind};
+use sandframe_gateway::MinimalGateway;
+use sandframe_runtime::price::{self, Bulk};
+use sandframe_runtime::{
+    AppInstance, DEFAULT_FUEL_PER_EVENT, MemoryArtifacts, Prepared, Runtime, RuntimeConfig,
+    RuntimeError,
+};
+use sandframe_testkit::runaway::{self, INIT_BYTES, MEMORY_PAGES, TABLE_ELEMENTS};
+use sandframe_testkit::{CLOCK_APP, verified};
+
+fn runtime(fuel_per_event: u64) -> Runtime {
+    Runtime::new(
+        RuntimeConfig {
+            fuel_per_event,
+            ..RuntimeConfig::default()
+        },
+        [7; 32],
+        Arc::new(MemoryArtifacts::default()),
+    )
+}
+
+fn launch_with(rt: &Runtime, prepared: &Prepared, session: Box<dyn GatewaySession>) -> AppInstance {
+    let (app, code) = rt.launch(prepared, session).unwrap();
+    assert_eq!(code, 0, "sf_init failed");
+    app
+}
+
+fn launch(rt: &Runtime, id: &str, wat: &str) -> AppInstance {
+    let prepared = rt.prepare(&verified(id, wat)).unwrap();
+    let session = MinimalGateway
+        .open(prepared.context(), sandframe_core::EventSender::none())
+        .unwrap();
+    launch_with(rt, &prepared, session)
+}
+
+fn trapped(r: Result<i32, RuntimeError>) -> TrapKind {
+    match r {
+        Err(RuntimeError::Trapped { kind, .. }) => kind,
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+/// Fuel one event of `app` burnt.
+fn spent(app: &mut AppInstance) -> (Result<i32, RuntimeError>, u64) {
+    let before = app.fuel_left();
+    let r = app.event(b"{}");
+    (r, before - app.fuel_left())
+}
+
+#[test]
+fn every_runaway_is_stopped_by_its_event_budget_while_a_neighbour_is_served() {
+    let rt = runtime(DEFAULT_FUEL_PER_EVENT);
+    let mut neighbour = launch(&rt, "com.example.neighbour", CLOCK_APP);
+    for case in runaway::runaways() {
+        let mut app = launch(&rt, &case.id(), &case.wat);
+        let (r, used) = spent(&mut app);
+        assert_eq!(trapped(r), TrapKind::FuelExhausted, "{}", case.name);
+        assert_eq!(
+            used, DEFAULT_FUEL_PER_EVENT,
+            "{}: the whole budget and no more",
+            case.name
+        );
+        assert!(
+            matches!(
+                app.event(b"{}"),
+                Err(RuntimeError::Stopped(TrapKind::FuelExhausted))
+            ),
+            "{}: stays stopped",
+            case.name
+        );
+        assert_eq!(
+            neighbour.event(b"{}").unwrap(),
+            i32::from(b'{'),
+            "{}: the neighbour was not served",
+            case.name
+        );
+    }
+}
+
+/// A module whose `sf_event` runs `body` once and returns 0.
+fn once(memory: &str, extra: &str, body: &str) -> String {
+    format!(
+        r#"(module
+  (memory (export "memory") {memory})
+  (table $t {TABLE_ELEMENTS} {TABLE_ELEMENTS} funcref)
+  (table $g 0 {TABLE_ELEMENTS} funcref)
+  (func $f (result i32) i32.const 1)
+  (elem declare func $f)
+  {extra}
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32) {body} i32.const 0))"#
+    )
+}
+
+/// The dynamic price of `units` units of `op`.
+fn dynamic(op: Bulk, units: u64) -> u64 {
+    let (n, shift) = price::bulk(op);
+    (units * n) >> shift
+}
+
+#[test]
+fn each_bulk_operation_is_charged_for_its_length() {
+    let rt = runtime(DEFAULT_FUEL_PER_EVENT);
+    let full = format!("{MEMORY_PAGES} {MEMORY_PAGES}");
+    let bytes = u64::from(MEMORY_PAGES) * 65536;
+    let elements = u64::from(TABLE_ELEMENTS);
+    let elems: String = (0..TABLE_ELEMENTS).map(|_| " $f").collect();
+    let data = format!("(data $d \"{}\")", "a".repeat(INIT_BYTES as usize));
+    let cases = [
+        (
+            "memory.fill",
+            once(
+                &full,
+                "",
+                &format!("(memory.fill (i32.const 0) (i32.const 7) (i32.const {bytes}))"),
+            ),
+            dynamic(Bulk::MemoryFill, bytes),
+        ),
+        (
+            "memory.copy",
+            once(
+                &full,
+                "",
+                &format!(
+                    "(memory.copy (i32.const 0) (i32.const 1) (i32.const {}))",
+                    bytes - 1
+                ),
+            ),
+            dynamic(Bulk::MemoryCopy, bytes - 1),
+        ),
+        (
+            "memory.init",
+            once(
+                &full,
+                &data,
+                &format!("(memory.init $d (i32.const 0) (i32.const 0) (i32.const {INIT_BYTES}))"),
+            ),
+            dynamic(Bulk::MemoryInit, u64::from(INIT_BYTES)),
+        ),
+        (
+            "memory.grow",
+            once(
+                &format!("1 {MEMORY_PAGES}"),
+                "",
+                &format!("(drop (memory.grow (i32.const {})))", MEMORY_PAGES - 1),
+            ),
+            dynamic(Bulk::MemoryGrow { mem: 0 }, u64::from(MEMORY_PAGES)),
+        ),
+        (
+            "table.fill",
+            once(
+                "1 1",
+                "",
+                &format!("(table.fill $t (i32.const 0) (ref.func $f) (i32.const {elements}))"),
+            ),
+            dynamic(Bulk::TableFill, elements),
+        ),
+        (
+            "table.copy",
+            once(
+                "1 1",
+                "",
+                &format!(
+                    "(table.copy $t $t (i32.const 0) (i32.const 1) (i32.const {}))",
+                    elements - 1
+                ),
+            ),
+            dynamic(Bulk::TableCopy, elements - 1),
+        ),
+        (
+            "table.init",
+            once(
+                "1 1",
+                &format!("(elem $e func{elems})"),
+                &format!("(table.init $t $e (i32.const 0) (i32.const 0) (i32.const {elements}))"),
+            ),
+            dynamic(Bulk::TableInit, elements),
+        ),
+        (
+            "table.grow",
+            once(
+                "1 1",
+                "",
+                &format!("(drop (table.grow $g (ref.null func) (i32.const {elements})))"),
+            ),
+            dynamic(Bulk::TableGrow, elements),
+        ),
+    ];
+    let nothing = {
+        let mut app = launch(&rt, "com.example.nothing", &once("1 1", "", ""));
+        spent(&mut app).1
+    };
+    for (name, wat, price) in cases {
+        assert!(price > 10_000, "{name}: a price worth testing ({price})");
+        let id = format!("com.example.once.{}", name.replace('.', "-"));
+        let mut app = launch(&rt, &id, &wat);
+        let (r, used) = spent(&mut app);
+        assert_eq!(r.unwrap(), 0, "{name}");
+        assert!(
+            used >= nothing + price,
+            "{name}: {used} points, the length alone costs {price}"
+        );
+        // The static part of the op and its block is small beside the length's price.
+        assert!(
+            used <= nothing + price + 1_000,
+            "{name}: {used} for {price}"
+        );
+
+        // A budget one point short of the price: the op never runs, the event stops on fuel.
+        let short = runtime(price);
+        let mut app = launch(&short, &id, &wat);
+        let memory = app.memory_bytes();
+        assert_eq!(trapped(app.event(b"{}")), TrapKind::FuelExhausted, "{name}");
+        assert_eq!(app.memory_bytes(), memory, "{name}: nothing grew");
+    }
+}
+
+#[test]
+fn a_grow_of_nothing_and_a_failing_grow_are_cheap_or_bounded() {
+    let rt = runtime(DEFAULT_FUEL_PER_EVENT);
+    let cost = |id: &str, body: &str| {
+        let mut app = launch(&rt, id, &once(&format!("1 {MEMORY_PAGES}"), "", body));
+        let (r, used) = spent(&mut app);
+        (r.unwrap(), used)
+    };
+    let (_, nothing) = cost("com.example.grow.none", "");
+    let (_, zero) = cost(
+        "com.example.grow.zero",
+        "(drop (memory.grow (i32.const 0)))",
+    );
+    assert!(
+        zero <= nothing + price::BULK + 10,
+        "grow 0: {zero} vs {nothing}"
+    );
+    // A grow past the maximum fails (-1) and is charged at most the whole memory.
+    let (_, huge) = cost(
+        "com.example.grow.huge",
+        "(drop (memory.grow (i32.const -1)))",
+    );
+    let cap = dynamic(Bulk::MemoryGrow { mem: 0 }, u64::from(MEMORY_PAGES));
+    assert!(
+        huge >= nothing + cap && huge <= nothing + cap + 100,
+        "{huge}"
+    );
+}
+
+#[test]
+fn an_out_of_bounds_length_is_priced_at_the_cap_and_traps_out_of_bounds() {
+    // memory.fill of 4 GiB: priced as the 16 MiB the memory can hold, then traps on bounds.
+    let rt = runtime(DEFAULT_FUEL_PER_EVENT);
+    let mut app = launch(
+        &rt,
+        "com.example.oob",
+        &once(
+            &format!("{MEMORY_PAGES} {MEMORY_PAGES}"),
+            "",
+            "(memory.fill (i32.const 0) (i32.const 0) (i32.const -1))",
+        ),
+    );
+    let (r, used) = spent(&mut app);
+    assert_eq!(trapped(r), TrapKind::OutOfBounds);
+    let cap = dynamic(Bulk::MemoryFill, u64::from(MEMORY_PAGES) * 65536);
+    assert!(used >= cap && used < cap + 1_000, "{used} vs {cap}");
+}
+
+#[test]
+fn loads_calls_and_divisions_cost_their_listed_price() {
+    let rt = runtime(DEFAULT_FUEL_PER_EVENT);
+    let n = 1000;
+    let cost = |id: &str, op: &str| {
+        let body = format!(
+            "(local $i i32) (loop $l {op}
+               (local.set $i (i32.add (local.get $i) (i32.const 1)))
+               (br_if $l (i32.lt_u (local.get $i) (i32.const {n}))))"
+        );
+        let wat = format!(
+            r#"(module (memory (export "memory") 1 1) (type $u (func (result i32)))
+  (table 1 1 funcref) (func $f (result i32) i32.const 1) (elem (i32.const 0) func $f)
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32) {body} i32.const 0))"#
+        );
+        let mut app = launch(&rt, id, &wat);
+        spent(&mut app).1
+    };
+    let base = cost("com.example.price.base", "");
+    let per = |id: &str, op: &str, extra: u64| {
+        let used = cost(id, op);
+        assert!(
+            used >= base + n * extra,
+            "{id}: {used} vs {base} + {n} × {extra}"
+        );
+    };
+    per(
+        "com.example.price.load",
+        "(drop (i32.load (i32.const 8)))",
+        price::MEMORY_ACCESS + 2,
+    );
+    per(
+        "com.example.price.call",
+        "(drop (call $f))",
+        price::CALL + 2,
+    );
+    per(
+        "com.example.price.indirect",
+        "(drop (call_indirect (type $u) (i32.const 0)))",
+        price::CALL_INDIRECT + 2,
+    );
+    per(
+        "com.example.price.div",
+        "(drop (i32.div_u (local.get $i) (i32.const 3)))",
+        price::DIVISION + 3,
+    );
+}
+
+/// A gateway session whose every call takes `delay` of host time, counting its calls.
+struct Slow(Duration, Arc<AtomicU64>);
+
+impl GatewaySession for Slow {
+    fn call(&mut self, _: &[u8], _: &[u8], response: &mut Vec<u8>) -> Result<(), ApiError> {
+        self.1.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(self.0);
+        response.clear();
+        Ok(())
+    }
+}
+
+#[test]
+fn a_host_call_is_charged_its_host_time() {
+    let rt = runtime(DEFAULT_FUEL_PER_EVENT);
+    let prepared = rt
+        .prepare(&verified("com.example.slow", CLOCK_APP))
+        .unwrap();
+    let delay = Duration::from_millis(2);
+    let calls = Arc::new(AtomicU64::new(0));
+    let mut app = launch_with(&rt, &prepared, Box::new(Slow(delay, calls.clone())));
+    let (r, used) = spent(&mut app);
+    r.unwrap();
+    let host = delay.as_micros() as u64 * price::HOST_POINTS_PER_MICROSECOND;
+    assert!(
+        used >= host,
+        "{used} points for {delay:?} of host time ({host})"
+    );
+
+    // A loop of slow calls ends on fuel: 30M points buy 7.5 ms of host time, so a loop of
+    // 2 ms calls stops at its fourth call.
+    let looping = r#"(module
+  (import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
+  (memory (export "memory") 1 1)
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32) (local $n i32)
+    (loop $l (drop (call $call (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0)))
+      (i32.store (i32.const 64) (local.tee $n (i32.add (local.get $n) (i32.const 1))))
+      (br $l))
+    i32.const 0))"#;
+    let prepared = rt
+        .prepare(&verified("com.example.slowloop", looping))
+        .unwrap();
+    calls.store(0, Ordering::Relaxed);
+    let mut app = launch_with(&rt, &prepared, Box::new(Slow(delay, calls.clone())));
+    let (r, used) = spent(&mut app);
+    assert_eq!(trapped(r), TrapKind::FuelExhausted);
+    assert_eq!(used, DEFAULT_FUEL_PER_EVENT);
+    let per_call = host;
+    assert!(
+        calls.load(Ordering::Relaxed) <= DEFAULT_FUEL_PER_EVENT / per_call + 1,
+        "{} calls of {delay:?} in one event",
+        calls.load(Ordering::Relaxed)
+    );
+}
