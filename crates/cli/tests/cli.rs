@@ -78,18 +78,23 @@ impl Scratch {
         v
     }
 
+    /// `pack SRC --key <the scratch key> --out <name>`.
+    fn pack_args(&self, src: &Path, name: &str) -> Vec<String> {
+        vec![
+            "pack".into(),
+            src.to_str().unwrap().into(),
+            "--key".into(),
+            self.p("keys/publisher.key"),
+            "--out".into(),
+            self.p(name),
+        ]
+    }
+
     /// Packs a source directory with the scratch key.
     fn pack(&self, src: &Path, name: &str) -> String {
-        let out = self.p(name);
-        self.ok(&[
-            "pack",
-            src.to_str().unwrap(),
-            "--key",
-            &self.p("keys/publisher.key"),
-            "--out",
-            &out,
-        ]);
-        out
+        let args = self.pack_args(src, name);
+        self.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        self.p(name)
     }
 
     /// The host layer's actions in `app`'s audit trail, oldest first (`sandframe audit`).
@@ -679,4 +684,36 @@ fn run_serve_shows_an_installed_app_and_refuses_a_quarantined_one() {
     )
     .unwrap();
     s.json(5, &["run", HELLO, "--serve", "--port", "0"]);
+}
+
+/// `pack` never follows a symbolic link: a linked top-level `assets/` would pull the author's
+/// private files into a signed package. Refused as a rejected package (3), naming the link,
+/// and nothing is written.
+#[cfg(unix)]
+#[test]
+fn pack_refuses_a_symlinked_assets_directory() {
+    let s = Scratch::new();
+    let private = s.path("private");
+    std::fs::create_dir_all(&private).unwrap();
+    std::fs::write(private.join("id_ed25519"), "secret").unwrap();
+    let src = source(s.dir.path(), "com.example.linked", SPINNER);
+    std::os::unix::fs::symlink(&private, src.join("assets")).unwrap();
+    let args = s.pack_args(&src, "linked.sfpkg");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = s.sf(&args);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{} is a symbolic link",
+            src.join("assets").display()
+        )) && stderr.contains("copy the file in instead"),
+        "{stderr}"
+    );
+    assert!(!s.path("linked.sfpkg").exists());
+    let v = s.json(3, &args);
+    assert!(
+        v["error"].as_str().unwrap().contains("symbolic link"),
+        "{v}"
+    );
 }

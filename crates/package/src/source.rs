@@ -9,8 +9,11 @@
 //! assets/**            (optional)
 //! ```
 //!
-//! Symbolic links are refused everywhere (a link could pull the author's private files into a
-//! published package), as is any file name the package path rules reject.
+//! Symbolic links are refused wherever `pack` reads: `manifest.toml`, the logic source,
+//! `views/` and `assets/` themselves and every entry under them (a link could pull the
+//! author's private files into a published package). Nothing is ever read through a link:
+//! each entry is looked at with `symlink_metadata`. Any file name the package path rules
+//! reject is refused too. The source directory itself may be a link (the author names it).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -43,15 +46,16 @@ pub fn read_dir(dir: &Path) -> Result<PackageContents, PackageError> {
     let wasm = dir.join("logic.wasm");
     let wat = dir.join("logic.wat");
     let cargo = dir.join("Cargo.toml");
-    let present: Vec<&str> = [
+    let mut present: Vec<&str> = Vec::new();
+    for (path, name) in [
         (&wasm, "logic.wasm"),
         (&wat, "logic.wat"),
         (&cargo, "Cargo.toml"),
-    ]
-    .into_iter()
-    .filter(|(p, _)| p.exists())
-    .map(|(_, n)| n)
-    .collect();
+    ] {
+        if kind(path)?.is_some() {
+            present.push(name);
+        }
+    }
     let logic = match present.as_slice() {
         ["logic.wasm"] => read_file(&wasm, MAX_PACKAGE_BYTES)?,
         ["logic.wat"] => {
@@ -82,7 +86,7 @@ pub fn read_dir(dir: &Path) -> Result<PackageContents, PackageError> {
     contents.add_file(PackagePath::LOGIC, logic)?;
 
     let views = dir.join("views");
-    if views.is_dir() {
+    if top_dir(&views)? {
         for entry in list(&views)? {
             let (name, path) = entry;
             if path
@@ -101,7 +105,7 @@ pub fn read_dir(dir: &Path) -> Result<PackageContents, PackageError> {
         }
     }
     let assets = dir.join("assets");
-    if assets.is_dir() {
+    if top_dir(&assets)? {
         add_assets(&mut contents, &assets, "assets", 1)?;
     }
     if contents.files.len() > MAX_FILES {
@@ -147,21 +151,51 @@ fn add_assets(
     Ok(())
 }
 
+/// The refusal of the symbolic link at `path`.
+fn link_refused(path: &Path) -> PackageError {
+    PackageError::Source {
+        dir: path.parent().unwrap_or(path).to_path_buf(),
+        reason: format!(
+            "{} is a symbolic link; copy the file in instead (pack never follows a link: it \
+             could pull files from outside the source directory into a signed package)",
+            path.display()
+        ),
+    }
+}
+
+/// What is at `path`, without following a link: `None` if nothing is; a symbolic link
+/// (dangling or not) is refused.
+fn kind(path: &Path) -> Result<Option<fs::FileType>, PackageError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(link_refused(path)),
+        Ok(meta) => Ok(Some(meta.file_type())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(PackageError::io(path, e)),
+    }
+}
+
+/// Whether the optional top-level directory `path` (`views/`, `assets/`) is there; a link or
+/// a file in its place is refused.
+fn top_dir(path: &Path) -> Result<bool, PackageError> {
+    match kind(path)? {
+        None => Ok(false),
+        Some(k) if k.is_dir() => Ok(true),
+        Some(_) => Err(PackageError::Source {
+            dir: path.parent().unwrap_or(path).to_path_buf(),
+            reason: format!("{} is not a directory", path.display()),
+        }),
+    }
+}
+
 /// The entries of `dir` as (UTF-8 name, path), refusing symlinks and non-UTF-8 names.
 fn list(dir: &Path) -> Result<Vec<(String, PathBuf)>, PackageError> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| PackageError::io(dir, e))? {
         let entry = entry.map_err(|e| PackageError::io(dir, e))?;
         let path = entry.path();
-        let kind = entry.file_type().map_err(|e| PackageError::io(&path, e))?;
-        if kind.is_symlink() {
-            return Err(PackageError::Source {
-                dir: dir.to_path_buf(),
-                reason: format!(
-                    "{} is a symbolic link; copy the file in instead",
-                    path.display()
-                ),
-            });
+        let file_type = entry.file_type().map_err(|e| PackageError::io(&path, e))?;
+        if file_type.is_symlink() {
+            return Err(link_refused(&path));
         }
         let name = entry
             .file_name()
@@ -179,7 +213,10 @@ fn list(dir: &Path) -> Result<Vec<(String, PathBuf)>, PackageError> {
 /// Reads a regular file of at most `max` bytes.
 fn read_file(path: &Path, max: usize) -> Result<Vec<u8>, PackageError> {
     let meta = fs::symlink_metadata(path).map_err(|e| PackageError::io(path, e))?;
-    if meta.file_type().is_symlink() || !meta.is_file() {
+    if meta.file_type().is_symlink() {
+        return Err(link_refused(path));
+    }
+    if !meta.is_file() {
         return Err(PackageError::Source {
             dir: path.parent().unwrap_or(path).to_path_buf(),
             reason: format!("{} is not a regular file", path.display()),

@@ -152,3 +152,86 @@ fn rust_crate_is_built_with_a_memory_maximum() {
     assert_eq!(sec[3], 1, "flags: has a maximum");
     assert_eq!(sec[5], 20, "maximum = memory_pages");
 }
+
+/// Makes `dir/entry` a symbolic link to `target` and expects `pack` to refuse it: a
+/// [`PackageError::Source`] that names the link and says to copy the file in.
+#[cfg(unix)]
+fn refused_as_link(dir: &Path, entry: &str, target: &Path) {
+    let link = dir.join(entry);
+    std::os::unix::fs::symlink(target, &link).unwrap();
+    let e = pack(dir).unwrap_err();
+    assert!(matches!(e, PackageError::Source { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!("{} is a symbolic link", link.display()))
+            && text.contains("copy the file in instead"),
+        "{text}"
+    );
+}
+
+/// The author's private directory that a link would pull in: a valid view and a secret.
+#[cfg(unix)]
+fn private_dir() -> tempfile::TempDir {
+    dir_with(&[("index.xml", "<view/>"), ("private.txt", "secret")])
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_assets_directory_is_refused() {
+    let outside = private_dir();
+    let d = dir_with(&[
+        ("manifest.toml", MANIFEST),
+        ("logic.wat", WAT),
+        ("views/index.xml", "<view/>"),
+    ]);
+    refused_as_link(d.path(), "assets", outside.path());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_views_directory_is_refused() {
+    // The linked directory holds exactly the view the manifest lists: followed, it would pack.
+    let outside = private_dir();
+    fs::remove_file(outside.path().join("private.txt")).unwrap();
+    let d = dir_with(&[("manifest.toml", MANIFEST), ("logic.wat", WAT)]);
+    refused_as_link(d.path(), "views", outside.path());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_manifest_is_refused() {
+    let outside = dir_with(&[("manifest.toml", MANIFEST)]);
+    let d = dir_with(&[("logic.wat", WAT), ("views/index.xml", "<view/>")]);
+    refused_as_link(
+        d.path(),
+        "manifest.toml",
+        &outside.path().join("manifest.toml"),
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_logic_source_is_refused_even_dangling() {
+    let outside = dir_with(&[("logic.wat", WAT), ("Cargo.toml", "[package]\n")]);
+    for entry in ["logic.wat", "logic.wasm", "Cargo.toml"] {
+        let d = dir_with(&[("manifest.toml", MANIFEST), ("views/index.xml", "<view/>")]);
+        refused_as_link(d.path(), entry, &outside.path().join(entry));
+    }
+    // A dangling link is refused too, not taken for "no logic.wat" beside a real logic.wasm.
+    let d = dir_with(&[("manifest.toml", MANIFEST), ("views/index.xml", "<view/>")]);
+    fs::write(d.path().join("logic.wasm"), wat::parse_str(WAT).unwrap()).unwrap();
+    refused_as_link(d.path(), "logic.wat", &outside.path().join("absent.wat"));
+}
+
+#[test]
+fn a_file_where_views_or_assets_should_be_is_refused() {
+    for entry in ["views", "assets"] {
+        let d = dir_with(&[
+            ("manifest.toml", MANIFEST),
+            ("logic.wat", WAT),
+            (entry, "not a directory"),
+        ]);
+        let e = pack(d.path()).unwrap_err().to_string();
+        assert!(e.contains(&format!("{entry} is not a directory")), "{e}");
+    }
+}
