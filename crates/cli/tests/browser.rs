@@ -474,16 +474,36 @@ async fn a_save_relaunches_and_a_broken_view_shows_its_finding_with_line_and_col
     b.client.close().await.unwrap();
 }
 
-#[test]
-fn the_simulator_refuses_foreign_hosts_origins_and_missing_tokens() {
-    let (_sim, url) = dev(&example("hello"));
-    let origin = url.split("/?").next().unwrap().to_owned();
-    let port = origin.rsplit(':').next().unwrap();
-    let token = url.split("t=").nth(1).unwrap();
-    let http = |method: &str, path: &str, headers: &[(&str, &str)], body: &str| -> (u16, String) {
+/// The simulator at `url` (the address it printed), spoken to in raw HTTP/1.1: no browser.
+struct Raw {
+    port: u16,
+    origin: String,
+    token: String,
+    host: String,
+}
+
+impl Raw {
+    fn new(url: &str) -> Raw {
+        let origin = url.split("/?").next().unwrap().to_owned();
+        let port: u16 = origin.rsplit(':').next().unwrap().parse().unwrap();
+        Raw {
+            port,
+            token: url.split("t=").nth(1).unwrap().to_owned(),
+            host: format!("127.0.0.1:{port}"),
+            origin,
+        }
+    }
+
+    /// One request; returns the status code and the whole response (headers and body, lossy).
+    fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
         use std::io::{Read as _, Write as _};
-        let mut s =
-            std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         let mut req = format!(
             "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
             body.len()
@@ -494,8 +514,9 @@ fn the_simulator_refuses_foreign_hosts_origins_and_missing_tokens() {
         req.push_str("\r\n");
         req.push_str(body);
         s.write_all(req.as_bytes()).unwrap();
-        let mut resp = String::new();
-        let _ = s.read_to_string(&mut resp);
+        let mut bytes = Vec::new();
+        let _ = s.read_to_end(&mut bytes);
+        let resp = String::from_utf8_lossy(&bytes).into_owned();
         let code = resp
             .split_whitespace()
             .nth(1)
@@ -503,8 +524,47 @@ fn the_simulator_refuses_foreign_hosts_origins_and_missing_tokens() {
             .parse()
             .unwrap_or(0);
         (code, resp)
+    }
+
+    /// A GET with the right Host and, if given, a `Cookie` header.
+    fn get(&self, path: &str, cookie: Option<&str>) -> (u16, String) {
+        let mut headers = vec![("Host", self.host.as_str())];
+        if let Some(c) = cookie {
+            headers.push(("Cookie", c));
+        }
+        self.http("GET", path, &headers, "")
+    }
+
+    /// The page (with the token), and the `Set-Cookie` header it answered with.
+    fn page_cookie(&self) -> String {
+        let (code, resp) = self.get(&format!("/?t={}", self.token), None);
+        assert_eq!(code, 200, "{resp}");
+        let head = resp.split("\r\n\r\n").next().unwrap();
+        let cookies: Vec<&str> = head
+            .lines()
+            .filter_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("set-cookie").then(|| v.trim())
+            })
+            .collect();
+        assert_eq!(cookies.len(), 1, "{head}");
+        cookies[0].to_owned()
+    }
+}
+
+#[test]
+fn the_simulator_refuses_foreign_hosts_origins_and_missing_tokens() {
+    let (_sim, url) = dev(&example("hello"));
+    let raw = Raw::new(&url);
+    let http = |method: &str, path: &str, headers: &[(&str, &str)], body: &str| {
+        raw.http(method, path, headers, body)
     };
-    let host = format!("127.0.0.1:{port}");
+    let (origin, port, token, host) = (
+        raw.origin.clone(),
+        raw.port,
+        raw.token.as_str(),
+        raw.host.clone(),
+    );
     let page = format!("/?t={token}");
     let (code, resp) = http("GET", &page, &[("Host", &host)], "");
     assert_eq!(code, 200);
@@ -583,15 +643,72 @@ fn the_simulator_refuses_foreign_hosts_origins_and_missing_tokens() {
     assert_eq!(code, 200, "{resp}");
     assert!(resp.contains("\"answer\":0"), "{resp}");
     // Only images are served from assets/ (what else the package holds is refused by
-    // Host::asset itself: see the host's tests).
-    assert_eq!(
-        http("GET", "/assets/manifest.toml", &[("Host", &host)], "").0,
-        404
+    // Host::asset itself: see the host's tests), and only to the page.
+    let cookie = raw.page_cookie();
+    let cookie = cookie.split(';').next().unwrap();
+    assert_eq!(raw.get("/assets/manifest.toml", Some(cookie)).0, 404);
+    assert_eq!(raw.get("/assets/none.png", Some(cookie)).0, 404);
+}
+
+/// Everything the simulator serves needs the token or the cookie the tokened page set:
+/// another page in the browser (which has neither) cannot read the app's assets, and the
+/// cookie is one that script cannot read and that no other site's request carries.
+#[test]
+fn assets_script_and_style_need_the_pages_cookie_or_the_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_sim, url) = dev(&hostile_source(tmp.path()));
+    let raw = Raw::new(&url);
+    let set_cookie = raw.page_cookie();
+    let mut parts = set_cookie.split(';').map(str::trim);
+    let pair = parts.next().unwrap();
+    let attrs: Vec<&str> = parts.collect();
+    for want in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(
+            attrs.iter().any(|a| a.eq_ignore_ascii_case(want)),
+            "{want} missing: {set_cookie}"
+        );
+    }
+    let (name, value) = pair.split_once('=').unwrap();
+    assert_eq!(name, format!("sandframe-{}", raw.port), "one name per port");
+    assert!(
+        !value.is_empty() && value != raw.token,
+        "the cookie holds a value derived from the token, not the token: {set_cookie}"
     );
-    assert_eq!(
-        http("GET", "/assets/none.png", &[("Host", &host)], "").0,
-        404
+    let wrong = format!("{name}={}", "0".repeat(value.len()));
+    let other_port = format!("sandframe-{}={value}", raw.port.wrapping_add(1));
+
+    for path in [
+        "/assets/dot.png",
+        "/app.js",
+        "/app.css",
+        "/events",
+        "/no-such-route",
+    ] {
+        for cookie in [None, Some(wrong.as_str()), Some(other_port.as_str())] {
+            let (code, resp) = raw.get(path, cookie);
+            assert_eq!(code, 403, "{path} with {cookie:?}: {resp}");
+            assert!(!resp.contains("PNG"), "{resp}");
+        }
+    }
+    // With the cookie (what the browser sends for the page's own <img>, script and style).
+    let (code, resp) = raw.get("/assets/dot.png", Some(&format!("other=1; {pair}")));
+    assert_eq!(code, 200, "{resp}");
+    assert!(
+        resp.to_ascii_lowercase()
+            .contains("content-type: image/png"),
+        "{resp}"
     );
+    assert!(resp.contains("PNG"), "the image itself: {resp}");
+    for (path, kind) in [("/app.js", "text/javascript"), ("/app.css", "text/css")] {
+        let (code, resp) = raw.get(path, Some(pair));
+        assert_eq!(code, 200, "{path}: {resp}");
+        assert!(resp.to_ascii_lowercase().contains(kind), "{resp}");
+    }
+    assert_eq!(raw.get("/no-such-route", Some(pair)).0, 404);
+    // Or with the token itself; the page never takes the cookie in place of the token.
+    let (code, _) = raw.get(&format!("/assets/dot.png?t={}", raw.token), None);
+    assert_eq!(code, 200);
+    assert_eq!(raw.get("/", Some(pair)).0, 403);
 }
 
 #[test]

@@ -35,6 +35,9 @@ const AUDIT_SHOWN: usize = 40;
 struct App {
     shared: Arc<Shared>,
     port: u16,
+    /// The page's cookie: its name (one per port, so two simulators do not overwrite each
+    /// other's) and its value, derived from the token (see [`page_cookie`]).
+    cookie: Arc<(String, String)>,
     /// Becomes true when the server is asked to stop: open event streams end then.
     stop: tokio::sync::watch::Receiver<bool>,
 }
@@ -88,6 +91,7 @@ pub fn serve(host: Host, parts: Parts, mut options: Options) -> Result<(), SimEr
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let mut stopping = stop.clone();
         let app = App {
+            cookie: Arc::new(page_cookie(port, &shared.token)),
             shared: Arc::clone(&shared),
             port,
             stop,
@@ -159,9 +163,43 @@ fn refuse(why: &'static str) -> Response {
     (StatusCode::FORBIDDEN, why).into_response()
 }
 
-/// The guard in front of every route: loopback Host only; the token on the page and its
-/// event stream; Origin and token on every state-changing request; security headers on
-/// every response.
+/// The cookie the tokened page sets, as (name, value): `sandframe-PORT` (cookies do not keep
+/// ports apart, so the name does) and a value derived from the token, not the token itself.
+/// A cookie is sent to every port of 127.0.0.1, so another local server could read it: the
+/// value lets it fetch what the page can (the script, the style, the assets, the event
+/// stream), never a state-changing request, which needs the token itself.
+fn page_cookie(port: u16, token: &str) -> (String, String) {
+    let value = blake3::derive_key("sandframe simulator page cookie v1", token.as_bytes());
+    (
+        format!("sandframe-{port}"),
+        blake3::Hash::from_bytes(value).to_hex().to_string(),
+    )
+}
+
+/// Whether the request carries the token in its query (`t=`).
+fn has_token(req: &Request, token: &str) -> bool {
+    req.uri().query().is_some_and(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.strip_prefix("t="))
+            .any(|t| same(t, token))
+    })
+}
+
+/// Whether the request carries the page's cookie.
+fn has_cookie(req: &Request, (name, value): &(String, String)) -> bool {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(';'))
+        .filter_map(|kv| kv.trim().strip_prefix(name.as_str())?.strip_prefix('='))
+        .any(|v| same(v, value))
+}
+
+/// The guard in front of every route: loopback Host only; the token on the page; the token
+/// or the page's cookie on everything else it serves (script, style, event stream, assets,
+/// and a 404 too); Origin and token on every state-changing request; security headers on
+/// every response, and the cookie on the page's.
 async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
     let headers = req.headers();
     let hosts = [
@@ -175,7 +213,7 @@ async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
     if !host_ok {
         return refuse("foreign Host header: the simulator answers on 127.0.0.1 only");
     }
-    let path = req.uri().path();
+    let page = req.uri().path() == "/";
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let origin_ok = headers
             .get(header::ORIGIN)
@@ -188,18 +226,24 @@ async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
         if !origin_ok || !token_ok {
             return refuse("a state-changing request needs the simulator page's origin and token");
         }
-    } else if path == "/" || path == "/events" {
-        let token_ok = req.uri().query().is_some_and(|q| {
-            q.split('&')
-                .filter_map(|kv| kv.strip_prefix("t="))
-                .any(|t| same(t, &app.shared.token))
-        });
-        if !token_ok {
+    } else {
+        // The page itself only with the token: it is what sets the cookie.
+        let ok = has_token(&req, &app.shared.token) || (!page && has_cookie(&req, &app.cookie));
+        if !ok {
             return refuse("open the address the simulator printed (it carries the token)");
         }
     }
     let mut resp = next.run(req).await;
+    let set_cookie = page && resp.status().is_success();
     let h = resp.headers_mut();
+    if set_cookie {
+        let (name, value) = &*app.cookie;
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{name}={value}; HttpOnly; SameSite=Strict; Path=/"
+        )) {
+            h.insert(header::SET_COOKIE, v);
+        }
+    }
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
