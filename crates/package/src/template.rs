@@ -281,10 +281,13 @@ impl Template {
             } else {
                 (line, column)
             };
+            // roxmltree's own text names its position in the wrapped document ("at 1:87"):
+            // left out, so the one position given is the template's own.
+            let said = e.to_string().replacen(&format!(" at {}", e.pos()), "", 1);
             TemplateError {
                 line,
                 column,
-                message: format!("not a well-formed template: {e}"),
+                message: format!("not a well-formed template: {said}"),
             }
         })?;
         parser.document(&doc)

@@ -148,7 +148,9 @@ proptest! {
             0..40,
         )
     ) {
-        let _ = Template::parse(&parts.concat());
+        if let Err(e) = Template::parse(&parts.concat()) {
+            prop_assert!(!names_a_position(&e.message), "a second position: {e}");
+        }
     }
 
     #[test]
@@ -158,4 +160,39 @@ proptest! {
         let t = Template::parse(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
         check(&g, t.root());
     }
+}
+
+/// Whether a message names a position of its own (`at 1:87`), beside the error's line and
+/// column.
+fn names_a_position(message: &str) -> bool {
+    message.split(" at ").skip(1).any(|rest| {
+        let pos: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ':')
+            .collect();
+        pos.split(':').filter(|p| !p.is_empty()).count() == 2
+    })
+}
+
+/// A malformed template is reported at one position, the template's own (the parser's own
+/// text, which counts in the document the template is wrapped in, is left out).
+#[test]
+fn a_malformed_template_gives_one_position_and_the_right_one() {
+    for (text, at) in [
+        ("<view><text>a</view>", (1, 14)),
+        ("<view>\n  <text>a\n  </view>", (3, 3)),
+        ("<view a=\"1\" a=\"2\"/>", (1, 13)),
+        ("<view><!-- a -- b --></view>", (1, 7)),
+    ] {
+        let e = Template::parse(text).unwrap_err();
+        assert_eq!((e.line, e.column), at, "{e} for {text:?}");
+        assert!(e.message.starts_with("not a well-formed template: "), "{e}");
+        assert!(!names_a_position(&e.message), "{e}");
+        assert_eq!(
+            e.to_string().matches("line ").count(),
+            1,
+            "one position: {e}"
+        );
+    }
+    assert!(names_a_position("expected '>' at 1:87"));
 }

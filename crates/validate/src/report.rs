@@ -147,11 +147,12 @@ impl fmt::Display for Finding {
             Severity::Warning => "warning",
             Severity::Error => "error",
         };
-        write!(
-            f,
-            "{sev} {}: {} ({})",
-            self.code, self.message, self.location
-        )
+        write!(f, "{sev} {}: {}", self.code, self.message)?;
+        // A finding about the package as a whole has no location: no empty "()".
+        if self.location != Location::default() {
+            write!(f, " ({})", self.location)?;
+        }
+        Ok(())
     }
 }
 

@@ -492,3 +492,29 @@ fn a_hostile_template_is_rejected_at_install_with_file_line_and_column() {
         "{r}"
     );
 }
+
+/// A finding about the package as a whole (no file, no offset) ends with its message, not an
+/// empty "()"; one with a location still names it.
+#[test]
+fn a_finding_without_a_location_has_no_empty_parentheses() {
+    let stranger = package_with(&manifest("1.0.0", ""), wasm(), &key(9));
+    let r = rejected(verify_with(&Validator::new(), &stranger));
+    let f = r
+        .findings()
+        .iter()
+        .find(|f| f.code == codes::UNTRUSTED)
+        .unwrap();
+    assert_eq!(f.location, Location::default());
+    let text = f.to_string();
+    assert!(text.starts_with("error SF-V003: "), "{text}");
+    assert!(text.ends_with(&f.message) && !text.contains("()"), "{text}");
+    let located = Finding::error(
+        codes::BAD_TEMPLATE,
+        Location::text("views/a.xml", 2, 5),
+        "x",
+    );
+    assert_eq!(
+        located.to_string(),
+        "error SF-V304: x (views/a.xml, line 2, column 5)"
+    );
+}
