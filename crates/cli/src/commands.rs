@@ -6,11 +6,10 @@ use std::sync::Arc;
 use sandframe_core::{AppId, Capability};
 use sandframe_host::{Host, HostBuilder};
 use sandframe_package::{Package, PublicKey, SecretKey, TrustStore, source};
-use sandframe_render::terminal_text as shown;
 use sandframe_validate::{Context, Installed, Registry, Validator};
 
 use crate::args::{Cli, Command, DefsAction, TrustAction};
-use crate::out::Out;
+use crate::out::{Out, quoted, shown};
 use crate::{CliError, demo, run, sim};
 
 /// The trust store's file in the home.
@@ -104,8 +103,8 @@ pub(crate) fn home_dir(arg: Option<PathBuf>) -> Result<PathBuf, CliError> {
 pub(crate) fn app_id(s: &str) -> Result<AppId, CliError> {
     s.parse().map_err(|e| {
         CliError::Usage(format!(
-            "{:?} is not an app id ({e}); app ids look like com.example.app",
-            shown(s)
+            "{} is not an app id ({e}); app ids look like com.example.app",
+            quoted(s)
         ))
     })
 }
@@ -113,8 +112,8 @@ pub(crate) fn app_id(s: &str) -> Result<AppId, CliError> {
 fn capability(s: &str) -> Result<Capability, CliError> {
     s.parse().map_err(|e| {
         CliError::Usage(format!(
-            "{:?} is not a capability ({e}); e.g. storage:local, user:readProfile",
-            shown(s)
+            "{} is not a capability ({e}); e.g. storage:local, user:readProfile",
+            quoted(s)
         ))
     })
 }
@@ -300,7 +299,7 @@ fn trust(home: &Path, action: TrustAction, out: &mut Out) -> Result<(), CliError
             }
             store.trust(key, name.clone());
             write_home_file(home, TRUST_FILE, store.to_toml()?.as_bytes())?;
-            out.line(format!("trusted {key} as {:?}", shown(&name)));
+            out.line(format!("trusted {key} as {}", quoted(&name)));
             out.set("publisher", key.to_string());
             out.set("name", name);
         }
@@ -382,7 +381,7 @@ fn list(home: &Path, out: &mut Out) -> Result<(), CliError> {
         out.line(format!(
             "{}  {}{}",
             a.app,
-            a.version,
+            shown(&a.version),
             if a.quarantined { "  (quarantined)" } else { "" }
         ));
     }
@@ -394,11 +393,11 @@ fn info(home: &Path, app: &AppId, out: &mut Out) -> Result<(), CliError> {
     let host = host(home)?.build()?;
     let info = host.info(app)?;
     out.line(format!(
-        "{} {}  {:?}\npublisher   {}\nquarantined {}",
+        "{} {}  {}\npublisher   {}\nquarantined {}",
         info.summary.app,
-        info.summary.version,
-        shown(&info.name),
-        info.summary.publisher,
+        shown(&info.summary.version),
+        quoted(&info.name),
+        shown(&info.summary.publisher),
         info.summary.quarantined
     ));
     if let Some(d) = &info.description {

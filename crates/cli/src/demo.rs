@@ -7,10 +7,9 @@ use sandframe_package::{PackageContents, SecretKey, TrustStore, source};
 use serde_json::json;
 
 use crate::commands::{ProfileApi, write_home_file};
-use crate::out::Out;
+use crate::out::{Out, shown};
 use crate::run::{Answers, PolicyFile, Session};
 use crate::{CliError, exit};
-use sandframe_render::terminal_text as shown;
 
 /// A hostile app: it imports a host function outside ABI v1 (a WASI file write).
 const ESCAPER: &str = r#"(module

@@ -6,6 +6,23 @@ use serde_json::{Map, Value};
 
 use crate::CliError;
 
+pub(crate) use sandframe_render::identity_text as shown;
+
+/// Identity text (a name, a reason, a publisher) shown in double quotes: invisible characters
+/// and the backslash escaped ([`shown`]), and a `"` inside shown as `\"`, so the text cannot
+/// end the quotes early and go on as if the command had said the rest.
+pub(crate) fn quoted(s: &str) -> String {
+    format!("\"{}\"", shown(s).replace('"', "\\\""))
+}
+
+/// A label from an app's view in double quotes: view content, so joiners stay (see
+/// [`sandframe_render::terminal_text`]); controls, bidirectional marks, the backslash and `"`
+/// are escaped.
+pub(crate) fn quoted_label(s: &str) -> String {
+    let s = s.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{}\"", sandframe_render::terminal_text(&s))
+}
+
 /// The command's output so far.
 pub(crate) struct Out {
     json: bool,
@@ -72,18 +89,16 @@ impl Out {
 
     pub(crate) fn finish_err(self, e: &CliError) {
         let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(
-            stderr,
-            "error: {}",
-            sandframe_render::terminal_text(&e.to_string())
-        );
-        if let Some(report) = e.report() {
-            for f in report.findings() {
-                let _ = writeln!(
-                    stderr,
-                    "  {}",
-                    sandframe_render::terminal_text(&f.to_string())
-                );
+        match e.report() {
+            // Each finding once: the error's own text repeats the first.
+            Some(report) => {
+                let _ = writeln!(stderr, "error: the package was rejected:");
+                for f in report.findings() {
+                    let _ = writeln!(stderr, "  {}", shown(&f.to_string()));
+                }
+            }
+            None => {
+                let _ = writeln!(stderr, "error: {}", shown(&e.to_string()));
             }
         }
         if self.json {

@@ -10,12 +10,12 @@ use sandframe_core::{
 };
 use sandframe_host::{Host, HostError};
 use sandframe_monitor::AlertLog;
-use sandframe_render::{TextSurface, terminal_text as shown};
+use sandframe_render::TextSurface;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::commands::{ProfileApi, host, read_input};
-use crate::out::Out;
+use crate::out::{Out, quoted, quoted_label, shown};
 use crate::{CliError, is_termination};
 
 /// What `run` was asked.
@@ -80,16 +80,20 @@ impl Answers {
             .unwrap_or_default()
     }
 
-    fn ask_person(request: &ConsentRequest) -> bool {
-        let mut stdout = std::io::stdout().lock();
-        let _ = write!(
-            stdout,
-            "\n{:?} ({}) asks for {}: {:?}\nAllow? [y/N] ",
-            shown(&request.app_name),
+    /// The question a person is asked: the app's name and reason are identity text.
+    fn prompt(request: &ConsentRequest) -> String {
+        format!(
+            "\n{} ({}) asks for {}: {}\nAllow? [y/N] ",
+            quoted(&request.app_name),
             request.app,
             request.capability,
-            shown(&request.reason)
-        );
+            quoted(&request.reason)
+        )
+    }
+
+    fn ask_person(request: &ConsentRequest) -> bool {
+        let mut stdout = std::io::stdout().lock();
+        let _ = write!(stdout, "{}", Answers::prompt(request));
         let _ = stdout.flush();
         drop(stdout);
         let mut line = String::new();
@@ -193,7 +197,9 @@ impl Session {
         for a in &alerts {
             out.line(format!(
                 "monitor: {} -> {} ({})",
-                a.rule, a.verdict, a.evidence
+                a.rule,
+                a.verdict,
+                shown(&a.evidence)
             ));
         }
         out.line(format!("── {app} · after {after} ──"));
@@ -329,12 +335,12 @@ fn find(session: &Session, app: &AppId, kind: EventKind, what: &str) -> Result<V
             let have: Vec<String> = found
                 .iter()
                 .filter(|(_, k, _)| *k == kind)
-                .map(|(p, _, l)| format!("{:?} ({})", shown(l), path_text(p)))
+                .map(|(p, _, l)| format!("{} ({})", quoted_label(l), path_text(p)))
                 .collect();
             CliError::Usage(format!(
-                "no element to {} matches {:?} in the view; there are: {}",
+                "no element to {} matches {} in the view; there are: {}",
                 kind_name(kind),
-                shown(what),
+                quoted_label(what),
                 if have.is_empty() {
                     "none".to_owned()
                 } else {
@@ -364,7 +370,7 @@ fn deliver(session: &Session, app: &AppId, step: &Step, out: &mut Out) -> Result
                 kind: EventKind::Tap,
                 value: None,
             });
-            (format!("tap {t:?}"), r)
+            (format!("tap {}", quoted_label(t)), r)
         }
         Step::Input(t, value) => {
             let target = find(session, app, EventKind::Input, t)?;
@@ -374,7 +380,7 @@ fn deliver(session: &Session, app: &AppId, step: &Step, out: &mut Out) -> Result
                 kind: EventKind::Input,
                 value: Some(value.clone()),
             });
-            (format!("input {t:?}"), r)
+            (format!("input {}", quoted_label(t)), r)
         }
         Step::Lifecycle(true) => ("show".to_owned(), h.show(app).map(Some)),
         Step::Lifecycle(false) => ("hide".to_owned(), h.hide(app).map(Some)),
@@ -382,18 +388,16 @@ fn deliver(session: &Session, app: &AppId, step: &Step, out: &mut Out) -> Result
             let name = v["handler"].as_str().unwrap_or("").to_owned();
             let bytes = serde_json::to_vec(v).unwrap_or_default();
             (
-                format!("handler {name:?}"),
+                format!("handler {}", quoted(&name)),
                 h.dispatch(app, &bytes).map(Some),
             )
         }
     };
     match result {
         Ok(Some(0)) => {}
-        Ok(Some(code)) => out.line(format!("the app answered {code} to {}", shown(&what))),
-        Ok(None) => out.line(format!(
-            "{}: no handler is bound there; dropped",
-            shown(&what)
-        )),
+        // `what` is escaped already.
+        Ok(Some(code)) => out.line(format!("the app answered {code} to {what}")),
+        Ok(None) => out.line(format!("{what}: no handler is bound there; dropped")),
         Err(e) => {
             // Show what the app left on screen before saying why it stopped.
             let _ = session.frame(app, &what, out);
@@ -468,10 +472,10 @@ fn interact(session: &Session, app: &AppId, out: &mut Out) -> Result<(), CliErro
             .unwrap_or_default();
         for (i, (path, kind, label)) in found.iter().enumerate() {
             out.line(format!(
-                "  [{}] {} {:?} ({})",
+                "  [{}] {} {} ({})",
                 i + 1,
                 kind_name(*kind),
-                shown(label),
+                quoted_label(label),
                 path_text(path)
             ));
         }
@@ -501,7 +505,7 @@ fn interact(session: &Session, app: &AppId, out: &mut Out) -> Result<(), CliErro
                     )
                 }
                 None => {
-                    out.line(format!("{:?}: not a choice", shown(n)));
+                    out.line(format!("{}: not a choice", quoted(n)));
                     continue;
                 }
             },

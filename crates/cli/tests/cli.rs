@@ -13,6 +13,10 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+/// The look-alike characters, shared with the render crate's tests.
+#[path = "../../render/tests/look_alike/mod.rs"]
+mod look_alike;
+
 /// A scratch directory with a home and a key pair made by the binary.
 struct Scratch {
     dir: tempfile::TempDir,
@@ -311,6 +315,12 @@ fn hostile_packages_through_the_real_binary() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("SF-V102") && stderr.contains("env.system"),
+        "{stderr}"
+    );
+    // Each finding once (the error's own text used to repeat the first).
+    assert_eq!(stderr.matches("SF-V102").count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: the package was rejected:\n"),
         "{stderr}"
     );
     let v = s.json(3, &["install", &escaper]);
@@ -716,4 +726,184 @@ fn pack_refuses_a_symlinked_assets_directory() {
         v["error"].as_str().unwrap().contains("symbolic link"),
         "{v}"
     );
+}
+
+/// `chars` as the CLI must show them: each as `\u{…}`, a backslash as `\\`, a `"` as `\"`.
+fn escaped(chars: &str) -> String {
+    chars
+        .chars()
+        .map(|c| match c {
+            '\\' => "\\\\".to_owned(),
+            '"' => "\\\"".to_owned(),
+            c if c.is_ascii_graphic() || c == ' ' => c.to_string(),
+            c => format!("\\u{{{:x}}}", u32::from(c)),
+        })
+        .collect()
+}
+
+/// A TOML basic string holding `s`, every non-ASCII character as `\UXXXXXXXX`.
+fn toml_string(s: &str) -> String {
+    let mut out = String::from('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            c if c.is_ascii() => out.push(c),
+            c => out.push_str(&format!("\\U{:08X}", u32::from(c))),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// An app that asks for `user:readProfile` at its first event, and whose name, description and
+/// reason are look-alike text; its view keeps joiners that Persian and emoji need.
+fn look_alike_source(dir: &Path, name: &str, description: &str, reason: &str) -> PathBuf {
+    let src = dir.join("lookalike");
+    std::fs::create_dir_all(src.join("views")).unwrap();
+    std::fs::write(
+        src.join("manifest.toml"),
+        format!(
+            "id = \"com.example.lookalike\"\nname = {}\nversion = \"1.0.0\"\n\
+             description = {}\nviews = [\"index\"]\n\
+             [[capabilities]]\nname = \"user:readProfile\"\nreason = {}\n\
+             [limits]\nmemory_pages = 1\nfuel_per_event = 1000000\n",
+            toml_string(name),
+            toml_string(description),
+            toml_string(reason)
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("views/index.xml"),
+        format!("<view><text>{VIEW_WORDS}</text><button bind:tap=\"onAsk\">Ask</button></view>"),
+    )
+    .unwrap();
+    let request = r#"{"capability":"user:readProfile"}"#;
+    let escaped: String = request.bytes().map(|b| format!("\\{b:02x}")).collect();
+    std::fs::write(
+        src.join("logic.wat"),
+        format!(
+            r#"(module
+  (import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "capability.request")
+  (data (i32.const 32) "{escaped}")
+  (global $asked (mut i32) (i32.const 0))
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32)
+    (if (i32.eqz (global.get $asked))
+      (then
+        (global.set $asked (i32.const 1))
+        (drop (call $call (i32.const 0) (i32.const 18) (i32.const 32) (i32.const {len})))))
+    i32.const 0))"#,
+            len = request.len()
+        ),
+    )
+    .unwrap();
+    src
+}
+
+/// View content with the joiners scripts and emoji need: ZWNJ in Persian, ZWJ in an emoji
+/// sequence, VS16.
+const VIEW_WORDS: &str = "می\u{200c}خواهم 👩\u{200d}💻 ❤\u{fe0f}";
+
+/// Look-alike text in an app's identity reaches the terminal only escaped: `info` (name,
+/// description, reason), `list`, and the consent prompt a person answers; the backslash is
+/// escaped so an app cannot spell out a fake escape, and nothing is escaped twice. The view's
+/// own text keeps its joiners.
+#[test]
+fn identity_text_is_shown_with_every_invisible_character_escaped() {
+    let s = Scratch::new();
+    s.trust();
+    let ends: String = look_alike::named().into_iter().collect();
+    // A right-to-left override as well: `info` once escaped it twice (`\\u{202e}`).
+    let name = format!("Bank\u{202e}{ends}\\u{{200b}}\"Co");
+    assert!(
+        name.chars().count() <= 64,
+        "a manifest name is at most 64 characters"
+    );
+    let all: String = look_alike::all().into_iter().collect();
+    let description = format!("About{all}\\");
+    let reason = format!("Greet\u{202e}{ends}you\\");
+    let src = look_alike_source(s.dir.path(), &name, &description, &reason);
+    let pkg = s.pack(&src, "lookalike.sfpkg");
+    s.ok(&["install", &pkg]);
+    let app = "com.example.lookalike";
+    let raw_in = |text: &str| -> Vec<char> {
+        look_alike::all()
+            .into_iter()
+            .filter(|c| text.contains(*c))
+            .collect()
+    };
+
+    let info = s.ok(&["info", app]);
+    assert_eq!(raw_in(&info), Vec::<char>::new(), "raw in info:\n{info}");
+    assert!(
+        info.contains(&format!("\"{}\"", escaped(&name))),
+        "the name, escaped once:\n{info}"
+    );
+    assert!(!info.contains("\\\\u{202e}"), "escaped twice:\n{info}");
+    assert!(info.contains(&escaped(&description)), "{info}");
+    assert!(info.contains(&escaped(&reason)), "{info}");
+    // The data itself is intact in JSON (escaped by JSON itself).
+    let v = s.json(0, &["info", app]);
+    assert_eq!(v["info"]["name"], name.as_str());
+    assert_eq!(v["info"]["capabilities"][0]["reason"], reason.as_str());
+    let list = s.ok(&["list"]);
+    assert!(list.contains(app), "{list}");
+    assert_eq!(raw_in(&list), Vec::<char>::new(), "raw in list:\n{list}");
+
+    // The view keeps its joiners (view content, not identity text).
+    let view = s.ok(&["run", app]);
+    assert!(view.contains(VIEW_WORDS), "{view}");
+
+    // The consent prompt a person answers.
+    let text = at_a_terminal(&s, &format!("run {app}"), "1\nn\nq\n");
+    let prompt = text
+        .lines()
+        .find(|l| l.contains("asks for user:readProfile"))
+        .unwrap_or_else(|| panic!("no prompt in:\n{text}"));
+    assert_eq!(
+        raw_in(prompt),
+        Vec::<char>::new(),
+        "raw in the prompt: {prompt}"
+    );
+    assert!(
+        prompt.contains(&format!(
+            "\"{}\" ({app}) asks for user:readProfile: \"{}\"",
+            escaped(&name),
+            escaped(&reason)
+        )),
+        "{prompt}"
+    );
+    assert!(text.contains("denied (answered by you)"), "{text}");
+}
+
+/// Messages: a rejected install prints each finding once (see also
+/// `hostile_packages_through_the_real_binary`), a finding about the whole package has no empty
+/// "()", and a template error gives one position, the right one.
+#[test]
+fn findings_are_printed_once_with_one_position_and_no_empty_location() {
+    let s = Scratch::new();
+    // Untrusted: a finding with no location.
+    let hello = s.pack(&example("hello"), "hello.sfpkg");
+    let out = s.sf(&["install", &hello]);
+    assert_eq!(out.status.code(), Some(5));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("SF-V003").count(), 1, "{stderr}");
+    assert!(!stderr.contains("()"), "{stderr}");
+
+    // A template that closes the wrong element: reported where the wrong close tag starts.
+    let src = source(s.dir.path(), "com.example.broken", SPINNER);
+    std::fs::write(src.join("views/index.xml"), "<view><text>a</view>").unwrap();
+    let args = s.pack_args(&src, "broken.sfpkg");
+    let out = s.sf(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("views/index.xml: line 1, column 14: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(" at 1:"), "a second position: {stderr}");
 }

@@ -12,7 +12,8 @@
 //!   separation.
 //! - Surfaces ([`surface`]): [`HtmlSurface`] (every value escaped, no script, style or event
 //!   attribute ever written), [`TextSurface`] (control characters shown escaped), and
-//!   [`RecordingSurface`] for tests.
+//!   [`RecordingSurface`] for tests; [`terminal_text`] for view content in a terminal and
+//!   [`identity_text`] for what names an app to a person (invisible characters shown too).
 
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -26,7 +27,7 @@ use sandframe_package::template::Template;
 pub mod surface;
 pub mod view;
 
-pub use surface::{HtmlSurface, RecordingSurface, TextSurface, terminal_text};
+pub use surface::{HtmlSurface, RecordingSurface, TextSurface, identity_text, terminal_text};
 pub use view::View;
 
 /// Errors of the render layer. Converted into [`sandframe_core::Error`] at the trait boundary.

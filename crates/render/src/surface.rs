@@ -301,20 +301,63 @@ fn text_node(node: &ViewNode, path: &mut Vec<u32>, indent: usize, out: &mut Stri
     }
 }
 
-/// Untrusted text made safe for a terminal: every control character (escape sequences,
-/// carriage returns, …) and bidirectional override or mark is shown as `\u{…}`.
+/// Untrusted view content made safe for a terminal: every control character (escape
+/// sequences, carriage returns, …) and bidirectional override or mark is shown as `\u{…}`.
+/// Other invisible characters stay, as view content needs them (ZWJ and ZWNJ in Persian, in
+/// Indic scripts and in emoji); for text that names an app or its publisher to a person, use
+/// [`identity_text`].
 pub fn terminal_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    safe_into(s, &mut out);
+    shown_into(s, false, &mut out);
     out
 }
 
-/// Text with every control character shown escaped.
+/// Untrusted identity text made safe for a terminal: an app's name and description, its
+/// publisher's name, capability reasons, consent prompts, findings, audit records; whatever a
+/// person reads to decide who an app is or what it may do. Everything [`terminal_text`]
+/// escapes, and also every `Default_Ignorable_Code_Point` and every format character
+/// (general category `Cf`: zero-width spaces and joiners, the soft hyphen, word joiners,
+/// invisible operators, tags, interlinear annotation marks, …), the line and paragraph
+/// separators (`Zl`, `Zp`), all shown as `\u{…}`; the backslash itself is shown as `\\`, so
+/// every `\u{…}` on the screen is one this function wrote, never one the text spelled out.
+/// Look-alike labels (`Bank` with a zero-width space inside, a fake `\u{200b}`) therefore
+/// look different. The tables are the Unicode Character Database's, from `icu_properties`.
+pub fn identity_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    shown_into(s, true, &mut out);
+    out
+}
+
+/// Whether `c` is a control character or a bidirectional override or mark.
+fn terminal_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Whether `c` is default-ignorable, a format character or a line or paragraph separator.
+fn invisible(c: char) -> bool {
+    use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory};
+    use icu_properties::{CodePointMapData, CodePointSetData};
+    CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
+        || matches!(
+            CodePointMapData::<GeneralCategory>::new().get(c),
+            GeneralCategory::Format
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+        )
+}
+
+/// Text with every control character and bidirectional mark shown escaped (view content).
 fn safe_into(s: &str, out: &mut String) {
+    shown_into(s, false, out);
+}
+
+/// Writes `s` as [`terminal_text`] does, or as [`identity_text`] does if `identity`.
+fn shown_into(s: &str, identity: bool, out: &mut String) {
     for c in s.chars() {
-        if c.is_control()
-            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-        {
+        if identity && c == '\\' {
+            out.push_str("\\\\");
+        } else if terminal_unsafe(c) || (identity && invisible(c)) {
             let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
         } else {
             out.push(c);

@@ -11,6 +11,8 @@
 
 use std::sync::{Arc, Mutex};
 
+mod look_alike;
+
 use proptest::prelude::*;
 use sandframe_core::{AppId, EventKind, Surface, SurfaceEvent, ViewNode, ViewPatch};
 use sandframe_package::template::Template;
@@ -348,4 +350,53 @@ fn terminal_text_escapes_controls_and_every_bidi_mark() {
         assert!(!t.contains(c), "{c:?} reached the terminal: {t:?}");
     }
     assert!(t.starts_with('a') && t.ends_with('z') && t.contains("\\u{61c}"));
+}
+
+#[test]
+fn identity_text_escapes_every_invisible_and_format_character_and_the_backslash() {
+    let all = look_alike::all();
+    assert_eq!(
+        all.len(),
+        3 + 5 + 1 + 1 + 2 + 3 + 1 + 1 + 1 + 2 + 1 + 16 + 240 + 128
+    );
+    for c in all {
+        let shown = sandframe_render::identity_text(&format!("Bank{c}Co"));
+        assert_eq!(shown, format!("Bank\\u{{{:x}}}Co", u32::from(c)), "{c:?}");
+        assert!(!shown.contains(c), "{c:?} reached the terminal: {shown:?}");
+    }
+    // A fake escape spelled out by the text cannot pass for a real one.
+    assert_eq!(
+        sandframe_render::identity_text("Bank\\u{200b}Co"),
+        "Bank\\\\u{200b}Co"
+    );
+    assert_eq!(sandframe_render::identity_text("a\\b"), "a\\\\b");
+    // Everything terminal_text escapes, identity text escapes too.
+    let hostile = "a\u{1b}[31m\u{61c}\u{200f}\u{202e}\u{2067}\r\n\u{7f}z";
+    assert_eq!(
+        sandframe_render::identity_text(hostile),
+        sandframe_render::terminal_text(hostile)
+    );
+    // Visible text of every script passes unchanged.
+    for plain in ["Hello", "Ωμέγα", "世界", "سلام", "नमस्ते", "😀", "e\u{301}"]
+    {
+        assert_eq!(sandframe_render::identity_text(plain), plain);
+    }
+}
+
+#[test]
+fn view_content_keeps_the_joiners_that_scripts_and_emoji_need() {
+    // Persian needs ZWNJ, Devanagari conjuncts ZWJ/ZWNJ, emoji sequences ZWJ and VS16.
+    let words = "می\u{200c}خواهم क्\u{200d}ष 👩\u{200d}💻 ❤\u{fe0f}";
+    assert_eq!(sandframe_render::terminal_text(words), words);
+    let mut v = view("<view><text>{{a}}</text><button bind:tap=\"t\">{{a}}</button></view>");
+    let mut text = TextSurface::new();
+    let me = app("com.example.words");
+    text.apply(&me, &v.render().unwrap()).unwrap();
+    let patch = serde_json::to_vec(&serde_json::json!({ "a": words })).unwrap();
+    text.apply(&me, &v.set_data(&patch).unwrap()).unwrap();
+    let shown = text.text(&me);
+    assert!(shown.contains(&format!("{words}\n")), "{shown:?}");
+    assert!(shown.contains(&format!("[{words}]")), "{shown:?}");
+    // ...while identity text shows the same joiners escaped.
+    assert!(!sandframe_render::identity_text(words).contains('\u{200d}'));
 }
