@@ -64,6 +64,7 @@ fn stopped(c: &mut Criterion) {
     let h = Host::builder()
         .home(dir.path().join("home"))
         .trust(sandframe_testkit::trust())
+        .rules(sandframe_testkit::quiet_rules())
         .threads(1)
         .build()
         .unwrap();

@@ -12,7 +12,7 @@
 
 use sandframe_core::{AppId, TrapKind};
 use sandframe_host::{Host, HostError};
-use sandframe_runtime::{HOST_POINTS_PER_MICROSECOND, RuntimeError};
+use sandframe_runtime::RuntimeError;
 use sandframe_testkit::runaway::{STORAGE_CAPABILITY, STORAGE_FLOOD, runaways};
 use sandframe_testkit::{CLOCK_APP, manifest, sign};
 
@@ -70,8 +70,8 @@ fn every_runaway_is_stopped_by_its_budget_and_the_neighbour_is_served() {
             "{name}: the neighbour was not served"
         );
     }
-    // The storage flood made real, durable writes, and no more than its fuel paid for: one
-    // write costs its host time (an fsync or more), so 30M points buy a bounded number.
+    // The storage flood made real, durable writes, and no more than its fuel paid for: each
+    // write has a fixed price (an fsync's worth), paid before it runs.
     let storage = id("com.example.runaway.storage");
     assert_eq!(h.storage().get(&storage, "k").unwrap().unwrap(), b"1");
     let records = h.audit_records(Some(&storage)).unwrap();
@@ -79,9 +79,9 @@ fn every_runaway_is_stopped_by_its_budget_and_the_neighbour_is_served() {
         .iter()
         .filter(|r| r.action == "call" && r.subject == "storage.set" && r.outcome == "allowed")
         .count() as u64;
-    let at_least_one_us = sandframe_runtime::DEFAULT_FUEL_PER_EVENT / HOST_POINTS_PER_MICROSECOND;
+    let paid = sandframe_runtime::DEFAULT_FUEL_PER_EVENT / sandframe_runtime::price::STORAGE_WRITE;
     assert!(
-        sets >= 1 && sets <= at_least_one_us,
-        "{sets} storage.set calls in one event"
+        sets >= 1 && sets <= paid,
+        "{sets} storage.set calls in one event, {paid} paid for"
     );
 }

@@ -1,7 +1,7 @@
 //! The price table: what each operator, bulk operation and host call costs in fuel.
 //!
-//! One point is about a quarter of a nanosecond of guest code on the 2-core reference machine
-//! (a `loop br` burns [`crate::DEFAULT_FUEL_PER_EVENT`] in about 8 ms). Everything else is
+//! One point is about half a nanosecond of guest code on the 2-core CI machine (a `loop br`
+//! burns [`crate::DEFAULT_FUEL_PER_EVENT`] in about 9 ms). Everything else is
 //! priced so that no operator, bulk operation or host call spends much more time per point
 //! than that: the measured figures, and how they were measured, are in
 //! `docs/engine-notes.md` ("The price table"). Bump [`crate::COST_FUNCTION_VERSION`] whenever
@@ -15,8 +15,9 @@ pub const OPERATOR: u64 = 1;
 pub const MEMORY_ACCESS: u64 = 2;
 /// A direct call (frame setup, and a stack check at the callee).
 pub const CALL: u64 = 4;
-/// `call_indirect`: a table bounds check, a signature check and an indirect jump.
-pub const CALL_INDIRECT: u64 = 8;
+/// `call_indirect`: a table bounds check, a signature check and an indirect jump that a
+/// scrambled target defeats the branch predictor and the instruction cache with.
+pub const CALL_INDIRECT: u64 = 24;
 /// Integer division and remainder.
 pub const DIVISION: u64 = 8;
 /// Float division and square root.
@@ -25,14 +26,59 @@ pub const FLOAT_DIVISION: u64 = 4;
 pub const BULK: u64 = 16;
 
 /// Fuel one ABI `call` costs before the gateway runs, plus one point per byte of API name and
-/// request, plus its measured host time ([`HOST_POINTS_PER_MICROSECOND`]).
+/// request, plus the API's own price ([`host_call`]).
 pub const CALL_FUEL: u64 = 500;
+/// The price of a built-in API that reads a stored value (a file read and an AEAD open,
+/// about 20 µs): `storage.get`, `storage.list`, `storage.usage`, `storage.getShared`,
+/// `storage.listShares`.
+pub const STORAGE_READ: u64 = 40_000;
+/// The price of a built-in API that writes durably (write, fsync, rename, directory fsync:
+/// about 500 µs): `storage.set`, `storage.remove`, `storage.share`, `storage.unshare`.
+pub const STORAGE_WRITE: u64 = 1_000_000;
+/// The price of `ui.setData` (a patch queued for the render side, about 1 µs on the logic
+/// thread; the render work happens on the render thread, bounded by the API's rate limit) and
+/// `capability.request` (a grant looked up, a consent queued).
+pub const QUEUED: u64 = 2_000;
 /// Fuel one ABI `read` costs, plus one point per byte copied.
 pub const READ_FUEL: u64 = 100;
-/// Fuel a host call costs per microsecond it spent in the host (the gateway and the API),
-/// measured around the call: the same rate as guest code, so an `fsync` on the logic thread
-/// costs what the same time spinning would.
+/// Fuel a call to an API the table does not know (one the embedder registered) costs per
+/// microsecond it spent in the host, measured around the call: about twice the guest's own
+/// rate, so a slow lookup on the logic thread costs more than the same time spinning would.
 pub const HOST_POINTS_PER_MICROSECOND: u64 = 4_000;
+/// The most host time one call is charged for, in microseconds. A disk that takes 50 ms for
+/// one `fsync` must not stop a benign app's only write; a loop of such calls still ends within
+/// `budget / (HOST_CHARGE_CAP_MICROSECONDS × HOST_POINTS_PER_MICROSECOND)` calls.
+pub const HOST_CHARGE_CAP_MICROSECONDS: u64 = 2_000;
+
+/// What a host call costs beyond [`CALL_FUEL`] and its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HostPrice {
+    /// A fixed price, paid before the API runs (every built-in API of ABI v1): the same fuel
+    /// every run, whatever the machine is doing.
+    Fixed(u64),
+    /// The call's measured host time at [`HOST_POINTS_PER_MICROSECOND`], capped at
+    /// [`HOST_CHARGE_CAP_MICROSECONDS`], paid after it returns (APIs the embedder registered).
+    Measured,
+}
+
+/// The price of calling `api` (raw guest bytes; a name that is no API's costs nothing more,
+/// the gateway refuses it).
+pub fn host_call(api: &[u8]) -> HostPrice {
+    match api {
+        b"clock.now" | b"random.bytes" | b"log" | b"capability.list" => HostPrice::Fixed(0),
+        b"storage.get"
+        | b"storage.list"
+        | b"storage.usage"
+        | b"storage.getShared"
+        | b"storage.listShares" => HostPrice::Fixed(STORAGE_READ),
+        b"storage.set" | b"storage.remove" | b"storage.share" | b"storage.unshare" => {
+            HostPrice::Fixed(STORAGE_WRITE)
+        }
+        b"ui.setData" | b"capability.request" => HostPrice::Fixed(QUEUED),
+        _ => HostPrice::Measured,
+    }
+}
 
 /// A bulk operation or a grow, priced by the units it touches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,8 +164,9 @@ pub fn bulk(op: Bulk) -> (u64, u32) {
         Bulk::MemoryFill => (1, 2),
         // 1/2 point per byte: every byte is read and written.
         Bulk::MemoryCopy | Bulk::MemoryInit => (1, 1),
-        // 1/4 point per byte of the new size, in pages.
-        Bulk::MemoryGrow { .. } => ((wasmer::WASM_PAGE_SIZE as u64) >> 2, 0),
+        // 1 point per byte of the new size, in pages: a grow maps a new region, copies the
+        // memory into it and the kernel zeroes every page it touches.
+        Bulk::MemoryGrow { .. } => (wasmer::WASM_PAGE_SIZE as u64, 0),
         // Elements are 8 to 16 bytes, and init resolves a function reference per element.
         Bulk::TableFill | Bulk::TableCopy | Bulk::TableGrow => (4, 0),
         Bulk::TableInit => (8, 0),

@@ -209,6 +209,10 @@ fn each_bulk_operation_is_charged_for_its_length() {
     };
     for (name, wat, price) in cases {
         assert!(price > 10_000, "{name}: a price worth testing ({price})");
+        assert!(
+            price < DEFAULT_FUEL_PER_EVENT,
+            "{name} at its maximum fits one default event"
+        );
         let id = format!("com.example.once.{}", name.replace('.', "-"));
         let mut app = launch(&rt, &id, &wat);
         let (r, used) = spent(&mut app);
@@ -341,16 +345,39 @@ impl GatewaySession for Slow {
     }
 }
 
+/// Calls API `api` (written at offset 0) once per event, or in a loop forever.
+fn caller(api: &str, forever: bool) -> String {
+    let call = format!(
+        "(drop (call $call (i32.const 0) (i32.const {}) (i32.const 0) (i32.const 0)))",
+        api.len()
+    );
+    let body = if forever {
+        format!("(loop $l {call} (br $l))")
+    } else {
+        call
+    };
+    format!(
+        r#"(module
+  (import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "{api}")
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32) {body} i32.const 0))"#
+    )
+}
+
 #[test]
-fn a_host_call_is_charged_its_host_time() {
+fn an_embedders_api_is_charged_its_host_time_capped() {
     let rt = runtime(DEFAULT_FUEL_PER_EVENT);
-    let prepared = rt
-        .prepare(&verified("com.example.slow", CLOCK_APP))
-        .unwrap();
-    let delay = Duration::from_millis(2);
     let calls = Arc::new(AtomicU64::new(0));
-    let mut app = launch_with(&rt, &prepared, Box::new(Slow(delay, calls.clone())));
-    let (r, used) = spent(&mut app);
+    let run = |id: &str, wat: &str, delay: Duration| {
+        let prepared = rt.prepare(&verified(id, wat)).unwrap();
+        calls.store(0, Ordering::Relaxed);
+        let mut app = launch_with(&rt, &prepared, Box::new(Slow(delay, calls.clone())));
+        spent(&mut app)
+    };
+    let delay = Duration::from_millis(1);
+    let (r, used) = run("com.example.slow", &caller("user.getProfile", false), delay);
     r.unwrap();
     let host = delay.as_micros() as u64 * price::HOST_POINTS_PER_MICROSECOND;
     assert!(
@@ -358,29 +385,69 @@ fn a_host_call_is_charged_its_host_time() {
         "{used} points for {delay:?} of host time ({host})"
     );
 
-    // A loop of slow calls ends on fuel: 30M points buy 7.5 ms of host time, so a loop of
-    // 2 ms calls stops at its fourth call.
-    let looping = r#"(module
-  (import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
-  (memory (export "memory") 1 1)
-  (func (export "sf_init") (result i32) i32.const 0)
-  (func (export "sf_event") (param i32) (result i32) (local $n i32)
-    (loop $l (drop (call $call (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0)))
-      (i32.store (i32.const 64) (local.tee $n (i32.add (local.get $n) (i32.const 1))))
-      (br $l))
-    i32.const 0))"#;
-    let prepared = rt
-        .prepare(&verified("com.example.slowloop", looping))
-        .unwrap();
-    calls.store(0, Ordering::Relaxed);
-    let mut app = launch_with(&rt, &prepared, Box::new(Slow(delay, calls.clone())));
-    let (r, used) = spent(&mut app);
+    // A call far slower than the cap is charged the cap, not its time.
+    let (r, used) = run(
+        "com.example.slower",
+        &caller("user.getProfile", false),
+        Duration::from_millis(6),
+    );
+    r.unwrap();
+    let cap = price::HOST_CHARGE_CAP_MICROSECONDS * price::HOST_POINTS_PER_MICROSECOND;
+    assert!(
+        used >= cap && used < cap + 10_000,
+        "{used} vs the cap {cap}"
+    );
+
+    // A loop of slow calls ends on fuel after as many calls as the budget pays for.
+    let (r, used) = run(
+        "com.example.slowloop",
+        &caller("user.getProfile", true),
+        delay,
+    );
     assert_eq!(trapped(r), TrapKind::FuelExhausted);
     assert_eq!(used, DEFAULT_FUEL_PER_EVENT);
-    let per_call = host;
+    let n = calls.load(Ordering::Relaxed);
     assert!(
-        calls.load(Ordering::Relaxed) <= DEFAULT_FUEL_PER_EVENT / per_call + 1,
-        "{} calls of {delay:?} in one event",
-        calls.load(Ordering::Relaxed)
+        n >= 1 && n <= DEFAULT_FUEL_PER_EVENT / host + 1,
+        "{n} calls of {delay:?}"
     );
+}
+
+#[test]
+fn built_in_apis_have_fixed_prices_paid_before_they_run() {
+    let rt = runtime(DEFAULT_FUEL_PER_EVENT);
+    let calls = Arc::new(AtomicU64::new(0));
+    for (api, fixed) in [
+        ("clock.now", 0),
+        ("storage.get", price::STORAGE_READ),
+        ("storage.set", price::STORAGE_WRITE),
+        ("ui.setData", price::QUEUED),
+    ] {
+        // A session that takes 3 ms: a fixed price ignores the host's time.
+        let id = format!("com.example.fixed.{}", api.replace('.', "-").to_lowercase());
+        let prepared = rt.prepare(&verified(&id, &caller(api, false))).unwrap();
+        let session = Slow(Duration::from_millis(3), calls.clone());
+        let mut app = launch_with(&rt, &prepared, Box::new(session));
+        let (r, used) = spent(&mut app);
+        r.unwrap();
+        let least = price::CALL_FUEL + api.len() as u64 + fixed;
+        assert!(
+            used >= least && used < least + 100,
+            "{api}: {used} vs {least}"
+        );
+
+        // A budget that cannot pay the price: the API never runs.
+        if fixed > 0 {
+            let short = runtime(fixed);
+            let prepared = short.prepare(&verified(&id, &caller(api, false))).unwrap();
+            let before = calls.load(Ordering::Relaxed);
+            let mut app = launch_with(
+                &short,
+                &prepared,
+                Box::new(Slow(Duration::ZERO, calls.clone())),
+            );
+            assert_eq!(trapped(app.event(b"{}")), TrapKind::FuelExhausted, "{api}");
+            assert_eq!(calls.load(Ordering::Relaxed), before, "{api} ran unpaid");
+        }
+    }
 }

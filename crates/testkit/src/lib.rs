@@ -212,3 +212,24 @@ impl RecordingAlerts {
             .unwrap_or_default()
     }
 }
+
+/// The monitor's rules with every rule off, for tests and benches that flood or trap on
+/// purpose and are about another layer (each rule has its own tests in `sandframe-monitor`).
+pub fn quiet_rules() -> sandframe_monitor::Rules {
+    sandframe_monitor::Rules {
+        max_calls_per_window: u64::MAX,
+        max_capability_denials_per_window: u64::MAX,
+        max_denied_apis: u32::MAX,
+        max_rate_denials_per_window: u64::MAX,
+        max_malformed_per_window: u64::MAX,
+        max_hot_events: u32::MAX,
+        max_growth_events: u32::MAX,
+        max_traps_in_a_row: u32::MAX,
+        max_writes_per_window: u64::MAX,
+        max_write_bytes_per_window: u64::MAX,
+        max_quota_hits_per_window: u64::MAX,
+        anomaly_factor: u64::MAX,
+        quarantine_after: u32::MAX,
+        ..sandframe_monitor::Rules::default()
+    }
+}

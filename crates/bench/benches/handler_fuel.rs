@@ -1,0 +1,76 @@
+//! The fuel the examples' handlers burn, per event, through a real host: what a benign app
+//! pays under the price table (`docs/engine-notes.md`). Prints one line per event; run it
+//! before and after a change to the price table and compare (`cargo xtask bench handler_fuel`).
+//! Fuel is deterministic for guest code; host calls add their measured host time, so those
+//! lines vary a little from run to run.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a bench: failing loudly is the point
+
+use std::sync::{Arc, Mutex};
+
+use sandframe_core::{AppId, AppMonitor, Error, Monitor, MonitorEvent, Verdict};
+use sandframe_host::Host;
+
+/// A monitor that keeps the fuel of every event, in order.
+#[derive(Default)]
+struct FuelLog(Arc<Mutex<Vec<u64>>>);
+
+impl Monitor for FuelLog {
+    fn watch(&self, _: &AppId) -> Result<Arc<dyn AppMonitor>, Error> {
+        Ok(Arc::new(FuelLog(Arc::clone(&self.0))))
+    }
+    fn is_quarantined(&self, _: &AppId) -> bool {
+        false
+    }
+    fn release(&self, _: &AppId) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl AppMonitor for FuelLog {
+    fn observe(&self, event: &MonitorEvent<'_>) -> Verdict {
+        if let MonitorEvent::EventHandled { fuel_used, .. } = event {
+            self.0.lock().unwrap().push(*fuel_used);
+        }
+        Verdict::Allow
+    }
+}
+
+fn main() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let dir = tempfile::tempdir().unwrap();
+    let h = Host::builder()
+        .home(dir.path().join("home"))
+        .trust(sandframe_testkit::trust())
+        .monitor(Arc::new(FuelLog(Arc::clone(&log))))
+        .threads(1)
+        .build()
+        .unwrap();
+    println!("example  event         fuel");
+    for (example, handlers) in [
+        ("hello", &["onTap", "onTap"][..]),
+        ("counter", &["onIncrement", "onIncrement", "onReset"][..]),
+        ("profile", &["onAsk"][..]),
+    ] {
+        let app = h.install(&sandframe_testkit::example(example)).unwrap().app;
+        log.lock().unwrap().clear();
+        h.launch(&app).unwrap();
+        for handler in handlers {
+            let event = format!(r#"{{"handler":"{handler}","detail":{{}}}}"#);
+            h.dispatch(&app, event.as_bytes()).unwrap();
+            h.settle(&app).unwrap();
+        }
+        let fuel = log.lock().unwrap().clone();
+        for (event, fuel) in std::iter::once("sf_init")
+            .chain(handlers.iter().copied())
+            .zip(fuel)
+        {
+            println!("{example:8} {event:12} {fuel:>8}");
+        }
+    }
+}
