@@ -495,9 +495,32 @@ impl Runtime {
             stopped: None,
             terminator,
         };
-        let code = app.run(|store, _| init.call(store))?;
+        // An initial memory beyond the first MiB is touched now, so the kernel's zeroing of
+        // its pages happens here, at launch, and is paid from sf_init's budget at the grow
+        // rate, instead of landing unpriced in whichever event touches it first.
+        let touched = prefault(&app.memory, &app.store);
+        let (per_page, shift) = price::bulk(price::Bulk::MemoryGrow { mem: 0 });
+        let charge = (touched / wasmer::WASM_PAGE_SIZE as u64).saturating_mul(per_page) >> shift;
+        let code = app.run_charged(charge, |store, _| init.call(store))?;
         Ok((app, code))
     }
+}
+
+/// Rewrites one byte of every 4 KiB page of `memory` past [`price::FREE_INITIAL_MEMORY`] with
+/// its own value (data segments may live there; the write faults the page in), before the
+/// guest runs; returns how many bytes that covered.
+fn prefault(memory: &Memory, store: &Store) -> u64 {
+    let view = memory.view(store);
+    let size = view.data_size();
+    let mut at = price::FREE_INITIAL_MEMORY;
+    while at < size {
+        let rewritten = view.read_u8(at).and_then(|byte| view.write_u8(at, byte));
+        if rewritten.is_err() {
+            break;
+        }
+        at += 4096;
+    }
+    size.saturating_sub(price::FREE_INITIAL_MEMORY)
 }
 
 /// The metering globals of one instance.
@@ -799,6 +822,16 @@ impl AppInstance {
         &mut self,
         call: impl FnOnce(&mut Store, &Instance) -> Result<i32, wasmer::RuntimeError>,
     ) -> Result<i32, RuntimeError> {
+        self.run_charged(0, call)
+    }
+
+    /// [`AppInstance::run`] with `charge` points taken from the budget before the call (a
+    /// budget that cannot pay it leaves nothing, so the call traps at once as exhausted).
+    fn run_charged(
+        &mut self,
+        charge: u64,
+        call: impl FnOnce(&mut Store, &Instance) -> Result<i32, wasmer::RuntimeError>,
+    ) -> Result<i32, RuntimeError> {
         if self.stopped.is_none() && self.terminator.is_terminated() {
             self.stopped = Some(TrapKind::Terminated);
         }
@@ -806,7 +839,8 @@ impl AppInstance {
             return Err(RuntimeError::Stopped(kind));
         }
         let budget = self.fuel_per_event.min(self.fuel_left);
-        self.fuel.set(&mut self.store, budget)?;
+        self.fuel
+            .set(&mut self.store, budget.saturating_sub(charge))?;
         let result = call(&mut self.store, &self.instance);
         self.env.as_mut(&mut self.store).gateway.idle();
         let (remaining, exhausted) = self.fuel.get(&mut self.store);

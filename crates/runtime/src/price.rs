@@ -80,6 +80,12 @@ pub fn host_call(api: &[u8]) -> HostPrice {
     }
 }
 
+/// The part of an instance's initial memory that is free: a Rust guest starts at 16 pages
+/// (its 1 MiB shadow stack). Every byte past it is touched at launch and paid from `sf_init`'s
+/// budget at the `memory.grow` rate, since the kernel zeroes each page on its first touch
+/// (about 10 ms for 16 MiB on the CI machine).
+pub const FREE_INITIAL_MEMORY: u64 = 1 << 20;
+
 /// A bulk operation or a grow, priced by the units it touches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -22,7 +22,7 @@ use sandframe_runtime::{
     AppInstance, DEFAULT_FUEL_PER_EVENT, MemoryArtifacts, Prepared, Runtime, RuntimeConfig,
     RuntimeError,
 };
-use sandframe_testkit::runaway::{self, INIT_BYTES, MEMORY_PAGES, TABLE_ELEMENTS};
+use sandframe_testkit::runaway::{self, MEMORY_PAGES, TABLE_ELEMENTS};
 use sandframe_testkit::{CLOCK_APP, verified};
 
 fn runtime(fuel_per_event: u64) -> Runtime {
@@ -118,11 +118,14 @@ fn dynamic(op: Bulk, units: u64) -> u64 {
 #[test]
 fn each_bulk_operation_is_charged_for_its_length() {
     let rt = runtime(DEFAULT_FUEL_PER_EVENT);
-    let full = format!("{MEMORY_PAGES} {MEMORY_PAGES}");
-    let bytes = u64::from(MEMORY_PAGES) * 65536;
+    // 1 MiB memories: an initial memory past that is paid at launch, and the short budget
+    // below must still pay for sf_init.
+    let full = "16 16".to_owned();
+    let bytes = 16 * 65536;
+    let init_bytes = bytes - 1024;
     let elements = u64::from(TABLE_ELEMENTS);
     let elems: String = (0..TABLE_ELEMENTS).map(|_| " $f").collect();
-    let data = format!("(data $d \"{}\")", "a".repeat(INIT_BYTES as usize));
+    let data = format!("(data $d \"{}\")", "a".repeat(init_bytes as usize));
     let cases = [
         (
             "memory.fill",
@@ -150,9 +153,9 @@ fn each_bulk_operation_is_charged_for_its_length() {
             once(
                 &full,
                 &data,
-                &format!("(memory.init $d (i32.const 0) (i32.const 0) (i32.const {INIT_BYTES}))"),
+                &format!("(memory.init $d (i32.const 0) (i32.const 0) (i32.const {init_bytes}))"),
             ),
-            dynamic(Bulk::MemoryInit, u64::from(INIT_BYTES)),
+            dynamic(Bulk::MemoryInit, init_bytes),
         ),
         (
             "memory.grow",
@@ -234,6 +237,56 @@ fn each_bulk_operation_is_charged_for_its_length() {
         assert_eq!(trapped(app.event(b"{}")), TrapKind::FuelExhausted, "{name}");
         assert_eq!(app.memory_bytes(), memory, "{name}: nothing grew");
     }
+}
+
+#[test]
+fn an_initial_memory_past_the_free_mib_is_paid_at_launch() {
+    // The kernel zeroes a fresh page on its first touch: a 16 MiB initial memory costs about
+    // 10 ms once, so it is touched and paid at launch, not left to the first event.
+    let rt = runtime(DEFAULT_FUEL_PER_EVENT);
+    let pages = u64::from(MEMORY_PAGES);
+    let big = once(&format!("{pages} {pages}"), "", "");
+    let mut app = launch(&rt, "com.example.bigmemory", &big);
+    let at_launch = sandframe_runtime::DEFAULT_FUEL_PER_LIFETIME - app.fuel_left();
+    let charge = dynamic(
+        Bulk::MemoryGrow { mem: 0 },
+        pages - price::FREE_INITIAL_MEMORY / 65536,
+    );
+    assert!(
+        at_launch >= charge && at_launch < charge + 1_000,
+        "{at_launch} vs {charge}"
+    );
+    // The first event then pays only for itself.
+    let (r, used) = spent(&mut app);
+    r.unwrap();
+    assert!(used < 1_000, "{used}");
+    // Touching pages at launch keeps what the data segments put there.
+    let data = r#"(module (memory (export "memory") 32 32)
+  (data (i32.const 1572864) "Z") (data (i32.const 2093056) "Q")
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32)
+    (i32.add (i32.load8_u (i32.const 1572864)) (i32.load8_u (i32.const 2093056)))))"#;
+    let mut app = launch(&rt, "com.example.datamemory", data);
+    assert_eq!(app.event(b"{}").unwrap(), i32::from(b'Z') + i32::from(b'Q'));
+    // A small memory is free.
+    let small = launch(&rt, "com.example.smallmemory", &once("16 16", "", ""));
+    assert!(sandframe_runtime::DEFAULT_FUEL_PER_LIFETIME - small.fuel_left() < 1_000);
+
+    // A budget that cannot pay for the memory: sf_init never runs.
+    let short = runtime(charge);
+    let prepared = short
+        .prepare(&verified("com.example.bigmemory", &big))
+        .unwrap();
+    let session = MinimalGateway
+        .open(prepared.context(), sandframe_core::EventSender::none())
+        .unwrap();
+    assert!(matches!(
+        short.launch(&prepared, session),
+        Err(RuntimeError::Trapped {
+            kind: TrapKind::FuelExhausted,
+            ..
+        })
+    ));
 }
 
 #[test]

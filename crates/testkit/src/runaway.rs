@@ -84,18 +84,19 @@ const LCG: &str =
 pub fn runaways() -> Vec<Runaway> {
     let full = format!("{MEMORY_PAGES} {MEMORY_PAGES}");
     let bytes = MEMORY_PAGES * 65536;
-    let lines = bytes / 64;
-    // A chain through every 64-byte line of memory in a scrambled order (an LCG modulo the
-    // line count is a full-period permutation), so each load waits for the one before it and
-    // misses the cache: built in sf_init.
+    // A chain through 65,536 nodes 256 bytes apart (every page of the memory, 4 MiB of cache
+    // lines, past the L2) in a scrambled order (an LCG modulo the node count is a
+    // full-period permutation), so each load waits for the one before it and misses the
+    // cache: built in sf_init, which the launch's charge for the 16 MiB memory leaves room for.
+    let nodes = bytes / 256;
     let chain = format!(
         "(loop $c
-           (i32.store (i32.shl (local.get $i) (i32.const 6))
+           (i32.store (i32.shl (local.get $i) (i32.const 8))
              (i32.shl (i32.and (i32.add (i32.mul (local.get $i) (i32.const 1664525))
-                (i32.const 1013904223)) (i32.const {mask})) (i32.const 6)))
+                (i32.const 1013904223)) (i32.const {mask})) (i32.const 8)))
            (local.set $i (i32.add (local.get $i) (i32.const 1)))
-           (br_if $c (i32.lt_u (local.get $i) (i32.const {lines}))))",
-        mask = lines - 1
+           (br_if $c (i32.lt_u (local.get $i) (i32.const {nodes}))))",
+        mask = nodes - 1
     );
     let functions: String = (0..TABLE_ELEMENTS)
         .map(|n| format!("(func $g{n} (result i32) i32.const {n})\n"))
