@@ -498,9 +498,15 @@ impl Runtime {
         // An initial memory beyond the first MiB is touched now, so the kernel's zeroing of
         // its pages happens here, at launch, and is paid from sf_init's budget at the grow
         // rate, instead of landing unpriced in whichever event touches it first.
-        let touched = prefault(&app.memory, &app.store);
+        // A budget that cannot pay is not given the work: sf_init then traps at once.
+        let past = app
+            .memory_bytes()
+            .saturating_sub(price::FREE_INITIAL_MEMORY);
         let (per_page, shift) = price::bulk(price::Bulk::MemoryGrow { mem: 0 });
-        let charge = (touched / wasmer::WASM_PAGE_SIZE as u64).saturating_mul(per_page) >> shift;
+        let charge = (past / wasmer::WASM_PAGE_SIZE as u64).saturating_mul(per_page) >> shift;
+        if charge < app.fuel_per_event.min(app.fuel_left) {
+            prefault(&app.memory, &app.store);
+        }
         let code = app.run_charged(charge, |store, _| init.call(store))?;
         Ok((app, code))
     }
@@ -508,8 +514,8 @@ impl Runtime {
 
 /// Rewrites one byte of every 4 KiB page of `memory` past [`price::FREE_INITIAL_MEMORY`] with
 /// its own value (data segments may live there; the write faults the page in), before the
-/// guest runs; returns how many bytes that covered.
-fn prefault(memory: &Memory, store: &Store) -> u64 {
+/// guest runs.
+fn prefault(memory: &Memory, store: &Store) {
     let view = memory.view(store);
     let size = view.data_size();
     let mut at = price::FREE_INITIAL_MEMORY;
@@ -520,7 +526,6 @@ fn prefault(memory: &Memory, store: &Store) -> u64 {
         }
         at += 4096;
     }
-    size.saturating_sub(price::FREE_INITIAL_MEMORY)
 }
 
 /// The metering globals of one instance.
