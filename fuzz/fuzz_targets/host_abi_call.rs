@@ -51,6 +51,11 @@ fn fixture() -> &'static Fixture {
             .trust(sandframe_testkit::trust())
             .threads(1)
             .idle_timeout(None)
+            // Hundreds of thousands of relayed writes at 1M points each: no lifetime limit.
+            .runtime(sandframe_runtime::RuntimeConfig {
+                fuel_per_lifetime: u64::MAX,
+                ..sandframe_runtime::RuntimeConfig::default()
+            })
             .rules(sandframe_testkit::quiet_rules())
             .build()
             .expect("a host");

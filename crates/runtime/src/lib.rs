@@ -66,8 +66,10 @@ pub const INITIAL_FUEL: u64 = 0;
 /// dependent loads, `docs/engine-notes.md`). It also pays for a grow to the full 16 MiB
 /// memory (16.8M points) in one event.
 pub const DEFAULT_FUEL_PER_EVENT: u64 = 18_000_000;
-/// Default fuel one instance may burn over its lifetime.
-pub const DEFAULT_FUEL_PER_LIFETIME: u64 = 50_000_000_000;
+/// Default fuel one instance may burn over its lifetime: about 8 minutes of guest code, or a
+/// million durable storage writes (at 1M points each). An idle suspension or a relaunch
+/// starts a new lifetime.
+pub const DEFAULT_FUEL_PER_LIFETIME: u64 = 1_000_000_000_000;
 /// Default wasm stack, in bytes (rustc's guests keep their own shadow stack in memory).
 pub const DEFAULT_STACK_BYTES: usize = 512 << 10;
 /// Longest API name a guest may pass.
