@@ -62,8 +62,8 @@ pub const INITIAL_FUEL: u64 = 0;
 
 /// Default fuel one event may burn: a runaway `loop br` burns it in about 9 ms on the 2-core
 /// CI machine (15.4 ms for 30M, `cargo xtask bench runaway`), within DESIGN.md's 10 ms
-/// target; so does every other runaway the price table covers but one (cache-missing
-/// dependent loads, `docs/engine-notes.md`). It also pays for a grow to the full 16 MiB
+/// target; every other runaway the price table covers stops within about that time (random
+/// loads up to 1.4×) but one: cache-missing dependent loads (`docs/engine-notes.md`). It also pays for a grow to the full 16 MiB
 /// memory (16.8M points) in one event.
 pub const DEFAULT_FUEL_PER_EVENT: u64 = 18_000_000;
 /// Default fuel one instance may burn over its lifetime: about 8 minutes of guest code, or a
