@@ -21,8 +21,12 @@ const RELAY: &str = r#"(module
   (memory (export "memory") 4 4)
   (func (export "sf_init") (result i32) i32.const 0)
   (func (export "sf_event") (param $len i32) (result i32) (local $n i32) (local $r i64)
+    (if (i32.eqz (local.get $len)) (then (return (i32.const 0))))
     (drop (call $read (i32.const 0) (local.get $len)))
+    ;; the name ends within this input: nothing is read from an earlier one
     (local.set $n (i32.load8_u (i32.const 0)))
+    (if (i32.ge_u (local.get $n) (local.get $len))
+      (then (local.set $n (i32.sub (local.get $len) (i32.const 1)))))
     (local.set $r (call $call
       (i32.const 1) (local.get $n)
       (i32.add (i32.const 1) (local.get $n))

@@ -2,7 +2,7 @@
 //! every case of `sandframe_testkit::runaway` (each bulk operation in a tight loop at its
 //! maximum length, a grow loop, random and dependent loads over the full memory, a
 //! `call_indirect` loop over a full table, a division chain) and a `storage.set` loop through a
-//! real host, the time from the event's start until its default event fuel (30M points) stops
+//! real host, the time from the event's start until its default event fuel (18M points) stops
 //! it, beside the plain `loop br` in the same run.
 //!
 //! Each iteration launches a fresh instance outside the timed part (a trapped instance never

@@ -55,7 +55,7 @@ use wasmer::{
 pub const WASMER_VERSION: &str = "7.4.2";
 /// The version of the price table and the metering middleware (part of every cache key): bump
 /// it whenever [`price`] or the metering code changes.
-pub const COST_FUNCTION_VERSION: u32 = 2;
+pub const COST_FUNCTION_VERSION: u32 = 3;
 /// The fuel limit baked into every artifact; a call always sets its own budget first, so
 /// anything that ran before that would trap at once.
 pub const INITIAL_FUEL: u64 = 0;
@@ -284,6 +284,9 @@ impl Runtime {
         h.update(&self.config.memory_pages.to_le_bytes());
         h.update(&self.config.table_elements.to_le_bytes());
         h.update(&COST_FUNCTION_VERSION.to_le_bytes());
+        // The pricing code itself, so that no change to it can reuse an older artifact.
+        h.update(include_bytes!("price.rs"));
+        h.update(include_bytes!("metering.rs"));
         h.update(&INITIAL_FUEL.to_le_bytes());
         h.update(std::env::consts::ARCH.as_bytes());
         h.finalize().to_hex().to_string()
@@ -723,11 +726,13 @@ fn call_gateway(
             "a pointer/length pair is outside the app's memory",
         )));
     }
-    let price = price::host_call(api);
-    if let price::HostPrice::Fixed(points) = price {
-        burn(data.fuel.as_ref(), store, points)?;
-    }
-    let start = (price == price::HostPrice::Measured).then(|| data.clock.raw());
+    let (prepaid, measured) = match price::host_call(api) {
+        price::HostPrice::Fixed(points) => (points, false),
+        price::HostPrice::AtLeast(points) => (points, true),
+        _ => (0, true),
+    };
+    burn(data.fuel.as_ref(), store, prepaid)?;
+    let start = measured.then(|| data.clock.raw());
     let AbiEnv {
         gateway,
         request,
@@ -743,14 +748,15 @@ fn call_gateway(
         Err(e) => data.fail(&e),
     };
     if let Some(start) = start {
-        // An API the table does not know (an embedder's): its host time, capped, at the
-        // table's rate, so a loop of slow calls still ends within the event budget.
+        // An API the table does not know (an embedder's), or one whose work grows with what
+        // is stored: its host time, capped, at the table's rate, beyond what it prepaid, so a
+        // loop of slow calls still ends within the event budget.
         let nanos = data.clock.delta_as_nanos(start, data.clock.raw());
         let host = nanos
             .min(price::HOST_CHARGE_CAP_MICROSECONDS * 1_000)
             .saturating_mul(HOST_POINTS_PER_MICROSECOND)
             / 1_000;
-        burn(data.fuel.as_ref(), store, host)?;
+        burn(data.fuel.as_ref(), store, host.saturating_sub(prepaid))?;
     }
     Ok(answer)
 }

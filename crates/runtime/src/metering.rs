@@ -73,8 +73,8 @@ impl ModuleMiddleware for Metering {
         &self,
         _: LocalFunctionIndex,
     ) -> Box<dyn FunctionMiddleware<'a> + 'a> {
-        // transform_module_info always runs first; a poisoned or missing state leaves the
-        // function unmetered-looking, so fail closed: every function then traps at entry.
+        // transform_module_info always runs first; a poisoned or missing state fails closed:
+        // `feed` then refuses every operator, so the module does not compile.
         let state = self.state.lock().ok().and_then(|s| s.clone());
         Box::new(FunctionMetering {
             state,
@@ -227,7 +227,8 @@ impl FunctionMetering {
         match bulk {
             Bulk::MemoryGrow { mem } => {
                 // units = current pages + delta (a grow copies the whole memory into a new
-                // mapping), none for a grow of 0, which wasmer answers without work.
+                // mapping); none for a grow of 0 or one past the cap, which wasmer answers
+                // without work (the cap here is the tunables' maximum).
                 out.extend(&[
                     Operator::MemorySize { mem },
                     Operator::I64ExtendI32U,
@@ -236,6 +237,19 @@ impl FunctionMetering {
                     },
                     Operator::I64ExtendI32U,
                     Operator::I64Add,
+                    Operator::GlobalSet {
+                        global_index: s.price,
+                    },
+                    Operator::GlobalGet {
+                        global_index: s.price,
+                    },
+                    Operator::GlobalGet {
+                        global_index: s.price,
+                    },
+                    Operator::I64Const { value: cap },
+                    Operator::I64LeU,
+                    Operator::I64ExtendI32U,
+                    Operator::I64Mul,
                     Operator::GlobalGet {
                         global_index: s.length,
                     },

@@ -30,8 +30,8 @@ pub const BULK: u64 = 16;
 /// request, plus the API's own price ([`host_call`]).
 pub const CALL_FUEL: u64 = 500;
 /// The price of a built-in API that reads a stored value (a file read and an AEAD open,
-/// about 20 µs): `storage.get`, `storage.list`, `storage.usage`, `storage.getShared`,
-/// `storage.listShares`.
+/// about 20 µs): `storage.get`, `storage.usage`, `storage.getShared`; and the floor of
+/// `storage.list` and `storage.listShares`, which also pay their measured time above it.
 pub const STORAGE_READ: u64 = 40_000;
 /// The price of a built-in API that writes durably (write, fsync, rename, directory fsync:
 /// about 500 µs): `storage.set`, `storage.remove`, `storage.share`, `storage.unshare`.
@@ -58,21 +58,24 @@ pub enum HostPrice {
     /// A fixed price, paid before the API runs (every built-in API of ABI v1): the same fuel
     /// every run, whatever the machine is doing.
     Fixed(u64),
+    /// A fixed price paid before the API runs, and its measured host time beyond that price
+    /// (at [`HOST_POINTS_PER_MICROSECOND`], capped as for `Measured`) paid after it returns:
+    /// for built-in APIs whose work grows with what the app stored (`storage.list`,
+    /// `storage.listShares`).
+    AtLeast(u64),
     /// The call's measured host time at [`HOST_POINTS_PER_MICROSECOND`], capped at
     /// [`HOST_CHARGE_CAP_MICROSECONDS`], paid after it returns (APIs the embedder registered).
     Measured,
 }
 
-/// The price of calling `api` (raw guest bytes; a name that is no API's costs nothing more,
-/// the gateway refuses it).
+/// The price of calling `api` (raw guest bytes; any other name, an embedder's API or no API
+/// at all, is `Measured`: a refused name costs its microsecond or less).
 pub fn host_call(api: &[u8]) -> HostPrice {
     match api {
         b"clock.now" | b"random.bytes" | b"log" | b"capability.list" => HostPrice::Fixed(0),
-        b"storage.get"
-        | b"storage.list"
-        | b"storage.usage"
-        | b"storage.getShared"
-        | b"storage.listShares" => HostPrice::Fixed(STORAGE_READ),
+        b"storage.get" | b"storage.usage" | b"storage.getShared" => HostPrice::Fixed(STORAGE_READ),
+        // Their work grows with what is stored: a floor, and the measured time above it.
+        b"storage.list" | b"storage.listShares" => HostPrice::AtLeast(STORAGE_READ),
         b"storage.set" | b"storage.remove" | b"storage.share" | b"storage.unshare" => {
             HostPrice::Fixed(STORAGE_WRITE)
         }
@@ -151,6 +154,13 @@ pub fn cost(operator: &Operator<'_>) -> u64 {
         | O::I64RemS
         | O::I64RemU => DIVISION,
         O::F32Div | O::F64Div | O::F32Sqrt | O::F64Sqrt => FLOAT_DIVISION,
+        // Run as calls into the engine (a libcall, or a stack switch for the drops).
+        O::TableGet { .. }
+        | O::TableSet { .. }
+        | O::TableSize { .. }
+        | O::RefFunc { .. }
+        | O::MemorySize { .. } => CALL,
+        O::ElemDrop { .. } | O::DataDrop { .. } => BULK,
         O::MemoryFill { .. }
         | O::MemoryCopy { .. }
         | O::MemoryInit { .. }

@@ -306,16 +306,42 @@ fn a_grow_of_nothing_and_a_failing_grow_are_cheap_or_bounded() {
         zero <= nothing + price::BULK + 10,
         "grow 0: {zero} vs {nothing}"
     );
-    // A grow past the maximum fails (-1) and is charged at most the whole memory.
+    // A grow past the maximum fails (-1) without work, and pays only the fixed part.
     let (_, huge) = cost(
         "com.example.grow.huge",
         "(drop (memory.grow (i32.const -1)))",
     );
-    let cap = dynamic(Bulk::MemoryGrow { mem: 0 }, u64::from(MEMORY_PAGES));
-    assert!(
-        huge >= nothing + cap && huge <= nothing + cap + 100,
-        "{huge}"
+    assert!(huge <= nothing + price::BULK + 10, "{huge}");
+    let (_, over) = cost(
+        "com.example.grow.over",
+        &format!("(drop (memory.grow (i32.const {MEMORY_PAGES})))"),
     );
+    assert!(over <= nothing + price::BULK + 10, "{over}");
+    // One page short of the cap succeeds and pays the whole new size.
+    let (_, full) = cost(
+        "com.example.grow.full",
+        &format!("(drop (memory.grow (i32.const {})))", MEMORY_PAGES - 1),
+    );
+    let cap = dynamic(Bulk::MemoryGrow { mem: 0 }, u64::from(MEMORY_PAGES));
+    assert!(full >= nothing + cap, "{full} vs {cap}");
+}
+
+#[test]
+fn a_bulk_operation_also_pays_for_the_block_before_it() {
+    // The block's static cost is folded into the bulk charge: the 2,000 operators before a
+    // zero-length fill are charged, not lost.
+    let rt = runtime(DEFAULT_FUEL_PER_EVENT);
+    let fill = "(memory.fill (i32.const 0) (i32.const 0) (i32.const 0))";
+    let before: String = (0..1000).map(|_| "(drop (i32.const 1))").collect();
+    let mut plain = launch(&rt, "com.example.block.plain", &once("1 1", "", fill));
+    let mut padded = launch(
+        &rt,
+        "com.example.block.padded",
+        &once("1 1", "", &format!("{before} {fill}")),
+    );
+    let plain = spent(&mut plain).1;
+    let padded = spent(&mut padded).1;
+    assert!(padded >= plain + 2_000, "{padded} vs {plain}");
 }
 
 #[test]
