@@ -187,7 +187,7 @@ fn storm() {
     let n = during.len();
     let (d50, d99, dmax) = percentiles(during);
     println!(
-        "neighbour isolation (2 logic threads, {SPINNERS} spinners, default event budget 30M fuel):\n  \
+        "neighbour isolation (2 logic threads, {SPINNERS} spinners, default event budget 18M fuel):\n  \
          benign event alone:        p50 {a50:?}  p99 {a99:?}  max {amax:?}\n  \
          benign event during storm: p50 {d50:?}  p99 {d99:?}  max {dmax:?}  ({n} events)\n  \
          spinners stopped by their own fuel: {stopped}/{SPINNERS}"

@@ -163,7 +163,7 @@ fn runaway(c: &mut Criterion) {
     let prepared = rt.prepare(&pkg).unwrap();
     let mut g = c.benchmark_group("runaway_loop");
     g.sample_size(20).measurement_time(Duration::from_secs(5));
-    g.bench_function("stopped by the default event fuel (30M)", |b| {
+    g.bench_function("stopped by the default event fuel (18M)", |b| {
         b.iter_batched(
             || {
                 rt.launch(

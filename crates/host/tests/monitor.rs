@@ -25,7 +25,7 @@ use sandframe_testkit::{CLOCK_APP, manifest, sign};
 const HEADER: &str = r#"(import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
   (func (export "sf_init") (result i32) i32.const 0)"#;
 
-/// 20,000 `clock.now` calls an event (10M fuel of its 30M budget).
+/// 20,000 `clock.now` calls an event (10M fuel of its 18M budget).
 fn flood() -> String {
     format!(
         r#"(module {HEADER}
