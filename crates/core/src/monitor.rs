@@ -62,6 +62,8 @@ pub enum TrapKind {
     Unreachable,
     /// It was stopped by a terminate verdict.
     Terminated,
+    /// Its event used more CPU time than the host's per-event deadline (fuel left or not).
+    DeadlineExceeded,
     /// Any other trap.
     Other,
 }

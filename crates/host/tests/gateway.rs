@@ -166,6 +166,8 @@ fn a_ten_million_call_flood_is_throttled_while_a_neighbour_is_served() {
             // (about 1 µs, 4,000 points, in a test build): only the gateway holds it back.
             fuel_per_event: u64::MAX / 4,
             fuel_per_lifetime: u64::MAX,
+            // The flood runs for seconds of CPU time, past the default 10 ms deadline.
+            event_deadline: Duration::from_secs(3600),
             ..RuntimeConfig::default()
         })
         // The gateway alone is under test: the monitor would (rightly) stop this flood, as

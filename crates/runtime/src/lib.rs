@@ -31,6 +31,7 @@ mod metering;
 mod pool;
 pub mod price;
 mod tunables;
+mod watchdog;
 
 pub use pool::{AppHandle, LogicPool};
 pub use price::{CALL_FUEL, HOST_POINTS_PER_MICROSECOND, READ_FUEL};
@@ -50,6 +51,7 @@ use wasmer::{
     Engine, FunctionEnv, FunctionEnvMut, Global, Imports, Instance, Memory, Module, Store,
     TypedFunction,
 };
+use watchdog::{FuelCell, Watchdog};
 
 /// The wasmer version artifacts are compiled with (part of every cache key).
 pub const WASMER_VERSION: &str = "7.4.2";
@@ -70,6 +72,10 @@ pub const DEFAULT_FUEL_PER_EVENT: u64 = 18_000_000;
 /// million durable storage writes (at 1M points each). An idle suspension or a relaunch
 /// starts a new lifetime.
 pub const DEFAULT_FUEL_PER_LIFETIME: u64 = 1_000_000_000_000;
+/// Default CPU time one event (or `sf_init`) may use: the deadline that bounds what fuel does
+/// not, loops whose points cost more time than the price table assumes (cache-missing loads).
+/// A plain loop's fuel runs out first (about 9.4 ms on the CI machine).
+pub const DEFAULT_EVENT_DEADLINE: std::time::Duration = std::time::Duration::from_millis(10);
 /// Default wasm stack, in bytes (rustc's guests keep their own shadow stack in memory).
 pub const DEFAULT_STACK_BYTES: usize = 512 << 10;
 /// Longest API name a guest may pass.
@@ -109,6 +115,11 @@ pub struct RuntimeConfig {
     pub fuel_per_lifetime: u64,
     /// Wasm stack size, in bytes.
     pub stack_bytes: usize,
+    /// CPU time one event (and `sf_init`) may use on its logic thread, host calls included,
+    /// before the app is stopped as [`TrapKind::DeadlineExceeded`]; wall time on platforms
+    /// without a thread CPU clock (Linux has one). Checked by a watchdog thread to within
+    /// about half a millisecond.
+    pub event_deadline: std::time::Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -119,6 +130,7 @@ impl Default for RuntimeConfig {
             fuel_per_event: DEFAULT_FUEL_PER_EVENT,
             fuel_per_lifetime: DEFAULT_FUEL_PER_LIFETIME,
             stack_bytes: DEFAULT_STACK_BYTES,
+            event_deadline: DEFAULT_EVENT_DEADLINE,
         }
     }
 }
@@ -153,6 +165,9 @@ pub enum RuntimeError {
     /// A logic thread is gone (the system refused a thread, or the pool is shutting down).
     #[error("the app's logic thread is gone; restart the host")]
     LogicThreadGone,
+    /// Something the runtime relies on in the engine broke: a bug in sandframe or wasmer.
+    #[error("internal runtime error: {0}; please report it with the app that caused it")]
+    Internal(String),
 }
 
 /// Where compiled artifacts are kept between launches (the host supplies an on-disk one).
@@ -211,6 +226,7 @@ pub struct Runtime {
     /// code mappings until the process hits `vm.max_map_count`: load each one once.
     loaded: Mutex<HashMap<String, Module>>,
     clock: quanta::Clock,
+    watchdog: Arc<Watchdog>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -265,6 +281,7 @@ impl Runtime {
             compiles: std::sync::atomic::AtomicU64::new(0),
             loaded: Mutex::new(HashMap::new()),
             clock: quanta::Clock::new(),
+            watchdog: Arc::new(Watchdog::default()),
         }
     }
 
@@ -478,8 +495,12 @@ impl Runtime {
                     RuntimeError::Instantiate(format!("the artifact is not metered: {e}"))
                 })
             };
+        let remaining = global(metering::REMAINING)?;
+        let cell = FuelCell::of(&mut store, &remaining).ok_or_else(|| {
+            RuntimeError::Instantiate("the artifact's fuel meter is not an i64 of its own".into())
+        })?;
         let fuel = Fuel {
-            remaining: global(metering::REMAINING)?,
+            cell,
             exhausted: global(metering::EXHAUSTED)?,
         };
         let data = env.as_mut(&mut store);
@@ -499,6 +520,8 @@ impl Runtime {
             fuel_left: self.config.fuel_per_lifetime,
             stopped: None,
             terminator,
+            watchdog: Arc::clone(&self.watchdog),
+            deadline: self.config.event_deadline,
         };
         // An initial memory beyond the first MiB is touched now, so the kernel's zeroing of
         // its pages happens here, at launch, and is paid from sf_init's budget at the grow
@@ -534,27 +557,32 @@ fn prefault(memory: &Memory, store: &Store) {
 }
 
 /// The metering globals of one instance.
+///
+/// The remaining points are read and written through their [`FuelCell`] (atomically, since
+/// the deadline watchdog may zero them from its thread); the exhausted flag, which only this
+/// thread writes, through wasmer.
 #[derive(Clone)]
 struct Fuel {
-    remaining: Global,
+    cell: FuelCell,
     exhausted: Global,
 }
 
 impl Fuel {
     /// Sets the remaining points and clears the exhausted flag.
     fn set(&self, store: &mut impl wasmer::AsStoreMut, points: u64) -> Result<(), RuntimeError> {
-        self.remaining
-            .set(store, wasmer::Value::I64(points as i64))
-            .and_then(|()| self.exhausted.set(store, wasmer::Value::I32(0)))
-            .map_err(|e| RuntimeError::Instantiate(format!("the fuel meter is broken: {e}")))
+        self.cell.store(points as i64);
+        self.exhausted
+            .set(store, wasmer::Value::I32(0))
+            .map_err(|e| RuntimeError::Internal(format!("the fuel meter is broken: {e}")))
     }
 
     /// The remaining points, and whether they ran out.
     fn get(&self, store: &mut impl wasmer::AsStoreMut) -> (u64, bool) {
         let exhausted = !matches!(self.exhausted.get(store), wasmer::Value::I32(0));
-        match self.remaining.get(store) {
-            wasmer::Value::I64(left) if !exhausted => (left as u64, false),
-            _ => (0, true),
+        if exhausted {
+            (0, true)
+        } else {
+            (self.cell.load() as u64, false)
         }
     }
 }
@@ -601,21 +629,14 @@ fn burn(
             "the app's fuel meter is not ready",
         ));
     };
-    let left = match fuel.remaining.get(store) {
-        wasmer::Value::I64(left) => left as u64,
-        _ => 0,
-    };
-    let (left, out) = match left.checked_sub(points) {
+    let (left, out) = match (fuel.cell.load() as u64).checked_sub(points) {
         Some(left) => (left, false),
         None => (0, true),
     };
+    fuel.cell.store(left as i64);
     let set = fuel
-        .remaining
-        .set(store, wasmer::Value::I64(left as i64))
-        .and_then(|()| {
-            fuel.exhausted
-                .set(store, wasmer::Value::I32(i32::from(out)))
-        });
+        .exhausted
+        .set(store, wasmer::Value::I32(i32::from(out)));
     if set.is_err() || out {
         return Err(wasmer::RuntimeError::new(
             "the event's fuel ran out in a host call",
@@ -809,6 +830,8 @@ pub struct AppInstance {
     watch: Watch,
     /// Memory size after the last event, in pages.
     pages: u32,
+    watchdog: Arc<Watchdog>,
+    deadline: std::time::Duration,
 }
 
 impl AppInstance {
@@ -854,7 +877,12 @@ impl AppInstance {
         let budget = self.fuel_per_event.min(self.fuel_left);
         self.fuel
             .set(&mut self.store, budget.saturating_sub(charge))?;
+        // Armed from here to the call's return: the instance (and so the cell) outlives it.
+        let armed = self
+            .watchdog
+            .arm(self.fuel.cell, &self.terminator, self.deadline);
         let result = call(&mut self.store, &self.instance);
+        let late = armed.disarm();
         self.env.as_mut(&mut self.store).gateway.idle();
         let (remaining, exhausted) = self.fuel.get(&mut self.store);
         let used = budget.saturating_sub(remaining);
@@ -866,7 +894,7 @@ impl AppInstance {
             self.pages = pages;
             self.watch.observe(&MonitorEvent::MemoryGrown { pages });
         }
-        let result = self.classify(result, exhausted);
+        let result = self.classify(result, exhausted, late);
         match &result {
             Ok(0) => {}
             Ok(code) => {
@@ -889,12 +917,15 @@ impl AppInstance {
         &mut self,
         result: Result<i32, wasmer::RuntimeError>,
         exhausted: bool,
+        late: bool,
     ) -> Result<i32, RuntimeError> {
         match result {
             Ok(code) => Ok(code),
             Err(e) => {
                 let kind = if self.terminator.is_terminated() {
                     TrapKind::Terminated
+                } else if late && exhausted {
+                    TrapKind::DeadlineExceeded
                 } else if exhausted {
                     TrapKind::FuelExhausted
                 } else {

@@ -29,6 +29,8 @@ fn runtime(fuel_per_event: u64) -> Runtime {
     Runtime::new(
         RuntimeConfig {
             fuel_per_event,
+            // Fuel alone ends these events: the deadline (tests/deadline.rs) is out of the way.
+            event_deadline: Duration::from_secs(600),
             ..RuntimeConfig::default()
         },
         [7; 32],
