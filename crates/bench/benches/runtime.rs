@@ -2,10 +2,12 @@
 //! - a mediated `clock.now` (guest → ABI `call` → bounds checks and fuel → gateway → pending
 //!   response), through `MinimalGateway` and through the full `SandframeGateway` (capability,
 //!   policy, rate limit, audit log), beside a raw wasmer typed import that returns a constant;
-//! - how long a runaway loop runs before its default fuel budget stops it;
 //! - terminate latency: from `LogicPool::terminate` to the store gone, for an app calling the
 //!   host in a loop (stopped at its next call) and for one spinning without host calls
-//!   (stopped when its event fuel runs out; the interrupt feature is not adopted).
+//!   (stopped by the deadline watchdog, which checks armed calls for a terminate every
+//!   millisecond and zeroes the fuel of a terminated one).
+//!
+//! How long runaways run before they are stopped is the `runaway` bench.
 //!
 //! Each guest makes 1,000 calls per event, so per-call figures are the event time / 1,000.
 
@@ -153,35 +155,6 @@ fn calls(c: &mut Criterion) {
     g.finish();
 }
 
-fn runaway(c: &mut Criterion) {
-    let rt = Runtime::new(
-        RuntimeConfig::default(),
-        [7; 32],
-        Arc::new(MemoryArtifacts::default()),
-    );
-    let pkg = verified(&abi_module("(loop $l (br $l)) i32.const 0"));
-    let prepared = rt.prepare(&pkg).unwrap();
-    let mut g = c.benchmark_group("runaway_loop");
-    g.sample_size(20).measurement_time(Duration::from_secs(5));
-    g.bench_function("stopped by the default event fuel (18M)", |b| {
-        b.iter_batched(
-            || {
-                rt.launch(
-                    &prepared,
-                    MinimalGateway
-                        .open(prepared.context(), sandframe_core::EventSender::none())
-                        .unwrap(),
-                )
-                .unwrap()
-                .0
-            },
-            |mut app| assert!(app.event(b"{}").is_err()),
-            criterion::BatchSize::PerIteration,
-        )
-    });
-    g.finish();
-}
-
 fn terminate(c: &mut Criterion) {
     let rt = Arc::new(Runtime::new(
         RuntimeConfig::default(),
@@ -206,7 +179,7 @@ fn terminate(c: &mut Criterion) {
     g.sample_size(20).measurement_time(Duration::from_secs(5));
     for (name, prepared) in [
         ("app calling the host: stopped at its next call", &caller),
-        ("app spinning: stopped by its event fuel", &spinner),
+        ("app spinning: stopped by the deadline watchdog", &spinner),
     ] {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
@@ -232,5 +205,5 @@ fn terminate(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, calls, runaway, terminate);
+criterion_group!(benches, calls, terminate);
 criterion_main!(benches);

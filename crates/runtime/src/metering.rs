@@ -14,6 +14,13 @@
 //!
 //! The length is saved in a private `i32` global and the price in a private `i64` global (a
 //! middleware cannot add locals); neither is exported.
+//!
+//! A third exported global, [`STOP`], is the deadline's switch: the guest only ever reads it,
+//! at the start of every function and of every loop iteration (as wasmtime checks its epoch),
+//! and traps as exhausted once the host has set it (`watchdog.rs`). Any run of guest code
+//! that does not end reaches one of those checks, and since the guest never writes the
+//! switch, one write from the host's thread is enough (a write into the points counter,
+//! which the guest updates with a load and a store, is lost to the guest's own store).
 
 use std::sync::Mutex;
 
@@ -29,12 +36,16 @@ use crate::price::{self, Bulk};
 pub(crate) const REMAINING: &str = "wasmer_metering_remaining_points";
 /// The exported global set to 1 when the points ran out (`i32`).
 pub(crate) const EXHAUSTED: &str = "wasmer_metering_points_exhausted";
+/// The exported global the host sets to non-zero to stop the guest at its next function
+/// entry or loop iteration (`i32`; the guest never writes it).
+pub(crate) const STOP: &str = "sandframe_metering_stop";
 
 /// Global indexes and caps of one module, fixed by `transform_module_info`.
 #[derive(Clone, Debug)]
 struct ModuleState {
     remaining: u32,
     exhausted: u32,
+    stop: u32,
     /// Scratch: the length operand of the bulk operation being priced.
     length: u32,
     /// Scratch: its price.
@@ -79,6 +90,7 @@ impl ModuleMiddleware for Metering {
         Box::new(FunctionMetering {
             state,
             accumulated: 0,
+            entered: false,
         })
     }
 
@@ -92,6 +104,14 @@ impl ModuleMiddleware for Metering {
                 "metering",
                 "one Metering value meters one module; make a fresh one per module",
             ));
+        }
+        for name in [REMAINING, EXHAUSTED, STOP] {
+            if info.exports.contains_key(name) {
+                return Err(MiddlewareError::new(
+                    "metering",
+                    format!("the module exports {name}, a name the metering reserves"),
+                ));
+            }
         }
         let mut global = |ty: Type, init: GlobalInit, export: Option<&str>| {
             let index = info.globals.push(GlobalType::new(ty, Mutability::Var));
@@ -108,6 +128,7 @@ impl ModuleMiddleware for Metering {
             Some(REMAINING),
         );
         let exhausted = global(Type::I32, GlobalInit::I32Const(0), Some(EXHAUSTED));
+        let stop = global(Type::I32, GlobalInit::I32Const(0), Some(STOP));
         let length = global(Type::I32, GlobalInit::I32Const(0), None);
         let price = global(Type::I64, GlobalInit::I64Const(0), None);
         let memory_pages = info
@@ -131,6 +152,7 @@ impl ModuleMiddleware for Metering {
         *state = Some(ModuleState {
             remaining,
             exhausted,
+            stop,
             length,
             price,
             memory_pages,
@@ -146,6 +168,8 @@ struct FunctionMetering {
     state: Option<ModuleState>,
     /// Static cost of the current basic block so far.
     accumulated: u64,
+    /// The function's entry check is emitted.
+    entered: bool,
 }
 
 /// Whether `operator` ends or starts a basic block (upstream's `is_accounting`): the block's
@@ -180,6 +204,24 @@ fn is_accounting(operator: &Operator<'_>) -> bool {
 }
 
 impl FunctionMetering {
+    /// Traps as exhausted if the host has set the stop switch.
+    fn check_stop(s: &ModuleState, out: &mut MiddlewareReaderState<'_>) {
+        out.extend(&[
+            Operator::GlobalGet {
+                global_index: s.stop,
+            },
+            Operator::If {
+                blockty: BlockType::Empty,
+            },
+            Operator::I32Const { value: 1 },
+            Operator::GlobalSet {
+                global_index: s.exhausted,
+            },
+            Operator::Unreachable,
+            Operator::End,
+        ]);
+    }
+
     /// Takes `amount` (an operator pushing an `i64`: a constant, or the price global) from
     /// the remaining points, or traps as exhausted first.
     fn pay(s: &ModuleState, amount: Operator<'static>, out: &mut MiddlewareReaderState<'_>) {
@@ -324,6 +366,10 @@ impl<'a> FunctionMiddleware<'a> for FunctionMetering {
                 "the module was not prepared for metering",
             ));
         };
+        if !self.entered {
+            self.entered = true;
+            Self::check_stop(&s, state);
+        }
         // The operator's own static cost first, so a call or branch cannot escape it.
         self.accumulated = self.accumulated.saturating_add(price::cost(&operator));
         let pages = |mem: u32| s.memory_pages.get(mem as usize).copied().unwrap_or(0);
@@ -348,7 +394,12 @@ impl<'a> FunctionMiddleware<'a> for FunctionMetering {
             Self::pay(&s, Operator::I64Const { value: cost }, state);
             self.accumulated = 0;
         }
+        let looping = matches!(operator, Operator::Loop { .. });
         state.push_operator(operator);
+        if looping {
+            // At the top of the loop's body: every iteration passes here.
+            Self::check_stop(&s, state);
+        }
         Ok(())
     }
 }

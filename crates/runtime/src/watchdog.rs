@@ -6,48 +6,56 @@
 //! instance is *armed* here with its remaining-points global; once the logic thread has
 //! spent [`RuntimeConfig::event_deadline`](crate::RuntimeConfig::event_deadline) of CPU time
 //! in the call (wall time where the platform has no thread CPU clock), or once the app's
-//! [`Terminator`] is set, this thread writes 0 into that global. The guest's next block
-//! charge then traps as exhausted, and the runtime reports
-//! [`TrapKind::DeadlineExceeded`](sandframe_core::TrapKind::DeadlineExceeded) (or
-//! `Terminated`).
+//! [`Terminator`] is set, this thread sets the instance's stop switch (`metering::STOP`). The
+//! guest checks it at every function entry and loop iteration and traps as exhausted, and the
+//! runtime reports [`TrapKind::DeadlineExceeded`](sandframe_core::TrapKind::DeadlineExceeded)
+//! (or `Terminated`). A host call in progress finishes first; the next one checks the switch
+//! before it does anything.
 //!
-//! The guest updates the global with a load and a store, so a write can land between them and
-//! be lost; the watchdog therefore writes again at every tick until the call returns and the
-//! instance is disarmed. A host call in progress finishes first; its own fuel check sees 0.
+//! The switch is separate from the points counter on purpose: the guest updates the counter
+//! with a load and a store, and a write from another thread is lost to the guest's own store
+//! (measured: zeroing the counter left a loop of cache-missing loads running for 180 ms past a
+//! 10 ms deadline). The guest never writes the switch, so one write sticks.
 //!
 //! Why not wasmer's `experimental-host-interrupt`: it takes the process's SIGUSR1, panics on a
-//! stray one, and is marked experimental (`docs/engine-notes.md`). Writing the fuel global
-//! needs no signal, and the metering code already checks it at every block.
+//! stray one, and is marked experimental (`docs/engine-notes.md`). A switch the compiled code
+//! polls needs no signal.
 //!
 //! The thread is started at the first call and sleeps when nothing has been armed for a
 //! while, so an idle host spends no CPU on it.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::Terminator;
 
 /// How often an armed call is checked once its deadline may have passed: the deadline's
-/// precision, and how soon a lost write is repeated.
+/// precision.
 const TICK: Duration = Duration::from_micros(500);
 
-/// How long the thread keeps checking after the last call ended, before it sleeps until the
-/// next one (so a busy host never pays a wake-up per event).
+/// How often the thread looks at the armed calls while any may be running: how soon a
+/// terminated app that computes without host calls is stopped, and how late a call armed
+/// while the thread waits is first seen (its deadline counts from its arming all the same).
+const POLL: Duration = Duration::from_millis(1);
+
+/// How long the thread keeps polling after the last call ended, before it sleeps until an
+/// `arm` wakes it (so a busy host does not pay a wake-up per event).
 const LINGER: Duration = Duration::from_millis(200);
 
-/// The remaining-points global of one instance, shared by the guest's compiled code, the
-/// runtime's own fuel accounting and the watchdog.
+/// The stop switch of one instance (an `i32` global the metering adds), read by the guest's
+/// compiled code and written by the runtime and the watchdog.
 ///
 /// Every access from Rust is atomic, so the watchdog's write never races a plain write. It
 /// holds the address only (so that the host functions' environment stays `Send`); it is
-/// dereferenced only as [`FuelCell::atomic`]'s safety comment allows.
+/// dereferenced only as [`StopCell::atomic`]'s safety comment allows.
 #[derive(Clone, Copy)]
-pub(crate) struct FuelCell(usize);
+pub(crate) struct StopCell(usize);
 
-impl FuelCell {
-    /// The cell behind `global`, an `i64` global of `instance`'s own (defined, not imported).
-    pub(crate) fn of(store: &mut wasmer::Store, global: &wasmer::Global) -> Option<FuelCell> {
+impl StopCell {
+    /// The cell behind `global`, an `i32` global of the instance's own (defined by the
+    /// metering, not imported: the middleware appends it to the module's own globals).
+    pub(crate) fn of(store: &mut wasmer::Store, global: &wasmer::Global) -> Option<StopCell> {
         use wasmer::AsStoreMut;
         let extern_ = wasmer::Extern::Global(global.clone());
         if !extern_.is_from_store(store) {
@@ -58,33 +66,38 @@ impl FuelCell {
             return None;
         };
         let vm = handle.get(store.objects_mut().as_sys());
-        if vm.ty().ty != wasmer::Type::I64 {
+        if vm.ty().ty != wasmer::Type::I32 || vm.ty().mutability != wasmer::Mutability::Var {
             return None;
         }
         // A `VMGlobalDefinition` holds a `RawValue`, a `repr(C)` union whose every field
-        // (the `i64` among them) starts at offset 0, aligned to 16.
-        Some(FuelCell(vm.vmglobal().as_ptr().cast::<i64>() as usize))
+        // (the `i32` among them) starts at offset 0, aligned to 16.
+        Some(StopCell(vm.vmglobal().as_ptr().cast::<i32>() as usize))
     }
 
-    fn atomic(&self) -> &AtomicI64 {
+    fn atomic(&self) -> &AtomicI32 {
         // SAFETY: the pointer is to an instance's global definition, inside its `VMContext`,
         // which wasmer allocates once and never moves while the instance lives; a `FuelCell`
         // is held only by that instance's `AppInstance` and its host functions' environment
         // (both dropped with the store), and by the watchdog only between `arm` and the
         // `Armed` guard's drop, while the call runs. It is 16-byte aligned (`RawValue`), so
-        // aligned for `AtomicI64`. Guest code reads and writes it with plain 8-byte moves,
-        // which are atomic on every target wasmer's sys backend supports.
-        unsafe { AtomicI64::from_ptr(self.0 as *mut i64) }
+        // aligned for `AtomicI32`. Guest code only reads it, with plain 4-byte loads, which
+        // are atomic on every target wasmer's sys backend supports.
+        unsafe { AtomicI32::from_ptr(self.0 as *mut i32) }
     }
 
-    /// The points left.
-    pub(crate) fn load(&self) -> i64 {
-        self.atomic().load(Ordering::Relaxed)
+    /// Whether the switch is set.
+    pub(crate) fn is_set(&self) -> bool {
+        self.atomic().load(Ordering::Relaxed) != 0
     }
 
-    /// Sets the points left.
-    pub(crate) fn store(&self, points: i64) {
-        self.atomic().store(points, Ordering::Relaxed);
+    /// Clears the switch (before a call, on the instance's own thread).
+    pub(crate) fn clear(&self) {
+        self.atomic().store(0, Ordering::Relaxed);
+    }
+
+    /// Sets the switch: the guest traps at its next check.
+    fn set(&self) {
+        self.atomic().store(1, Ordering::Relaxed);
     }
 }
 
@@ -109,7 +122,7 @@ struct State {
 
 struct Entry {
     id: u64,
-    cell: FuelCell,
+    cell: StopCell,
     terminator: Terminator,
     clock: Clock,
     started: Duration,
@@ -178,18 +191,19 @@ impl Drop for Armed<'_> {
 
 impl Watchdog {
     /// Watches a call about to run on this thread: after `limit` of this thread's CPU time,
-    /// or once `terminator` is set, `cell` is zeroed until the returned guard is dropped.
+    /// or once `terminator` is set, `cell` is set (until the returned guard is dropped, the
+    /// watchdog may write it; never after).
     ///
     /// The caller keeps `cell` valid until then (the guard borrows nothing from it, so this
     /// is the caller's promise: it drops the guard before the instance).
     pub(crate) fn arm(
         &self,
-        cell: FuelCell,
+        cell: StopCell,
         terminator: &Terminator,
         limit: Duration,
     ) -> Armed<'_> {
         let clock = Clock::current();
-        let started = clock.now();
+        let started = clock.now().unwrap_or_default();
         let armed_at = Instant::now();
         let mut state = lock(&self.shared.state);
         let id = state.next_id;
@@ -250,24 +264,33 @@ fn watch(shared: &Shared) {
             last_busy = now;
         }
         // Sleep until the earliest moment some armed call could be past its deadline (CPU
-        // time never runs faster than wall time), or a tick if one already is.
-        let mut sleep = LINGER;
+        // time never runs faster than wall time), or a tick if one already is, and never
+        // longer than the poll: a call armed meanwhile is not announced.
+        let mut sleep = POLL;
         for entry in &mut state.armed {
-            if entry.fired || entry.terminator.is_terminated() {
-                entry.cell.store(0);
-                sleep = TICK;
+            if entry.fired {
                 continue;
             }
-            let earliest = entry.armed_at + entry.limit;
+            if entry.terminator.is_terminated() {
+                entry.cell.set();
+                continue;
+            }
+            // A deadline too far to represent never passes.
+            let Some(earliest) = entry.armed_at.checked_add(entry.limit) else {
+                continue;
+            };
             if now < earliest {
                 sleep = sleep.min(earliest - now);
                 continue;
             }
-            let used = entry.clock.now().saturating_sub(entry.started);
+            // A thread clock that cannot be read falls back to the wall time since arming.
+            let used = match entry.clock.now() {
+                Some(t) => t.saturating_sub(entry.started),
+                None => now.duration_since(entry.armed_at),
+            };
             if used >= entry.limit {
                 entry.fired = true;
-                entry.cell.store(0);
-                sleep = TICK;
+                entry.cell.set();
             } else {
                 sleep = sleep.min((entry.limit - used).max(TICK));
             }
@@ -309,8 +332,9 @@ impl Clock {
         Clock::Wall(Instant::now())
     }
 
-    /// Time on this clock: the thread's CPU time, or wall time since the clock was made.
-    fn now(&self) -> Duration {
+    /// Time on this clock: the thread's CPU time, or wall time since the clock was made;
+    /// `None` if the system refuses to read it.
+    fn now(&self) -> Option<Duration> {
         match self {
             #[cfg(target_os = "linux")]
             Clock::Thread(id) => {
@@ -319,17 +343,17 @@ impl Clock {
                     tv_nsec: 0,
                 };
                 // SAFETY: `ts` is a valid place for the result. A clock id of a thread that
-                // has ended gives EINVAL, never undefined behaviour; it reads as no time.
+                // has ended gives EINVAL, never undefined behaviour.
                 let rc = unsafe { libc::clock_gettime(*id, &mut ts) };
                 if rc != 0 {
-                    return Duration::ZERO;
+                    return None;
                 }
-                Duration::new(
-                    u64::try_from(ts.tv_sec).unwrap_or(0),
-                    u32::try_from(ts.tv_nsec).unwrap_or(0),
-                )
+                Some(Duration::new(
+                    u64::try_from(ts.tv_sec).ok()?,
+                    u32::try_from(ts.tv_nsec).ok()?,
+                ))
             }
-            Clock::Wall(since) => since.elapsed(),
+            Clock::Wall(since) => Some(since.elapsed()),
         }
     }
 }

@@ -35,12 +35,17 @@ fn app(memory: &str, event: &str) -> String {
     )
 }
 
+/// Fuel alone bounds these events: the CPU deadline (`tests/deadline.rs`) is out of the way,
+/// so a spinner stops at its fuel, deterministically.
+fn config() -> RuntimeConfig {
+    RuntimeConfig {
+        event_deadline: std::time::Duration::from_secs(600),
+        ..RuntimeConfig::default()
+    }
+}
+
 fn runtime() -> Runtime {
-    Runtime::new(
-        RuntimeConfig::default(),
-        SECRET,
-        Arc::new(MemoryArtifacts::default()),
-    )
+    Runtime::new(config(), SECRET, Arc::new(MemoryArtifacts::default()))
 }
 
 fn launch(rt: &Runtime, pkg: &VerifiedPackage) -> AppInstance {
@@ -142,7 +147,7 @@ fn the_runtime_cap_holds_even_if_validation_was_loosened() {
     let rt = Runtime::new(
         RuntimeConfig {
             memory_pages: 8,
-            ..RuntimeConfig::default()
+            ..config()
         },
         SECRET,
         Arc::new(MemoryArtifacts::default()),
@@ -452,7 +457,7 @@ fn a_manifest_fuel_limit_lowers_the_event_budget_and_never_raises_it() {
     let rt_small = Runtime::new(
         RuntimeConfig {
             fuel_per_event: 100_000,
-            ..RuntimeConfig::default()
+            ..config()
         },
         SECRET,
         Arc::new(MemoryArtifacts::default()),
