@@ -161,7 +161,8 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
             out: dest,
         } => {
             let key = SecretKey::from_file_text(&read(&key)?)?;
-            let bytes = source::read_dir(&src)?.sign(&key)?;
+            let bytes =
+                source::read_dir_adding_target(&src, |l| eprintln!("xtask: {l}"))?.sign(&key)?;
             let p = Package::parse(&bytes)?;
             write_file(&dest, &bytes)?;
             w(writeln!(

@@ -212,7 +212,7 @@ fn keygen(dir: &Path, force: bool, out: &mut Out) -> Result<(), CliError> {
 
 fn pack(src: &Path, key: &Path, dest: &Path, out: &mut Out) -> Result<(), CliError> {
     let key = SecretKey::from_file_text(&read_input(key)?)?;
-    let bytes = source::read_dir(src)?.sign(&key)?;
+    let bytes = source::read_dir_adding_target(src, |l| eprintln!("sandframe: {l}"))?.sign(&key)?;
     let p = Package::parse(&bytes)?;
     std::fs::write(dest, &bytes).map_err(|source| CliError::Io {
         what: format!("write {}", dest.display()),

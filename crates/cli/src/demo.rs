@@ -94,7 +94,9 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
     );
     let mut packages = Vec::new();
     for name in ["counter", "profile"] {
-        let bytes = source::read_dir(&examples.join(name))?.sign(&key)?;
+        let bytes =
+            source::read_dir_adding_target(&examples.join(name), |l| eprintln!("sandframe: {l}"))?
+                .sign(&key)?;
         out.line(format!("packed examples/{name}: {} bytes", bytes.len()));
         packages.push(bytes);
     }

@@ -16,7 +16,7 @@
 //! | code | meaning |
 //! | --- | --- |
 //! | 0 | done |
-//! | 1 | internal error: I/O, a damaged home, an audit log that fails verification |
+//! | 1 | internal error: I/O, a damaged home, an audit log that fails verification, a Rust toolchain without the wasm target that rustup could not add |
 //! | 2 | usage: bad arguments, an unreadable input file, an app that is not installed |
 //! | 3 | package rejected: the findings are printed |
 //! | 4 | the app was terminated by the sandbox (a trap, its fuel, a monitor verdict) |
@@ -47,7 +47,8 @@ pub use args::{Cli, Command};
 pub mod exit {
     /// Done.
     pub const OK: u8 = 0;
-    /// Internal error: I/O, a damaged home, an audit log that fails verification.
+    /// Internal error: I/O, a damaged home, an audit log that fails verification, a missing
+    /// wasm target that rustup could not add.
     pub const INTERNAL: u8 = 1;
     /// Usage: bad arguments, an unreadable input file, an app that is not installed.
     pub const USAGE: u8 = 2;
@@ -135,7 +136,9 @@ fn package_code(e: &PackageError) -> u8 {
     match e {
         PackageError::Untrusted { .. } | PackageError::Revoked { .. } => exit::DENIED,
         PackageError::Io { .. } | PackageError::KeyExists(_) => exit::USAGE,
-        PackageError::Random(_) => exit::INTERNAL,
+        PackageError::Random(_)
+        | PackageError::MissingTarget { .. }
+        | PackageError::AddTarget(_) => exit::INTERNAL,
         _ => exit::REJECTED,
     }
 }

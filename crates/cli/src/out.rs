@@ -97,8 +97,14 @@ impl Out {
                     let _ = writeln!(stderr, "  {}", shown(&f.to_string()));
                 }
             }
+            // Line by line, so that a build's output keeps its line breaks (each line escaped).
             None => {
-                let _ = writeln!(stderr, "error: {}", shown(&e.to_string()));
+                let text = e.to_string();
+                let mut lines = text.lines();
+                let _ = writeln!(stderr, "error: {}", shown(lines.next().unwrap_or_default()));
+                for line in lines {
+                    let _ = writeln!(stderr, "  {}", shown(line));
+                }
             }
         }
         if self.json {

@@ -174,6 +174,26 @@ pub enum PackageError {
     /// Building a Rust logic crate failed.
     #[error("building the Rust logic crate failed: {0}")]
     Build(String),
+    /// The Rust toolchain that builds the crate has no standard library for the wasm target.
+    /// `read_dir` never installs one; `source::read_dir_adding_target` (what the `sandframe`
+    /// command and xtask call) runs rustup for it.
+    #[error(
+        "the Rust toolchain {toolchain} (the one {} builds with) has no {target} target; add \
+         it with `rustup target add {target} --toolchain {toolchain}`",
+        dir.display()
+    )]
+    MissingTarget {
+        /// The target, `wasm32-unknown-unknown`.
+        target: &'static str,
+        /// The toolchain resolved for the crate's directory (rustup's name for it, or
+        /// `rustc --version` without rustup).
+        toolchain: String,
+        /// The crate's directory.
+        dir: PathBuf,
+    },
+    /// Adding the wasm target with rustup failed.
+    #[error("{0}")]
+    AddTarget(String),
 }
 
 impl PackageError {

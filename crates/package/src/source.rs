@@ -23,6 +23,9 @@ use crate::error::PackageError;
 use crate::limits::{MAX_FILES, MAX_MANIFEST_BYTES, MAX_PACKAGE_BYTES, MAX_PATH_DEPTH};
 use crate::{Manifest, PackageContents, PackagePath};
 
+/// The target Rust logic crates are built for.
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
 /// Default declared memory maximum for Rust guests whose manifest sets no `memory_pages`
 /// (rustc's output declares none; the validator refuses a memory without one). 64 pages = 4 MiB.
 pub const DEFAULT_RUST_MEMORY_PAGES: u32 = 64;
@@ -30,10 +33,13 @@ pub const DEFAULT_RUST_MEMORY_PAGES: u32 = 64;
 /// Reads `dir` into package contents: the manifest, the logic module (assembled from
 /// `logic.wat` or built from a Rust crate when needed), views and assets.
 ///
+/// It never changes a toolchain: a Rust crate whose toolchain lacks [`WASM_TARGET`] is
+/// [`PackageError::MissingTarget`] ([`read_dir_adding_target`] adds it with rustup).
+///
 /// # Errors
 /// [`PackageError::Source`] for a layout problem, [`PackageError::Wat`] or
-/// [`PackageError::Build`] when the logic does not build, [`PackageError::Io`] for I/O, and
-/// any package rule the files break.
+/// [`PackageError::Build`] when the logic does not build, [`PackageError::MissingTarget`],
+/// [`PackageError::Io`] for I/O, and any package rule the files break.
 pub fn read_dir(dir: &Path) -> Result<PackageContents, PackageError> {
     let source_err = |reason: String| PackageError::Source {
         dir: dir.to_path_buf(),
@@ -235,6 +241,13 @@ fn read_file(path: &Path, max: usize) -> Result<Vec<u8>, PackageError> {
 /// Builds the Rust crate in `dir` for `wasm32-unknown-unknown` (release, `cdylib`), linking
 /// with a declared memory maximum of `memory_pages` pages, and returns the module bytes.
 fn build_rust(dir: &Path, memory_pages: u32) -> Result<Vec<u8>, PackageError> {
+    if let Some(toolchain) = missing_target(dir) {
+        return Err(PackageError::MissingTarget {
+            target: WASM_TARGET,
+            toolchain,
+            dir: dir.to_path_buf(),
+        });
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let max_bytes = u64::from(memory_pages) * 65_536;
     let output = Command::new(&cargo)
@@ -260,7 +273,7 @@ fn build_rust(dir: &Path, memory_pages: u32) -> Result<Vec<u8>, PackageError> {
         })?;
     if !output.status.success() {
         return Err(PackageError::Build(format!(
-            "cargo failed ({}); is the wasm32-unknown-unknown target installed? stderr:\n{}",
+            "cargo failed ({}); its output:\n{}",
             output.status,
             String::from_utf8_lossy(&output.stderr)
         )));
@@ -284,4 +297,135 @@ fn build_rust(dir: &Path, memory_pages: u32) -> Result<Vec<u8>, PackageError> {
         PackageError::Build("cargo produced no .wasm; is the crate a library?".into())
     })?;
     read_file(&wasm, MAX_PACKAGE_BYTES)
+}
+
+/// The `rustc` cargo will use for the crate in `dir` (`$RUSTC`, else rustup's proxy on
+/// `PATH`, which resolves the toolchain for `dir` as cargo's does).
+fn rustc(dir: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()));
+    cmd.current_dir(dir);
+    cmd
+}
+
+/// The toolchain resolved for `dir`, if it has no standard library for [`WASM_TARGET`];
+/// `None` if it has one, or if `rustc` cannot say (cargo then reports what is wrong).
+fn missing_target(dir: &Path) -> Option<String> {
+    let out = rustc(dir)
+        .args(["--print", "target-libdir", "--target", WASM_TARGET])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let libdir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if libdir.is_dir() {
+        return None;
+    }
+    Some(toolchain(dir))
+}
+
+/// rustup's name for the toolchain resolved for `dir`, else the version `rustc --version`
+/// gives (`1.95.0`).
+fn toolchain(dir: &Path) -> String {
+    let rustup = Command::new(rustup_program())
+        .args(["show", "active-toolchain"])
+        .current_dir(dir)
+        .output();
+    if let Ok(out) = rustup
+        && out.status.success()
+        && let Some(name) = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+    {
+        return name.to_owned();
+    }
+    rustc(dir)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            text.split_whitespace().nth(1).map(str::to_owned)
+        })
+        .unwrap_or_else(|| "in use".to_owned())
+}
+
+fn rustup_program() -> std::ffi::OsString {
+    std::env::var_os("RUSTUP").unwrap_or_else(|| "rustup".into())
+}
+
+/// [`read_dir`], and if the crate's toolchain lacks [`WASM_TARGET`], adds it with
+/// `rustup target add` (an explicit command, so it works under `RUSTUP_AUTO_INSTALL=0`) and
+/// reads again, as wasm-pack does. `notify` is told, in one line, before rustup runs.
+///
+/// Parallel callers (several packs, parallel tests) take turns through a lock file in the
+/// temporary directory, and one that finds the target added meanwhile does not run rustup.
+/// The rustup run is `$RUSTUP`, else `rustup` on `PATH`.
+///
+/// # Errors
+/// As [`read_dir`]; [`PackageError::AddTarget`] if rustup is missing or fails (the message
+/// gives the command to run by hand, and says so when rustup could not reach its server).
+pub fn read_dir_adding_target(
+    dir: &Path,
+    notify: impl FnOnce(&str),
+) -> Result<PackageContents, PackageError> {
+    match read_dir(dir) {
+        Err(PackageError::MissingTarget { toolchain, .. }) => {
+            add_target(dir, &toolchain, notify)?;
+            read_dir(dir)
+        }
+        other => other,
+    }
+}
+
+/// Adds [`WASM_TARGET`] to `toolchain` with rustup, under the lock, unless it is there by now.
+fn add_target(dir: &Path, toolchain: &str, notify: impl FnOnce(&str)) -> Result<(), PackageError> {
+    let by_hand = format!("rustup target add {WASM_TARGET} --toolchain {toolchain}");
+    let lock_path = std::env::temp_dir().join("sandframe-rustup-target.lock");
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| PackageError::io(&lock_path, e))?;
+    lock.lock().map_err(|e| PackageError::io(&lock_path, e))?;
+    if missing_target(dir).is_none() {
+        return Ok(());
+    }
+    notify(&format!(
+        "the Rust toolchain {toolchain} has no {WASM_TARGET} target: adding it ({by_hand})"
+    ));
+    let out = Command::new(rustup_program())
+        .args(["target", "add", WASM_TARGET, "--toolchain", toolchain])
+        .current_dir(dir)
+        .output()
+        .map_err(|e| {
+            PackageError::AddTarget(format!(
+                "the Rust toolchain {toolchain} has no {WASM_TARGET} target, and rustup cannot \
+                 be run ({e}); install the target with `{by_hand}`, or with your toolchain's \
+                 installer if it is not rustup's"
+            ))
+        })?;
+    if out.status.success() && missing_target(dir).is_none() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let offline = [
+        "could not download",
+        "error sending request",
+        "dns error",
+        "timed out",
+    ]
+    .iter()
+    .any(|m| stderr.to_lowercase().contains(m));
+    Err(PackageError::AddTarget(format!(
+        "`{by_hand}` failed ({}){}; run it by hand once it can succeed. rustup said:\n{}",
+        out.status,
+        if offline {
+            ": rustup could not reach its server (static.rust-lang.org)"
+        } else {
+            ""
+        },
+        stderr.trim_end()
+    )))
 }

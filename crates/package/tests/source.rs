@@ -30,7 +30,8 @@ fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
 }
 
 fn pack(dir: &Path) -> Result<Package, PackageError> {
-    let bytes = source::read_dir(dir)?.sign(&SecretKey::from_seed(&[5; 32]))?;
+    let bytes = source::read_dir_adding_target(dir, |l| eprintln!("{l}"))?
+        .sign(&SecretKey::from_seed(&[5; 32]))?;
     Package::parse(&bytes)
 }
 

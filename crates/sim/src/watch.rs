@@ -55,7 +55,11 @@ impl Source {
     /// Packs, installs and relaunches; a failure shows in the page as findings.
     pub(crate) fn rebuild(&self, shared: &Shared) {
         shared.set_status("packing…");
-        let packed = source::read_dir(&self.dir).and_then(|c| c.sign(&self.key));
+        let packed = source::read_dir_adding_target(&self.dir, |line| {
+            shared.set_status(line);
+            eprintln!("sandframe: {line}");
+        })
+        .and_then(|c| c.sign(&self.key));
         let result = match packed {
             Err(e) => Err(pack_findings(&e)),
             Ok(bytes) => match shared.host.install(&bytes) {

@@ -162,7 +162,9 @@ pub fn example(name: &str) -> Vec<u8> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples")
         .join(name);
-    match sandframe_package::source::read_dir(&dir).and_then(|c| c.sign(&key())) {
+    match sandframe_package::source::read_dir_adding_target(&dir, |l| eprintln!("testkit: {l}"))
+        .and_then(|c| c.sign(&key()))
+    {
         Ok(bytes) => bytes,
         Err(e) => panic!("pack examples/{name}: {e}"),
     }

@@ -77,7 +77,7 @@ fn a_rust_guest_built_by_pack_passes_static_analysis() {
         manifest("1.0.0", "[limits]\nmemory_pages = 32\n"),
     )
     .unwrap();
-    let bytes = sandframe_package::source::read_dir(dir.path())
+    let bytes = sandframe_package::source::read_dir_adding_target(dir.path(), |l| eprintln!("{l}"))
         .unwrap()
         .sign(&key(1))
         .unwrap();
@@ -100,7 +100,8 @@ fn a_rust_guest_built_by_pack_passes_static_analysis() {
 
 /// The same package, with the wasm built for 32 pages but the manifest now saying `pages`.
 fn bytes_with_limit(dir: &std::path::Path, pages: u32) -> Vec<u8> {
-    let contents = sandframe_package::source::read_dir(dir).unwrap();
+    let contents =
+        sandframe_package::source::read_dir_adding_target(dir, |l| eprintln!("{l}")).unwrap();
     let wasm = contents
         .files()
         .find(|(p, _)| p.as_str() == "logic.wasm")
