@@ -1,7 +1,8 @@
 //! Repository rules that prose cannot keep by itself (rust-analyzer's `tidy` is the model).
 //!
 //! - Every test SECURITY.md's "Attacks we test" table names exists, as a `#[test]` function
-//!   in the file the table gives: the table is a list of promises, and a renamed or deleted
+//!   in the file the table gives (or, in a libtest-mimic harness, a function registered as a
+//!   trial under its own name): the table is a list of promises, and a renamed or deleted
 //!   test would leave one unchecked.
 
 #![allow(
@@ -42,9 +43,20 @@ fn named_tests(security: &str) -> Vec<(String, String)> {
 }
 
 /// Whether `source` defines `name` as a test: `fn name(` right under attribute lines, one of
-/// them `#[test]` (others, such as `#[cfg(unix)]`, may stand between).
+/// them `#[test]` (others, such as `#[cfg(unix)]`, may stand between); or, in a file that runs
+/// its own libtest-mimic harness, `fn name(` and the trial name `"name"`.
 fn defines_test(source: &str, name: &str) -> bool {
     let lines: Vec<&str> = source.lines().collect();
+    let function = |l: &&str| {
+        let l = l.trim_start();
+        l.starts_with(&format!("fn {name}(")) || l.starts_with(&format!("async fn {name}("))
+    };
+    if source.contains("libtest_mimic::run(")
+        && source.contains(&format!("\"{name}\""))
+        && lines.iter().any(function)
+    {
+        return true;
+    }
     lines.iter().enumerate().any(|(i, line)| {
         line.trim_start().starts_with(&format!("fn {name}("))
             && lines[..i]
@@ -87,6 +99,11 @@ fn the_checks_themselves_can_fail() {
     assert!(defines_test(source, "real"));
     assert!(!defines_test(source, "helper"));
     assert!(!defines_test(source, "gone"));
+    // A libtest-mimic harness: a registered trial counts, an unregistered function does not.
+    let harness = "fn main() { libtest_mimic::run(&args, vec![t(\"trial\", trial)]); }\n\
+                   fn trial() {}\nfn helper() {}\n";
+    assert!(defines_test(harness, "trial"));
+    assert!(!defines_test(harness, "helper"));
     let doc = "## Attacks we test\n\n| a | b | c |\n| --- | --- | --- |\n\
                | x | y | `a.rs::one`, `b.rs::two` |\n\n## Reporting\n| `c.rs::not_in_table` |\n";
     assert_eq!(

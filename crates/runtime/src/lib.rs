@@ -10,21 +10,25 @@
 //!   keyed blake3 MAC (host secret) checked before the `unsafe` deserialize. A tampered or
 //!   foreign artifact is discarded and recompiled.
 //! - [`AppInstance`] is one launched app: its own `Store` (not `Send`: it lives and dies on
-//!   the thread that made it), fuel per event (which is also the event's deadline) and per
-//!   lifetime, memory and tables clamped by the tunables, a bounded wasm stack. A trap ends the
+//!   the thread that made it), fuel per event and per lifetime, a CPU-time deadline per event,
+//!   memory and tables clamped by the tunables, a bounded wasm stack. A trap ends the
 //!   instance, never the host.
 //!
 //! - [`LogicPool`]: a fixed pool of logic threads, each owning the stores of many apps; the
 //!   host talks to an app by messages only, through its [`AppHandle`].
 //!
 //! - Stopping from outside: a [`Terminator`] stops an app at its next host call (`call` or
-//!   `read` traps as [`TrapKind::Terminated`]); an app computing without host calls is stopped
-//!   by its event fuel. Host calls are priced in fuel ([`CALL_FUEL`], [`READ_FUEL`], one
-//!   point per byte), so the event budget bounds a loop of host calls too. wasmer's
-//!   `experimental-host-interrupt` is not used: see `docs/engine-notes.md`.
+//!   `read` traps as [`TrapKind::Terminated`]), or, if it computes without host calls, at its
+//!   next function entry or loop iteration: the runtime's deadline watchdog, which also ends
+//!   an event past [`RuntimeConfig::event_deadline`] of CPU time
+//!   ([`TrapKind::DeadlineExceeded`]), sets a stop switch the compiled code checks there. Host
+//!   calls are priced in fuel ([`CALL_FUEL`], [`READ_FUEL`], one point per byte), so the event
+//!   budget bounds a loop of host calls too. wasmer's `experimental-host-interrupt` is not
+//!   used: see `docs/engine-notes.md`.
 
-// wasmer requires `unsafe` for two things only: implementing `Tunables::create_vm_*` and
-// deserializing an artifact. Each block has a SAFETY comment.
+// wasmer requires `unsafe` for three things only: implementing `Tunables::create_vm_*`,
+// deserializing an artifact, and writing an instance's stop switch from the watchdog thread
+// (with the thread CPU clock it reads, through libc). Each block has a SAFETY comment.
 #![allow(unsafe_code)]
 
 mod metering;
@@ -63,7 +67,7 @@ pub const COST_FUNCTION_VERSION: u32 = 4;
 pub const INITIAL_FUEL: u64 = 0;
 
 /// Default fuel one event may burn: the work bound, beside the time bound
-/// ([`DEFAULT_EVENT_DEADLINE`]). A plain `loop br` burns it in about 11 ms on the 2-core CI
+/// ([`DEFAULT_EVENT_DEADLINE`]). A plain `loop br` burns it in about 10 ms on the 2-core CI
 /// machine, so the deadline stops such a runaway first; bulk operations, grows and host calls
 /// are priced so that their runaways spend it sooner (`cargo xtask bench runaway`,
 /// `docs/engine-notes.md`). It pays for a grow to the full 16 MiB memory (16.8M points) in one
@@ -77,8 +81,8 @@ pub const DEFAULT_FUEL_PER_LIFETIME: u64 = 1_000_000_000_000;
 /// optimised build, so that with the watchdog's half-millisecond precision every runaway is
 /// stopped within DESIGN.md's 10 ms, whatever its points cost in time (a loop of
 /// cache-missing dependent loads spends 18M points in about 0.2 s; a plain loop in about
-/// 11 ms, once it also checks the stop switch). 90 ms in a debug build of this crate, where
-/// the host's side of every call runs about ten times slower, so that an embedder's debug
+/// 10 ms, once it also checks the stop switch). 90 ms in a debug build of this crate, where
+/// the host's side of every call runs many times slower, so that an embedder's debug
 /// build runs the apps its release build runs.
 pub const DEFAULT_EVENT_DEADLINE: std::time::Duration =
     std::time::Duration::from_millis(if cfg!(debug_assertions) { 90 } else { 9 });

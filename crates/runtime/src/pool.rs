@@ -6,8 +6,9 @@
 //! (`kernel.pid_max` = 32,768 counts every thread; `vm.max_map_count` = 65,530 counts every
 //! thread stack and guard page). A thread per app stops well short of the target; a pool of
 //! one thread per core costs nothing per idle app. The price is neighbour latency: an app
-//! computing on a thread delays the others on that thread by at most its event budget (fuel,
-//! about 9 ms by default), which is DESIGN.md's neighbour-isolation bound.
+//! computing on a thread delays the others on that thread by at most its event budget (its
+//! CPU deadline, 9 ms by default, or its fuel if that runs out first), which is DESIGN.md's
+//! neighbour-isolation bound.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
