@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -164,10 +164,29 @@ pub enum Command {
     /// A scripted tour on a throwaway home: pack, install, run, a consent prompt, storage
     /// across a relaunch, a hostile app rejected and another terminated, the audit verified.
     Demo {
-        /// The examples directory (default: the one in this sandframe checkout).
+        /// An examples directory to use instead of the examples this binary carries.
         #[arg(long, value_name = "DIR")]
         examples: Option<PathBuf>,
     },
+    /// Make a new mini-app in the directory NAME: a manifest (its id derived from NAME), a
+    /// view, its logic and a README; it packs, installs and runs as it is.
+    New {
+        /// The app's name: lowercase letters, digits and `-`, starting with a letter.
+        name: String,
+        /// What the logic is written in.
+        #[arg(long, value_enum, default_value_t = Template::Wat)]
+        template: Template,
+    },
+}
+
+/// The logic of a new mini-app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Template {
+    /// WebAssembly text against host ABI v1: nothing to install.
+    Wat,
+    /// Rust with sandframe-sdk, built for wasm32-unknown-unknown (the SDK's source is written
+    /// beside the app, and the app depends on it by path).
+    Rust,
 }
 
 /// `sandframe trust ...`.

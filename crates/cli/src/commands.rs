@@ -77,6 +77,7 @@ pub(crate) fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
             Ok(())
         }
         Command::Demo { examples } => demo::demo(examples, out),
+        Command::New { name, template } => crate::new::new(&name, template, out),
         Command::Dev {
             src,
             port,
@@ -212,7 +213,13 @@ fn keygen(dir: &Path, force: bool, out: &mut Out) -> Result<(), CliError> {
 
 fn pack(src: &Path, key: &Path, dest: &Path, out: &mut Out) -> Result<(), CliError> {
     let key = SecretKey::from_file_text(&read_input(key)?)?;
-    let bytes = source::read_dir_adding_target(src, |l| eprintln!("sandframe: {l}"))?.sign(&key)?;
+    let spinner = crate::progress::Spinner::start(
+        out.json(),
+        format!("packing {} (a Rust app is built with cargo)", src.display()),
+    );
+    let contents = source::read_dir_adding_target(src, |l| spinner.note(l))?;
+    drop(spinner);
+    let bytes = contents.sign(&key)?;
     let p = Package::parse(&bytes)?;
     std::fs::write(dest, &bytes).map_err(|source| CliError::Io {
         what: format!("write {}", dest.display()),

@@ -40,9 +40,26 @@ fn hostile(id: &str, name: &str, wat: &str, key: &SecretKey) -> Result<Vec<u8>, 
     Ok(c.sign(key)?)
 }
 
+thread_local! {
+    /// When the current step started.
+    static STEP_STARTED: std::cell::Cell<Option<std::time::Instant>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Ends the step in progress (printing how long it took) and starts `title`, if any.
+fn step_done(out: &mut Out) {
+    if let Some(started) = STEP_STARTED.take() {
+        let seconds = started.elapsed().as_secs_f64();
+        out.line(format!("({seconds:.1} s)"));
+        out.push("step_seconds", (seconds * 1000.0).round() / 1000.0);
+    }
+}
+
 fn step(out: &mut Out, title: &str) {
+    step_done(out);
     out.line(format!("\n=== {title} ==="));
     out.push("steps", title);
+    STEP_STARTED.set(Some(std::time::Instant::now()));
 }
 
 fn fail(what: String) -> CliError {
@@ -54,21 +71,31 @@ fn fail(what: String) -> CliError {
 
 /// `sandframe demo`.
 pub(crate) fn demo(examples: Option<PathBuf>, out: &mut Out) -> Result<(), CliError> {
-    let examples =
-        examples.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples"));
-    if !examples.join("counter/manifest.toml").exists() {
-        return Err(CliError::Usage(format!(
-            "{} holds no example mini-apps; run the demo from a sandframe checkout or pass \
-             --examples DIR",
-            examples.display()
-        )));
-    }
     let tmp = tempfile::tempdir().map_err(|source| CliError::Io {
         what: "create a temporary home".into(),
         source,
     })?;
+    // The examples this binary carries (with the SDK's source, for the Rust ones), written
+    // into the temporary directory, unless the caller names a directory of their own.
+    let examples = match examples {
+        Some(dir) => dir,
+        None => {
+            let src = tmp.path().join("src");
+            crate::embedded::write_tree(&src, &["examples/", "crates/"])?;
+            src.join("examples")
+        }
+    };
+    if !examples.join("counter/manifest.toml").exists() {
+        return Err(CliError::Usage(format!(
+            "{} holds no example mini-apps (counter, profile); pass --examples with the \
+             examples directory of a sandframe checkout, or leave it out to use the examples \
+             this binary carries",
+            examples.display()
+        )));
+    }
     let home = tmp.path().join("home");
     let result = tour(&examples, &home, out);
+    step_done(out);
     let kept = tmp.path().display().to_string();
     drop(tmp);
     out.line(format!(
@@ -94,9 +121,13 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
     );
     let mut packages = Vec::new();
     for name in ["counter", "profile"] {
-        let bytes =
-            source::read_dir_adding_target(&examples.join(name), |l| eprintln!("sandframe: {l}"))?
-                .sign(&key)?;
+        let spinner = crate::progress::Spinner::start(
+            out.json(),
+            format!("building examples/{name} for wasm32 with cargo"),
+        );
+        let contents = source::read_dir_adding_target(&examples.join(name), |l| spinner.note(l))?;
+        drop(spinner);
+        let bytes = contents.sign(&key)?;
         out.line(format!("packed examples/{name}: {} bytes", bytes.len()));
         packages.push(bytes);
     }

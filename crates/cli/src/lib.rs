@@ -29,7 +29,10 @@
 mod args;
 mod commands;
 mod demo;
+mod embedded;
+mod new;
 mod out;
+mod progress;
 mod run;
 mod sim;
 
@@ -41,7 +44,7 @@ use sandframe_package::PackageError;
 use sandframe_runtime::RuntimeError;
 use sandframe_validate::{Report, ValidateError, codes};
 
-pub use args::{Cli, Command};
+pub use args::{Cli, Command, Template};
 
 /// The documented exit codes.
 pub mod exit {

@@ -436,7 +436,13 @@ pub(crate) fn run(home: &Path, o: &Options, out: &mut Out) -> Result<(), CliErro
     let app = &o.app;
     let script = o.events.as_deref().map(read_input).transpose()?;
     let script = script.as_deref().map(steps).transpose()?;
-    session.host.launch(app).map_err(|e| terminated(app, e))?;
+    let spinner = crate::progress::Spinner::start(
+        out.json(),
+        format!("starting {app} (a first launch compiles its logic)"),
+    );
+    let launched = session.host.launch(app);
+    drop(spinner);
+    launched.map_err(|e| terminated(app, e))?;
     out.set("app", app.as_str());
     let result = (|| {
         session.frame(app, "launch", out)?;

@@ -248,6 +248,7 @@ fn build_rust(dir: &Path, memory_pages: u32) -> Result<Vec<u8>, PackageError> {
             dir: dir.to_path_buf(),
         });
     }
+    let abs = std::path::absolute(dir).map_err(|e| PackageError::io(dir, e))?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let max_bytes = u64::from(memory_pages) * 65_536;
     let output = Command::new(&cargo)
@@ -260,7 +261,9 @@ fn build_rust(dir: &Path, memory_pages: u32) -> Result<Vec<u8>, PackageError> {
             "cdylib",
         ])
         .arg("--manifest-path")
-        .arg(dir.join("Cargo.toml"))
+        .arg(abs.join("Cargo.toml"))
+        // As `cargo build` run there: the crate's own `.cargo/config.toml` applies.
+        .current_dir(&abs)
         .args(["--message-format", "json-render-diagnostics", "--quiet"])
         .arg("--")
         .arg("-C")
