@@ -25,6 +25,8 @@ impl Spinner {
             bar
         };
         bar.set_message(message.into());
+        // Drawn at once, so even a short step is named.
+        bar.tick();
         Spinner(bar)
     }
 

@@ -92,3 +92,44 @@ fn each_template_packs_installs_and_runs_as_it_is() {
         assert!(!dir.join(bad).exists(), "{bad}");
     }
 }
+
+/// `command` run under `script`, which gives it a terminal; what the terminal showed.
+fn on_a_terminal(dir: &Path, command: &str) -> String {
+    let out = Command::new("script")
+        .args(["-qec", command, "/dev/null"])
+        .current_dir(dir)
+        .env("SANDFRAME_HOME", dir.join("home"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("util-linux's `script` (an essential Debian package) gives the test a terminal");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_terminal_is_shown_the_step_in_progress_and_json_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["keygen", "--out", "keys"]);
+    ok(dir, &["new", "shown"]);
+    let sf = env!("CARGO_BIN_EXE_sandframe");
+    let pack = |json: &str, out: &str| {
+        on_a_terminal(
+            dir,
+            &format!("{sf} {json} pack shown --key keys/publisher.key --out {out}"),
+        )
+    };
+    let text = pack("", "a.sfpkg");
+    assert!(
+        text.contains("packing shown"),
+        "the step is named: {text:?}"
+    );
+    assert!(text.contains("packed com.example.shown"), "{text:?}");
+    let json = pack("--json", "b.sfpkg");
+    assert!(
+        !json.contains("packing shown"),
+        "no progress with --json: {json:?}"
+    );
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["app"], "com.example.shown");
+}

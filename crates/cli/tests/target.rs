@@ -39,19 +39,25 @@ impl Machine {
     /// `1.95.0-fake`, `target add` marks the target added, every call is logged) and
     /// `bin/rustc` (the wrapper), and a key pair made by the binary.
     fn new() -> Machine {
+        Machine::with_target_add("touch {d}/added")
+    }
+
+    /// [`Machine::new`] whose fake `rustup target add` runs `add` (`{d}`: the scratch dir).
+    fn with_target_add(add: &str) -> Machine {
         let m = Machine {
             dir: tempfile::tempdir().unwrap(),
         };
         let bin = m.path("bin");
         std::fs::create_dir(&bin).unwrap();
         let d = m.dir.path().display();
+        let add = add.replace("{d}", &d.to_string());
         script(
             &bin.join("rustup"),
             &format!(
                 "#!/bin/sh\necho \"$*\" >> {d}/rustup.log\n\
                  case \"$1\" in\n\
                    show) echo '1.95.0-fake (overridden by a test)' ;;\n\
-                   target) touch {d}/added ;;\n\
+                   target) {add} ;;\n\
                  esac\n"
             ),
         );
@@ -168,4 +174,28 @@ fn pack_without_rustup_fails_with_the_command_to_run() {
     assert!(stderr.contains("rustup cannot be run"), "{stderr}");
     assert!(!m.path("counter.sfpkg").exists());
     assert!(m.rustup_log().is_empty());
+}
+
+#[test]
+fn a_rustup_that_cannot_reach_its_server_is_reported_as_such() {
+    let m = Machine::with_target_add(
+        "echo \"error: could not download file from 'https://static.rust-lang.org/dist/x' to \
+         'y': error sending request\" >&2; exit 1",
+    );
+    let out = m.pack(true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("rustup could not reach its server"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("could not download file"),
+        "rustup's own words: {stderr}"
+    );
+    assert!(
+        stderr.contains("rustup target add wasm32-unknown-unknown --toolchain 1.95.0-fake"),
+        "{stderr}"
+    );
+    assert!(!m.path("counter.sfpkg").exists());
 }

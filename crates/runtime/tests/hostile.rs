@@ -480,3 +480,30 @@ fn a_manifest_fuel_limit_lowers_the_event_budget_and_never_raises_it() {
         .unwrap();
     assert_eq!(trapped(greedy.event(b"{}")), TrapKind::FuelExhausted);
 }
+
+#[test]
+fn a_module_exporting_a_metering_name_is_refused_at_compile() {
+    // A guest global named like the stop switch or the points would shadow the metering's
+    // own export; the runtime refuses to compile it rather than meter the wrong global.
+    let rt = runtime();
+    for name in [
+        "sandframe_metering_stop",
+        "wasmer_metering_remaining_points",
+        "wasmer_metering_points_exhausted",
+    ] {
+        let wat = format!(
+            r#"(module
+  (memory (export "memory") 1 1)
+  (global (export "{name}") (mut i32) (i32.const 0))
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32) i32.const 0))"#
+        );
+        match rt.prepare(&verified("com.example.shadow", &wat)) {
+            Err(RuntimeError::Compile(message)) => {
+                assert!(message.contains(name), "{name}: {message}");
+            }
+            Err(other) => panic!("{name}: {other:?}"),
+            Ok(_) => panic!("{name}: compiled"),
+        }
+    }
+}
