@@ -31,6 +31,10 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<(String, PathBuf)>) {
         }
         let rel = rel.join(&name);
         let Ok(kind) = e.file_type() else { continue };
+        // Each file and each directory below the roots (cargo scans a directory for changes,
+        // so a root itself, which holds `target/`, is never named: building an example must
+        // not rebuild the CLI).
+        println!("cargo:rerun-if-changed={}", root.join(&rel).display());
         if kind.is_dir() {
             walk(root, &rel, out);
         } else if kind.is_file() {
@@ -44,7 +48,6 @@ fn main() {
     let root = manifest_dir.join("../..");
     let mut files = Vec::new();
     for r in ROOTS {
-        println!("cargo:rerun-if-changed={}", root.join(r).display());
         walk(&root, Path::new(r), &mut files);
     }
     println!(
