@@ -385,11 +385,14 @@ pub fn read_dir_adding_target(
 fn add_target(dir: &Path, toolchain: &str, notify: impl FnOnce(&str)) -> Result<(), PackageError> {
     let by_hand = format!("rustup target add {WASM_TARGET} --toolchain {toolchain}");
     let lock_path = std::env::temp_dir().join("sandframe-rustup-target.lock");
+    // Nothing is ever written to it (a link planted there changes nothing); another user's
+    // lock file is opened read-only, which locks as well.
     let lock = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lock_path)
+        .or_else(|_| fs::File::open(&lock_path))
         .map_err(|e| PackageError::io(&lock_path, e))?;
     lock.lock().map_err(|e| PackageError::io(&lock_path, e))?;
     if missing_target(dir).is_none() {
