@@ -15,7 +15,8 @@ Exit codes:
      quarantined app, definitions not signed by the home's definitions key)
 
 With --json, standard output is one JSON object: {\"ok\": true, ...} or
-{\"ok\": false, \"exit\": N, \"error\": \"...\", \"findings\": [...]} (docs/cli.md).";
+{\"ok\": false, \"exit\": N, \"error\": \"...\", \"help\": \"...\", ...} (docs/cli.md).
+Every error names the next step, in its message or on a `help:` line under it.";
 
 /// The simulator's default port.
 pub(crate) const DEFAULT_PORT: u16 = 7300;
@@ -158,6 +159,12 @@ pub enum Command {
     /// Uninstall an app: its package, artifact, storage, grants and keys go; its audit trail
     /// and publisher pin stay.
     Uninstall {
+        /// The app id.
+        app: String,
+    },
+    /// Release an app the monitor quarantined, once you have read why (`sandframe audit APP`):
+    /// it launches again, watched as before.
+    Release {
         /// The app id.
         app: String,
     },

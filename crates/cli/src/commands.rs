@@ -76,6 +76,21 @@ pub(crate) fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
             out.set("app", app.as_str());
             Ok(())
         }
+        Command::Release { app } => {
+            let app = app_id(&app)?;
+            let host = host(&home()?)?.build()?;
+            if !host.is_quarantined(&app) {
+                return Err(CliError::Usage(format!(
+                    "{app} is not quarantined; `sandframe list` shows which apps are"
+                )));
+            }
+            host.release(&app)?;
+            out.line(format!(
+                "released {app}: it launches again, watched as before"
+            ));
+            out.set("app", app.as_str());
+            Ok(())
+        }
         Command::Demo { examples } => demo::demo(examples, out),
         Command::New { name, template } => crate::new::new(&name, template, out),
         Command::Dev {
@@ -121,7 +136,13 @@ fn capability(s: &str) -> Result<Capability, CliError> {
 
 /// Reads a file named on the command line.
 pub(crate) fn read_input(path: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
+    std::fs::read(path).map_err(|e| {
+        CliError::Usage(format!(
+            "cannot read {}: {e}; {}",
+            path.display(),
+            crate::help::io_step(&e)
+        ))
+    })
 }
 
 /// Writes a file durably enough for the home: a temporary file, then a rename.
@@ -302,7 +323,10 @@ fn trust(home: &Path, action: TrustAction, out: &mut Out) -> Result<(), CliError
                     .map_or_else(|| "publisher".into(), |s| s.to_string_lossy().into_owned())
             });
             if name.trim().is_empty() {
-                return Err(CliError::Usage("a publisher's name cannot be empty".into()));
+                return Err(CliError::Usage(
+                    "a publisher's name cannot be empty; pass --name with the name to show for it"
+                        .into(),
+                ));
             }
             store.trust(key, name.clone());
             write_home_file(home, TRUST_FILE, store.to_toml()?.as_bytes())?;
@@ -337,7 +361,8 @@ fn trust(home: &Path, action: TrustAction, out: &mut Out) -> Result<(), CliError
             };
             if !store.remove(&key) {
                 return Err(CliError::Usage(format!(
-                    "{key} is not trusted by this home"
+                    "{key} is not trusted by this home; `sandframe trust list` shows the keys it \
+                     trusts"
                 )));
             }
             write_home_file(home, TRUST_FILE, store.to_toml()?.as_bytes())?;

@@ -30,7 +30,8 @@ fn hostile(id: &str, name: &str, wat: &str, key: &SecretKey) -> Result<Vec<u8>, 
         "id = \"{id}\"\nname = \"{name}\"\nversion = \"1.0.0\"\nviews = [\"index\"]\n\
          [limits]\nmemory_pages = 1\nfuel_per_event = 1000000\n"
     );
-    let wasm = wat::parse_str(wat).map_err(|e| CliError::Usage(format!("demo module: {e}")))?;
+    let wasm = wat::parse_str(wat)
+        .map_err(|e| CliError::Internal(format!("the demo's module does not assemble: {e}")))?;
     let mut c = PackageContents::new(manifest.into_bytes());
     c.add_file("logic.wasm", wasm)?;
     c.add_file(
@@ -63,10 +64,7 @@ fn step(out: &mut Out, title: &str) {
 }
 
 fn fail(what: String) -> CliError {
-    CliError::Io {
-        what,
-        source: std::io::Error::other("the demo did not go as scripted"),
-    }
+    CliError::Internal(format!("the demo did not go as scripted: {what}"))
 }
 
 /// `sandframe demo`.

@@ -48,10 +48,8 @@ pub(crate) fn write_tree(dest: &Path, prefixes: &[&str]) -> Result<(), CliError>
 /// members, the package fields and lints they inherit, and the dependencies that are not
 /// other sandframe crates.
 fn workspace_manifest() -> Result<String, CliError> {
-    let broken = |why: String| CliError::Io {
-        what: "the embedded workspace manifest".into(),
-        source: std::io::Error::other(why),
-    };
+    let broken =
+        |why: String| CliError::Internal(format!("the embedded workspace manifest: {why}"));
     let text = FILES
         .iter()
         .find(|(rel, _)| *rel == "Cargo.toml")

@@ -30,6 +30,7 @@ mod args;
 mod commands;
 mod demo;
 mod embedded;
+mod help;
 mod new;
 mod out;
 mod progress;
@@ -76,6 +77,9 @@ pub enum CliError {
     /// The sandbox stopped the app (exit 4).
     #[error("{0}")]
     Terminated(String),
+    /// Something the binary itself got wrong (exit 1): a bug to report.
+    #[error("{0}; this is a bug in sandframe: please report it with the command you ran")]
+    Internal(String),
     /// A file could not be read or written.
     #[error("{what}: {source}")]
     Io {
@@ -111,7 +115,7 @@ impl CliError {
             CliError::Usage(_) => exit::USAGE,
             CliError::Denied(_) => exit::DENIED,
             CliError::Terminated(_) => exit::TERMINATED,
-            CliError::Io { .. } => exit::INTERNAL,
+            CliError::Io { .. } | CliError::Internal(_) => exit::INTERNAL,
             CliError::Package(e) => package_code(e),
             CliError::Validate(e) => validate_code(e),
             CliError::Host(e) => match e {
@@ -123,6 +127,12 @@ impl CliError {
                 _ => exit::INTERNAL,
             },
         }
+    }
+
+    /// What to do next, when the message does not say it already: the `help:` line under the
+    /// error (and the JSON output's `help`).
+    pub fn help(&self) -> Option<String> {
+        help::next_step(self)
     }
 
     /// The validation report, when a package was rejected.
@@ -138,7 +148,9 @@ impl CliError {
 fn package_code(e: &PackageError) -> u8 {
     match e {
         PackageError::Untrusted { .. } | PackageError::Revoked { .. } => exit::DENIED,
-        PackageError::Io { .. } | PackageError::KeyExists(_) => exit::USAGE,
+        PackageError::Io { .. } | PackageError::KeyExists(_) | PackageError::BadKey(_) => {
+            exit::USAGE
+        }
         PackageError::Random(_)
         | PackageError::MissingTarget { .. }
         | PackageError::AddTarget(_) => exit::INTERNAL,

@@ -18,9 +18,8 @@ fn embedded_text(path: &str) -> Result<String, CliError> {
         .iter()
         .find(|(rel, _)| *rel == path)
         .map(|(_, bytes)| String::from_utf8_lossy(bytes).into_owned())
-        .ok_or_else(|| CliError::Io {
-            what: format!("the template file {path}"),
-            source: std::io::Error::other("not carried by this binary"),
+        .ok_or_else(|| {
+            CliError::Internal(format!("the template file {path} is not in this binary"))
         })
 }
 
@@ -60,6 +59,31 @@ fn write(dir: &Path, rel: &str, text: &str) -> Result<(), CliError> {
         what: format!("write {}", path.display()),
         source,
     })
+}
+
+/// Whether cargo takes `name` (already lowercase letters, digits and `-`) as the package name
+/// of the Rust template: not a keyword of any edition (as the library crate's name, with `-`
+/// as `_`), not a crate of the standard distribution, not the SDK it depends on (`cargo new`
+/// refuses the first two as well).
+fn usable_crate_name(name: &str) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate",
+        "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl",
+        "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub",
+        "ref", "return", "self", "static", "struct", "super", "trait", "true", "try", "type",
+        "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+    ];
+    const TAKEN: &[&str] = &[
+        "alloc",
+        "core",
+        "proc_macro",
+        "std",
+        "test",
+        "sandframe_sdk",
+        "sandframe_core",
+    ];
+    let lib = name.replace('-', "_");
+    !KEYWORDS.contains(&lib.as_str()) && !TAKEN.contains(&lib.as_str())
 }
 
 fn cargo_toml(name: &str) -> String {
@@ -128,6 +152,12 @@ pub(crate) fn new(name: &str, template: Template, out: &mut Out) -> Result<(), C
     if name.contains('.') {
         return Err(CliError::Usage(format!(
             "{name:?} cannot name an app: no dots; use lowercase letters, digits and `-`"
+        )));
+    }
+    if template == Template::Rust && !usable_crate_name(name) {
+        return Err(CliError::Usage(format!(
+            "{name:?} cannot name a Rust crate (a Rust keyword, or a crate every build already \
+             has); pick another name, e.g. {name}-app"
         )));
     }
     let dir = PathBuf::from(name);

@@ -107,11 +107,18 @@ impl Out {
                 }
             }
         }
+        let help = e.help();
+        if let Some(help) = &help {
+            let _ = writeln!(stderr, "help: {}", shown(help));
+        }
         if self.json {
             let mut fields = Map::new();
             fields.insert("ok".into(), Value::Bool(false));
             fields.insert("exit".into(), Value::from(e.exit_code()));
             fields.insert("error".into(), Value::String(e.to_string()));
+            if let Some(help) = help {
+                fields.insert("help".into(), Value::String(help));
+            }
             if let Some(report) = e.report() {
                 fields.insert(
                     "findings".into(),

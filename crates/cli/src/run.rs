@@ -240,7 +240,10 @@ fn steps(bytes: &[u8]) -> Result<Vec<Step>, CliError> {
         ))
     };
     let list: Vec<Value> = serde_json::from_slice(bytes).map_err(|e| {
-        CliError::Usage(format!("the events file is not a JSON list of events: {e}"))
+        CliError::Usage(format!(
+            "the events file is not a JSON list of events: {e}; write it as [{{\"tap\": \"LABEL\"}}, …] \
+             (docs/cli.md, \"run\")"
+        ))
     })?;
     let mut out = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
@@ -324,7 +327,7 @@ fn find(session: &Session, app: &AppId, kind: EventKind, what: &str) -> Result<V
     let surface = session
         .surface
         .lock()
-        .map_err(|_| CliError::Usage("the view is unavailable".into()))?;
+        .map_err(|_| CliError::Internal("the view's lock was poisoned by a panic".into()))?;
     let found = surface.tree(app).map(targets).unwrap_or_default();
     found
         .iter()
@@ -422,10 +425,19 @@ pub(crate) fn script_step(
 pub(crate) fn run(home: &Path, o: &Options, out: &mut Out) -> Result<(), CliError> {
     let policy = match &o.policy {
         Some(p) => {
-            let text = String::from_utf8(read_input(p)?)
-                .map_err(|_| CliError::Usage(format!("{} is not UTF-8", p.display())))?;
-            toml::from_str::<PolicyFile>(&text)
-                .map_err(|e| CliError::Usage(format!("policy file {}: {e}", p.display())))?
+            let text = String::from_utf8(read_input(p)?).map_err(|_| {
+                CliError::Usage(format!(
+                    "{} is not UTF-8; a policy file is TOML text (docs/cli.md, \"run\")",
+                    p.display()
+                ))
+            })?;
+            toml::from_str::<PolicyFile>(&text).map_err(|e| {
+                CliError::Usage(format!(
+                    "policy file {}: {e}; fix it at the position shown (docs/cli.md, \"run\", \
+                         lists its keys)",
+                    p.display()
+                ))
+            })?
         }
         None => PolicyFile::default(),
     };

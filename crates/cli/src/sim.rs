@@ -58,7 +58,12 @@ fn serve(
     )
     .map_err(|e| match e {
         sandframe_sim::SimError::Host(h) => CliError::Host(h),
-        other => CliError::Usage(other.to_string()),
+        e @ sandframe_sim::SimError::Start(_) => CliError::Usage(format!(
+            "{e}; if port {port} is taken, pass --port with another one (0 picks a free one)"
+        )),
+        other => CliError::Usage(format!(
+            "{other}; check that the directory exists and that you may read it"
+        )),
     })?;
     // With --json the "serving" line was the one object: nothing more on exit.
     out.streamed();
@@ -74,7 +79,8 @@ pub(crate) fn dev(
 ) -> Result<(), CliError> {
     if !src.join("manifest.toml").is_file() {
         return Err(CliError::Usage(format!(
-            "{} is not a mini-app source directory (no manifest.toml)",
+            "{} is not a mini-app source directory (no manifest.toml); `sandframe new NAME` \
+             makes one",
             src.display()
         )));
     }
@@ -87,9 +93,13 @@ pub(crate) fn dev(
     let mut trust = TrustStore::new();
     trust.trust(key.public_key(), "development key (this simulator only)");
     write_home_file(&home, "trust.toml", trust.to_toml()?.as_bytes())?;
-    let dir = src
-        .canonicalize()
-        .map_err(|e| CliError::Usage(format!("cannot open {}: {e}", src.display())))?;
+    let dir = src.canonicalize().map_err(|e| {
+        CliError::Usage(format!(
+            "cannot open {}: {e}; {}",
+            src.display(),
+            crate::help::io_step(&e)
+        ))
+    })?;
     serve(&home, None, Some((dir, key)), port, name, out)
 }
 

@@ -301,6 +301,130 @@ fn usage_errors_exit_2() {
     );
 }
 
+/// Runs a failing command; returns its standard error, which must name `step`.
+fn names_step(s: &Scratch, code: i32, args: &[&str], step: &str) -> String {
+    let out = s.sf(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "sandframe {args:?}\n{stderr}"
+    );
+    assert!(
+        stderr.starts_with("error: "),
+        "sandframe {args:?}\n{stderr}"
+    );
+    assert!(
+        stderr.contains(step),
+        "sandframe {args:?} does not say {step:?}:\n{stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn every_error_names_its_next_step() {
+    let s = Scratch::new();
+    s.trust();
+    let pkg = s.pack(&example("hello"), "hello.sfpkg");
+    s.ok(&["install", &pkg]);
+
+    // The home and the command line.
+    names_step(
+        &s,
+        2,
+        &["install", &s.p("missing.sfpkg")],
+        "check that the path exists",
+    );
+    let help = names_step(
+        &s,
+        2,
+        &["info", "com.example.absent"],
+        "sandframe install PKG",
+    );
+    assert!(help.contains("\nhelp: "), "{help}");
+    names_step(&s, 2, &["run", "com.example.absent"], "sandframe list");
+    names_step(&s, 2, &["release", HELLO], "`sandframe list` shows which");
+    names_step(
+        &s,
+        2,
+        &["trust", "add", &s.p("keys/publisher.pub"), "--name", " "],
+        "pass --name",
+    );
+    let other = s.path("other");
+    s.ok(&["keygen", "--out", other.to_str().unwrap()]);
+    let other_pub = other.join("publisher.pub");
+    names_step(
+        &s,
+        2,
+        &["trust", "remove", other_pub.to_str().unwrap()],
+        "sandframe trust list",
+    );
+    names_step(&s, 2, &["dev", &s.p("nowhere")], "sandframe new NAME");
+
+    // Files handed to `run`.
+    std::fs::write(s.path("latin1.toml"), b"grant = [\"caf\xe9\"]").unwrap();
+    names_step(
+        &s,
+        2,
+        &["run", HELLO, "--policy", &s.p("latin1.toml")],
+        "is TOML text",
+    );
+    std::fs::write(s.path("bad.toml"), "grant = [").unwrap();
+    names_step(
+        &s,
+        2,
+        &["run", HELLO, "--policy", &s.p("bad.toml")],
+        "fix it at the position",
+    );
+    let events = s.events("events.json", "{\"tap\": \"Go\"}");
+    names_step(&s, 2, &["run", HELLO, "--events", &events], "write it as [");
+
+    // Keys and packages.
+    names_step(
+        &s,
+        2,
+        &[
+            "pack",
+            &example("hello").to_string_lossy(),
+            "--key",
+            &s.p("keys/publisher.pub"),
+            "--out",
+            &s.p("x.sfpkg"),
+        ],
+        "expected a file made by keygen",
+    );
+    let broken = source(s.dir.path(), "com.example.broken", SPINNER);
+    std::fs::write(
+        broken.join("manifest.toml"),
+        "id = \"com.example.broken\"\n",
+    )
+    .unwrap();
+    let args = s.pack_args(&broken, "broken.sfpkg");
+    names_step(
+        &s,
+        3,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        "docs/format.md",
+    );
+    std::fs::write(s.path("junk.sfpkg"), b"not a package").unwrap();
+    names_step(
+        &s,
+        3,
+        &["verify", &s.p("junk.sfpkg")],
+        "pass a .sfpkg file made by `pack`",
+    );
+
+    // JSON carries the same step as its own field.
+    let v = s.json(2, &["info", "com.example.absent"]);
+    assert!(
+        v["help"]
+            .as_str()
+            .unwrap()
+            .contains("sandframe install PKG"),
+        "{v}"
+    );
+}
+
 #[test]
 fn hostile_packages_through_the_real_binary() {
     let s = Scratch::new();
@@ -529,9 +653,26 @@ fn a_quarantined_app_is_denied_and_a_tampered_home_is_an_internal_error() {
     .unwrap();
     let v = s.json(5, &["run", HELLO]);
     assert!(v["error"].as_str().unwrap().contains("quarantined"), "{v}");
+    let release = format!("sandframe release {HELLO}");
+    assert!(v["help"].as_str().unwrap().contains(&release), "{v}");
     let v = s.json(0, &["list"]);
     assert_eq!(v["apps"][0]["quarantined"], true);
-    std::fs::remove_file(dir.join(format!("{HELLO}.json"))).unwrap();
+    // The step it names works: released, audited, and the app runs again.
+    let v = s.json(0, &["release", HELLO]);
+    assert_eq!(v["app"], HELLO);
+    assert!(!dir.join(format!("{HELLO}.json")).exists());
+    let v = s.json(0, &["list"]);
+    assert_eq!(v["apps"][0]["quarantined"], false);
+    let v = s.json(0, &["audit", HELLO]);
+    assert!(
+        v["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "release"),
+        "{v}"
+    );
+    s.ok(&["run", HELLO]);
 
     // An audit log changed behind the host's back: every command refuses to go on (1).
     let log = s.path("home/audit.log");
@@ -543,6 +684,10 @@ fn a_quarantined_app_is_denied_and_a_tampered_home_is_an_internal_error() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("audit"), "{stderr}");
+    assert!(
+        stderr.contains("help: ") && stderr.contains("restore it from a backup"),
+        "{stderr}"
+    );
 }
 
 #[test]

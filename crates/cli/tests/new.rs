@@ -91,6 +91,28 @@ fn each_template_packs_installs_and_runs_as_it_is() {
         assert_eq!(out.status.code(), Some(2), "{bad}");
         assert!(!dir.join(bad).exists(), "{bad}");
     }
+    // A Rust keyword (as the crate's name, `-` read as `_`) or a crate every build has cannot
+    // name the Rust template's crate: refused with a name that works, before anything is
+    // written. The WAT template has no crate, so the same name is fine there.
+    for bad in ["fn", "self", "std", "proc-macro", "sandframe-sdk"] {
+        let out = sf(dir, &["new", bad, "--template", "rust"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(stderr.contains(&format!("{bad}-app")), "{bad}: {stderr}");
+        assert!(!dir.join(bad).exists(), "{bad}");
+    }
+    ok(dir, &["new", "fn", "--template", "wat"]);
+    ok(
+        dir,
+        &[
+            "pack",
+            "fn",
+            "--key",
+            "keys/publisher.key",
+            "--out",
+            "fn.sfpkg",
+        ],
+    );
 }
 
 /// `command` run under `script`, which gives it a terminal; what the terminal showed.
