@@ -21,6 +21,9 @@
 //! - `benches/monitor.rs` (criterion, then a printed report): the monitor's cost per observed
 //!   call, refusal and event end beside a no-op watch; a benign app's event latency (p50, p99)
 //!   alone and during a storm of 100 apps spinning until their fuel stops them.
+//! - `examples/icount.rs`: a fixed number of warm launches or host calls through a real host,
+//!   to count instructions under callgrind when a change must not cost anything (its header
+//!   gives the commands).
 
 use wasm_encoder::{
     CodeSection, ConstExpr, DataSection, ElementSection, Elements, ExportKind, ExportSection,
