@@ -172,6 +172,10 @@ fn attack(host: &Host, attacker: &AppId, max: usize) -> (usize, HostError) {
             while !done.load(Ordering::Relaxed) || ok < 200 {
                 assert_eq!(host.dispatch(&neighbour, b"{}").unwrap(), 123);
                 ok += 1;
+                // A benign app's pace, under the gateway's default 10,000 calls a second:
+                // unpaced, its own `clock.now` calls outran the limit while a slow attacker
+                // ran, and the monitor rightly stopped it for its refusals.
+                std::thread::sleep(Duration::from_micros(200));
             }
             ok
         });

@@ -1,0 +1,305 @@
+//! [`HostBuilder`]: the home, the trust store and the layer slots, checked once in `build`.
+
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cap_std::fs::Dir;
+use sandframe_core::{AlertSink, Consent, Gateway, Monitor, Storage, Surface};
+use sandframe_gateway::{
+    Anchor, Api, AuditLog, FileAnchor, GatewayBuilder, GrantStore, Policy, SandframeGateway,
+};
+use sandframe_monitor::{Rules, SandframeMonitor};
+use sandframe_package::TrustStore;
+use sandframe_render::{HtmlSurface, RenderSide};
+use sandframe_runtime::{LogicPool, Runtime, RuntimeConfig};
+use sandframe_storage::{DiskStorage, FileKeySource, StorageConfig};
+use sandframe_validate::Validator;
+
+use crate::error::{HostError, home_err};
+use crate::glue::UiApi;
+use crate::home::{DiskArtifacts, host_secret};
+use crate::lifecycle::Live;
+use crate::{DEFAULT_IDLE, Host, storage_api};
+
+/// Builds a [`Host`].
+pub struct HostBuilder {
+    home: Option<std::path::PathBuf>,
+    trust: TrustStore,
+    validator: Validator,
+    runtime: RuntimeConfig,
+    gateway: Option<Arc<dyn Gateway>>,
+    configure: GatewayBuilder,
+    anchor: Option<Arc<dyn Anchor>>,
+    storage: Option<Arc<dyn Storage>>,
+    monitor: Option<Arc<dyn Monitor>>,
+    rules: Rules,
+    alerts: Option<Arc<dyn AlertSink>>,
+    surface: Option<SpawnRender>,
+    threads: usize,
+    idle: Option<Duration>,
+}
+
+/// Starts the render side over a surface the embedder chose.
+pub(crate) type SpawnRender =
+    Box<dyn FnOnce() -> Result<RenderSide, sandframe_render::RenderError> + Send>;
+
+impl std::fmt::Debug for HostBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostBuilder")
+            .field("home", &self.home)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostBuilder {
+    /// The home directory (created if missing). Required.
+    pub fn home(mut self, path: impl AsRef<Path>) -> Self {
+        self.home = Some(path.as_ref().to_path_buf());
+        self
+    }
+    /// The publishers this host trusts (default: none).
+    pub fn trust(mut self, trust: TrustStore) -> Self {
+        self.trust = trust;
+        self
+    }
+    /// The validator (caps, known capabilities, definitions, host checks).
+    pub fn validator(mut self, validator: Validator) -> Self {
+        self.validator = validator;
+        self
+    }
+    /// Runtime caps and budgets.
+    pub fn runtime(mut self, config: RuntimeConfig) -> Self {
+        self.runtime = config;
+        self
+    }
+    /// Swaps in another gateway for [`SandframeGateway`] (the host's grant operations then
+    /// answer [`HostError::CustomGateway`]).
+    pub fn gateway(mut self, gateway: Arc<dyn Gateway>) -> Self {
+        self.gateway = Some(gateway);
+        self
+    }
+
+    /// The gateway's host policy (allow/deny lists, capabilities granted without asking).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.configure = self.configure.policy(policy);
+        self
+    }
+
+    /// Who decides capability requests (default: refuse everything).
+    pub fn consent(mut self, consent: Arc<dyn Consent>) -> Self {
+        self.configure = self.configure.consent(consent);
+        self
+    }
+
+    /// Registers a host API (see [`GatewayBuilder::api`]).
+    pub fn api(mut self, name: &str, capability: Option<&str>, handler: Arc<dyn Api>) -> Self {
+        self.configure = self.configure.api(name, capability, handler);
+        self
+    }
+
+    /// Any other gateway setting (rates, …).
+    pub fn configure_gateway(mut self, f: impl FnOnce(GatewayBuilder) -> GatewayBuilder) -> Self {
+        self.configure = f(self.configure);
+        self
+    }
+
+    /// Swaps in another [`Storage`] for the default [`DiskStorage`] (under `<home>/storage/`,
+    /// its master key in `<home>/storage.key`, mode 0600).
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// Swaps in another [`Monitor`] for the default [`SandframeMonitor`] (then
+    /// [`HostBuilder::rules`] and [`HostBuilder::alerts`] are the swapped-in monitor's business).
+    pub fn monitor(mut self, monitor: Arc<dyn Monitor>) -> Self {
+        self.monitor = Some(monitor);
+        self
+    }
+
+    /// Sends every app's view patches to `surface` (default: an [`HtmlSurface`], read with
+    /// [`Host::html`]). The render thread holds the surface and nothing else.
+    pub fn surface<S: Surface + 'static>(mut self, surface: Arc<Mutex<S>>) -> Self {
+        self.surface = Some(Box::new(move || RenderSide::spawn(surface)));
+        self
+    }
+
+    /// The default monitor's rule thresholds (default: [`Rules::default`]).
+    pub fn rules(mut self, rules: Rules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Where the default monitor's alerts go (default: [`TracingAlerts`]).
+    pub fn alerts(mut self, alerts: Arc<dyn AlertSink>) -> Self {
+        self.alerts = Some(alerts);
+        self
+    }
+
+    /// Where the audit log's key and head live (default: a [`FileAnchor`] beside the home,
+    /// `<home>.audit-anchor`). It must be out of reach of whoever can write the home.
+    pub fn anchor(mut self, anchor: Arc<dyn Anchor>) -> Self {
+        self.anchor = Some(anchor);
+        self
+    }
+    /// Logic threads (default: one per core).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// Suspends an app that has had no event for `idle` (default: 5 minutes): its instance
+    /// is dropped, its view and storage kept, and its next event relaunches it. `None`:
+    /// never suspend. Sweeps run at most once a second, on [`Host::dispatch`] and
+    /// [`Host::suspend_idle`].
+    pub fn idle_timeout(mut self, idle: Option<Duration>) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// Opens the home and starts the logic threads.
+    ///
+    /// # Errors
+    /// [`HostError::Builder`] without a home; [`HostError::Home`] if it cannot be opened.
+    pub fn build(self) -> Result<Host, HostError> {
+        let path = self
+            .home
+            .ok_or(HostError::Builder("set a home directory"))?;
+        std::fs::create_dir_all(&path).map_err(home_err("create the home"))?;
+        let home = Dir::open_ambient_dir(&path, cap_std::ambient_authority())
+            .map_err(home_err("open the home"))?;
+        for d in ["apps", "artifacts", "grants", "storage"] {
+            home.create_dir_all(d)
+                .map_err(home_err(format!("create {d}/")))?;
+        }
+        let secret = host_secret(&home)?;
+        let open = |d: &str| home.open_dir(d).map_err(home_err(format!("open {d}/")));
+        let runtime = Arc::new(Runtime::new(
+            self.runtime,
+            secret,
+            Arc::new(DiskArtifacts(open("artifacts")?)),
+        ));
+        let anchor = match self.anchor {
+            Some(a) => a,
+            None => Arc::new(FileAnchor::open(&default_anchor(&path))?),
+        };
+        let audit = Arc::new(AuditLog::open(&home, Arc::clone(&anchor))?);
+        // The render side: its own thread, holding the surface and nothing else.
+        let (render, html) = match self.surface {
+            Some(spawn) => (Arc::new(spawn()?), None),
+            None => {
+                let html = Arc::new(Mutex::new(HtmlSurface::new("assets/")));
+                (Arc::new(RenderSide::spawn(Arc::clone(&html))?), Some(html))
+            }
+        };
+        let storage: Arc<dyn Storage> = match self.storage {
+            Some(s) => s,
+            None => Arc::new(DiskStorage::new(
+                open("storage")?,
+                Arc::new(FileKeySource::new(
+                    home.try_clone().map_err(home_err("open the home"))?,
+                    "storage.key",
+                )),
+                StorageConfig::default(),
+            )),
+        };
+        let (gateway, sandframe): (Arc<dyn Gateway>, _) = match self.gateway {
+            Some(g) => (g, None),
+            None => {
+                let mut configure = self.configure.api(
+                    "ui.setData",
+                    Some("ui:render"),
+                    Arc::new(UiApi {
+                        render: Arc::clone(&render),
+                    }),
+                );
+                for (name, capability, op) in storage_api::OPS {
+                    configure = configure.api(
+                        name,
+                        Some(capability),
+                        Arc::new(storage_api::StorageApi {
+                            storage: Arc::clone(&storage),
+                            op,
+                        }),
+                    );
+                }
+                let g = configure
+                    .audit(audit.clone())
+                    .grants(Arc::new(GrantStore::open(open("grants")?)))
+                    .build()?;
+                (Arc::new(g.clone()), Some(g))
+            }
+        };
+        let monitor: Arc<dyn Monitor> = match self.monitor {
+            Some(m) => m,
+            None => {
+                let mut m = SandframeMonitor::builder()
+                    .rules(self.rules)
+                    .audit(audit.clone())
+                    .quarantine_dir(&path.join("quarantine"))?;
+                if let Some(alerts) = self.alerts {
+                    m = m.alerts(alerts);
+                }
+                Arc::new(m.build()?)
+            }
+        };
+        let pool = LogicPool::new(Arc::clone(&runtime), self.threads)?;
+        Ok(Host {
+            apps: open("apps")?,
+            artifacts: open("artifacts")?,
+            home,
+            secret,
+            trust: self.trust,
+            validator: self.validator,
+            runtime,
+            gateway,
+            sandframe,
+            audit,
+            anchor,
+            storage,
+            monitor,
+            render,
+            html,
+            pool,
+            live: Mutex::new(Live::default()),
+            idle: self.idle,
+            started: Instant::now(),
+            last_sweep_ms: AtomicU64::new(0),
+        })
+    }
+}
+
+/// `<home>.audit-anchor`, beside the home.
+fn default_anchor(home: &Path) -> std::path::PathBuf {
+    let mut name = home
+        .file_name()
+        .map(std::ffi::OsStr::to_os_string)
+        .unwrap_or_else(|| "home".into());
+    name.push(".audit-anchor");
+    home.with_file_name(name)
+}
+
+impl Host {
+    /// A builder with no home, an empty trust store, the default validator, runtime and
+    /// gateway, and one logic thread per core.
+    pub fn builder() -> HostBuilder {
+        HostBuilder {
+            home: None,
+            trust: TrustStore::new(),
+            validator: Validator::new(),
+            runtime: RuntimeConfig::default(),
+            gateway: None,
+            configure: SandframeGateway::builder(),
+            anchor: None,
+            storage: None,
+            monitor: None,
+            rules: Rules::default(),
+            alerts: None,
+            surface: None,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            idle: Some(DEFAULT_IDLE),
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Layer glue: the `ui.setData` API over the render side, and the watch that applies the
+//! monitor's verdicts.
+
+use std::sync::Arc;
+
+use sandframe_core::{AppId, AppMonitor, Gateway, MonitorEvent, Verdict};
+use sandframe_gateway::Api;
+use sandframe_render::RenderSide;
+use sandframe_runtime::Terminator;
+
+/// `ui.setData`: the request (a JSON object of `path: value`) goes to the render side as
+/// bytes; the logic thread does not wait for rendering.
+pub(crate) struct UiApi {
+    pub(crate) render: Arc<RenderSide>,
+}
+
+impl Api for UiApi {
+    fn call(
+        &self,
+        app: &sandframe_core::AppContext,
+        request: &[u8],
+        response: &mut Vec<u8>,
+    ) -> Result<(), sandframe_core::ApiError> {
+        let is_object = request.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        if !is_object {
+            return Err(sandframe_core::ApiError::new(
+                sandframe_core::ErrorCode::BadRequest,
+                "ui.setData takes an object of path: value, e.g. {\"count\": 1}",
+            ));
+        }
+        self.render
+            .set_data(&app.app, request.to_vec())
+            .map_err(|e| {
+                let code = match e {
+                    sandframe_render::RenderError::TooLarge(_) => {
+                        sandframe_core::ErrorCode::TooLarge
+                    }
+                    sandframe_render::RenderError::Busy => sandframe_core::ErrorCode::RateLimited,
+                    _ => sandframe_core::ErrorCode::Unavailable,
+                };
+                sandframe_core::ApiError::new(code, e.to_string())
+            })?;
+        response.extend_from_slice(b"{}");
+        Ok(())
+    }
+}
+
+/// An app's watch as the host hands it to the layers: the monitor decides, this applies.
+pub(crate) struct Enforcer {
+    pub(crate) inner: Arc<dyn AppMonitor>,
+    pub(crate) app: AppId,
+    pub(crate) terminator: Terminator,
+    pub(crate) gateway: Arc<dyn Gateway>,
+}
+
+impl AppMonitor for Enforcer {
+    #[inline]
+    fn observe(&self, event: &MonitorEvent<'_>) -> Verdict {
+        let verdict = self.inner.observe(event);
+        match verdict {
+            Verdict::Allow | Verdict::Warn => {}
+            Verdict::Throttle => self.gateway.throttle(&self.app, true),
+            Verdict::Terminate | Verdict::Quarantine => self.terminator.terminate(),
+        }
+        verdict
+    }
+}

@@ -1,0 +1,61 @@
+//! Grants, throttles and quarantines: the host's own decisions about what an app may do.
+
+use sandframe_core::{AppId, Capability, Grant};
+use sandframe_gateway::SandframeGateway;
+
+use crate::Host;
+use crate::error::HostError;
+
+impl Host {
+    fn sandframe(&self) -> Result<&SandframeGateway, HostError> {
+        self.sandframe.as_ref().ok_or(HostError::CustomGateway)
+    }
+
+    /// The app's stored grants.
+    ///
+    /// # Errors
+    /// [`HostError::CustomGateway`], or if its grants file is damaged.
+    pub fn grants(&self, app: &AppId) -> Result<Vec<Grant>, HostError> {
+        Ok(self.sandframe()?.grants(app)?)
+    }
+
+    /// Grants `capability` to `app` on the host's authority (audited); it takes effect at the
+    /// app's next call, and only if its manifest declares the capability.
+    ///
+    /// # Errors
+    /// [`HostError::CustomGateway`], or if the grant cannot be stored.
+    pub fn grant(&self, app: &AppId, capability: &Capability) -> Result<(), HostError> {
+        Ok(self.sandframe()?.grant(app, capability)?)
+    }
+
+    /// Revokes a grant (audited); a running app loses it at its next call.
+    ///
+    /// # Errors
+    /// [`HostError::CustomGateway`], or if the change cannot be stored.
+    pub fn revoke(&self, app: &AppId, capability: &Capability) -> Result<bool, HostError> {
+        Ok(self.sandframe()?.revoke(app, capability)?)
+    }
+
+    /// Puts an app under (or out of) a throttle verdict: its calls meet the slow rates.
+    ///
+    /// # Errors
+    /// [`HostError::CustomGateway`].
+    pub fn throttle(&self, app: &AppId, on: bool) -> Result<(), HostError> {
+        self.sandframe()?.throttle(app, on);
+        Ok(())
+    }
+
+    /// Whether the monitor has quarantined the app (it then does not launch).
+    pub fn is_quarantined(&self, app: &AppId) -> bool {
+        self.monitor.is_quarantined(app)
+    }
+
+    /// Lifts a quarantine (an explicit, audited host decision): the app may launch again.
+    ///
+    /// # Errors
+    /// If the quarantine record cannot be removed or the release not audited.
+    pub fn release(&self, app: &AppId) -> Result<(), HostError> {
+        self.monitor.release(app)?;
+        self.flush_audit()
+    }
+}

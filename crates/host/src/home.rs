@@ -1,0 +1,107 @@
+//! The home directory's own records: per-app install records, the host secret, durable
+//! writes, the artifact cache and the registry `validate::verify` reads.
+
+use std::io::Write as _;
+
+use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
+use sandframe_core::AppId;
+use sandframe_package::PublicKey;
+use sandframe_runtime::ArtifactStore;
+use sandframe_validate::{Installed, Registry};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{HostError, home_err};
+
+/// The per-app record kept in the home (`apps/<id>/record.toml`).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Record {
+    pub(crate) publisher: String,
+    pub(crate) version: Option<String>,
+    pub(crate) capabilities: Vec<String>,
+}
+
+/// The host secret (`host.key`, 32 random bytes, mode 0600), created on first use.
+pub(crate) fn host_secret(home: &Dir) -> Result<[u8; 32], HostError> {
+    match home.read("host.key") {
+        Ok(bytes) => bytes
+            .try_into()
+            .map_err(|_| HostError::Damaged("host.key".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| HostError::Home {
+                what: "generate the host secret".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            let mut options = OpenOptions::new();
+            options.write(true).create_new(true).mode(0o600);
+            let mut f = home
+                .open_with("host.key", &options)
+                .map_err(home_err("create host.key"))?;
+            f.write_all(&key).map_err(home_err("write host.key"))?;
+            f.sync_all().map_err(home_err("sync host.key"))?;
+            Ok(key)
+        }
+        Err(e) => Err(home_err("read host.key")(e)),
+    }
+}
+
+/// Writes `bytes` to `name` in `dir` durably: temp file, fsync, rename, directory fsync.
+pub(crate) fn write_durably(dir: &Dir, name: &str, bytes: &[u8]) -> Result<(), HostError> {
+    let tmp = format!("{name}.tmp");
+    let mut f = dir
+        .create(&tmp)
+        .map_err(home_err(format!("create {tmp}")))?;
+    f.write_all(bytes)
+        .map_err(home_err(format!("write {tmp}")))?;
+    f.sync_all().map_err(home_err(format!("sync {tmp}")))?;
+    drop(f);
+    dir.rename(&tmp, dir, name)
+        .map_err(home_err(format!("rename {tmp}")))?;
+    dir.open(".")
+        .and_then(|d| d.sync_all())
+        .map_err(home_err("sync a directory"))
+}
+
+/// The runtime's artifact cache under `artifacts/` (records are MAC'd by the runtime).
+pub(crate) struct DiskArtifacts(pub(crate) Dir);
+
+impl ArtifactStore for DiskArtifacts {
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.0.read(key).ok()
+    }
+    fn put(&self, key: &str, record: &[u8]) {
+        // A cache: no fsync (a torn or lost record fails its MAC and is recompiled); the
+        // rename keeps a reader from seeing a half-written file.
+        let tmp = format!("{key}.tmp");
+        let written = self
+            .0
+            .write(&tmp, record)
+            .and_then(|()| self.0.rename(&tmp, &self.0, key));
+        if written.is_err() {
+            let _ = self.0.remove_file(&tmp);
+        }
+    }
+    fn remove(&self, key: &str) {
+        let _ = self.0.remove_file(key);
+    }
+}
+
+/// The home's records, as `validate::verify` reads them.
+pub(crate) struct HomeRegistry<'a>(pub(crate) &'a Dir);
+
+impl Registry for HomeRegistry<'_> {
+    fn installed(&self, app: &AppId) -> Option<Installed> {
+        let text = self.0.read_to_string(format!("{app}/record.toml")).ok()?;
+        let r: Record = toml::from_str(&text).ok()?;
+        Some(Installed {
+            publisher: r.publisher.parse::<PublicKey>().ok()?,
+            version: r.version.and_then(|v| v.parse().ok()),
+            capabilities: r
+                .capabilities
+                .iter()
+                .filter_map(|c| c.parse().ok())
+                .collect(),
+        })
+    }
+}

@@ -1,0 +1,222 @@
+//! Install and uninstall: verify, write the package, its record and receipt; wipe all but
+//! the audit trail and the publisher pin.
+
+use sandframe_core::{AppId, AuditOutcome, AuditRecord, AuditSink as _, Capability, Layer};
+use sandframe_package::Package;
+use sandframe_validate::{Context, Pin, Registry as _, ValidateError};
+
+use crate::Host;
+use crate::error::{HostError, home_err};
+use crate::home::{HomeRegistry, Record, write_durably};
+
+/// What [`Host::install`] did.
+#[derive(Clone, Debug)]
+pub struct Installation {
+    /// The app.
+    pub app: AppId,
+    /// Its version.
+    pub version: semver::Version,
+    /// How it stands to the app id's publisher pin.
+    pub pin: Pin,
+    /// Capabilities this version adds over the previous one (they start ungranted).
+    pub added_capabilities: Vec<Capability>,
+}
+
+impl Host {
+    /// Verifies and installs a package.
+    ///
+    /// # Errors
+    /// [`HostError::Validate`] with the report if it is refused; [`HostError::Home`] on I/O.
+    pub fn install(&self, bytes: &[u8]) -> Result<Installation, HostError> {
+        let registry = HomeRegistry(&self.apps);
+        let verified = match self
+            .validator
+            .verify(bytes, &Context::new(&self.trust, &registry))
+        {
+            Ok(v) => v,
+            Err(e) => {
+                // The id is not trusted until verified: the record names the package digest.
+                let digest = blake3::hash(bytes).to_hex();
+                self.record(
+                    None,
+                    "install",
+                    &digest,
+                    AuditOutcome::Denied,
+                    &e.to_string(),
+                )?;
+                // The refusal is what the caller needs to see; a failed flush shows at the
+                // next one.
+                let _ = self.flush_audit();
+                return Err(e.into());
+            }
+        };
+        let package = verified.package();
+        let manifest = package.manifest();
+        let id = manifest.id();
+        self.apps
+            .create_dir_all(id.as_str())
+            .map_err(home_err(format!("create apps/{id}")))?;
+        let dir = self
+            .apps
+            .open_dir(id.as_str())
+            .map_err(home_err(format!("open apps/{id}")))?;
+        // An update: a grant of a capability this version adds is a leftover of an older
+        // version that dropped it (the person agreed to that version's reason, not this
+        // one's): it goes, so consent is asked again. Before the record changes, so that a
+        // failure here leaves an install that computes the same additions when retried.
+        if let Some(g) = &self.sandframe {
+            let held = g.grants(id)?;
+            for added in verified.added_capabilities() {
+                if held.iter().any(|g| g.capability() == added) {
+                    g.revoke(id, added)?;
+                }
+            }
+        }
+        write_durably(&dir, "package.sfpkg", bytes)?;
+        write_durably(&dir, "receipt", &verified.receipt(&self.secret))?;
+        let record = Record {
+            publisher: package.publisher().to_string(),
+            version: Some(manifest.version().to_string()),
+            capabilities: manifest
+                .capabilities()
+                .iter()
+                .map(|d| d.capability().to_string())
+                .collect(),
+        };
+        let text = toml::to_string(&record).map_err(|e| HostError::Damaged(e.to_string()))?;
+        write_durably(&dir, "record.toml", text.as_bytes())?;
+        // A running instance of the old version stops; its next event relaunches this one.
+        let restarted = self.suspend(id)?;
+        let version = manifest.version().to_string();
+        let detail = if restarted {
+            "the running instance of the old version was stopped"
+        } else {
+            ""
+        };
+        self.record(Some(id), "install", &version, AuditOutcome::Allowed, detail)?;
+        self.flush_audit()?;
+        Ok(Installation {
+            app: id.clone(),
+            version: manifest.version().clone(),
+            pin: verified.pin().clone(),
+            added_capabilities: verified.added_capabilities().to_vec(),
+        })
+    }
+
+    /// The installed package of `app`, re-minted from its install receipt.
+    pub(crate) fn installed_package(
+        &self,
+        app: &AppId,
+    ) -> Result<sandframe_validate::VerifiedPackage, HostError> {
+        let dir = self
+            .apps
+            .open_dir(app.as_str())
+            .map_err(|_| HostError::NotInstalled(app.clone()))?;
+        let bytes = dir
+            .read("package.sfpkg")
+            .map_err(|_| HostError::NotInstalled(app.clone()))?;
+        let receipt = dir
+            .read("receipt")
+            .map_err(|_| HostError::Damaged(format!("apps/{app}/receipt")))?;
+        // A warm launch: the receipt re-mints the VerifiedPackage (digests, receipt MAC, and
+        // the cheap origin checks again) without re-running signature and static analysis.
+        let verified = match self
+            .validator
+            .reinstate(&bytes, &receipt, &self.secret, &self.trust)
+        {
+            Err(ValidateError::BadReceipt) => {
+                return Err(HostError::Damaged(format!(
+                    "apps/{app} (package and receipt disagree)"
+                )));
+            }
+            other => other?,
+        };
+        if verified.package().manifest().id() != app {
+            return Err(HostError::Damaged(format!(
+                "apps/{app} holds another app's package"
+            )));
+        }
+        Ok(verified)
+    }
+
+    /// Uninstalls an app: stops it, removes its package, receipt and cached artifact, and
+    /// keeps only its record as a tombstone (publisher pin, no version).
+    ///
+    /// # Errors
+    /// [`HostError::NotInstalled`], or I/O errors (uninstall is safe to retry).
+    pub fn uninstall(&self, app: &AppId) -> Result<(), HostError> {
+        self.terminate(app)?;
+        let dir = self
+            .apps
+            .open_dir(app.as_str())
+            .map_err(|_| HostError::NotInstalled(app.clone()))?;
+        let installed = HomeRegistry(&self.apps)
+            .installed(app)
+            .ok_or_else(|| HostError::NotInstalled(app.clone()))?;
+        if let Ok(bytes) = dir.read("package.sfpkg")
+            && let Ok(package) = Package::parse(&bytes)
+        {
+            let key = self.runtime.artifact_key(package.logic());
+            for name in [format!("{key}.tmp"), key] {
+                match self.artifacts.remove_file(&name) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(home_err("remove a cached artifact")(e)),
+                }
+            }
+        }
+        let tombstone = Record {
+            publisher: installed.publisher.to_string(),
+            version: None,
+            capabilities: Vec::new(),
+        };
+        let text = toml::to_string(&tombstone).map_err(|e| HostError::Damaged(e.to_string()))?;
+        write_durably(&dir, "record.toml", text.as_bytes())?;
+        for f in ["package.sfpkg", "receipt"] {
+            match dir.remove_file(f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(home_err(format!("remove apps/{app}/{f}"))(e)),
+            }
+        }
+        self.storage.wipe(app)?;
+        if let Some(g) = &self.sandframe {
+            g.forget(app)?;
+        }
+        // The app is gone: so is its quarantine (a reinstall is a host decision too).
+        self.monitor.release(app)?;
+        self.record(
+            Some(app),
+            "uninstall",
+            app.as_str(),
+            AuditOutcome::Allowed,
+            "",
+        )?;
+        self.flush_audit()?;
+        Ok(())
+    }
+
+    /// Writes one host record to the audit log.
+    pub(crate) fn record(
+        &self,
+        app: Option<&AppId>,
+        action: &str,
+        subject: &str,
+        outcome: AuditOutcome,
+        detail: &str,
+    ) -> Result<(), HostError> {
+        Ok(self.audit.record(&AuditRecord {
+            app,
+            layer: Layer::Host,
+            action,
+            subject,
+            capability: "",
+            outcome,
+            detail,
+            latency_ns: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            unix_ms: 0,
+        })?)
+    }
+}
