@@ -170,7 +170,7 @@ fn storm() {
             .filter(|r| {
                 matches!(
                     r,
-                    Err(HostError::Runtime(RuntimeError::Trapped {
+                    Err(HostError::Stopped(RuntimeError::Trapped {
                         kind: TrapKind::FuelExhausted,
                         ..
                     }))

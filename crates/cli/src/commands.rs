@@ -170,6 +170,8 @@ pub(crate) fn trust_store(home: &Path) -> Result<TrustStore, CliError> {
 }
 
 /// The validator, with the home's definitions signer and current definitions.
+/// A validator with the home's definitions key and accepted definitions (for `verify` and
+/// `defs`, which check without a host).
 fn validator(home: &Path) -> Result<Validator, CliError> {
     let mut v = Validator::new();
     if let Ok(key) = std::fs::read(home.join(DEFS_KEY_FILE)) {
@@ -179,6 +181,17 @@ fn validator(home: &Path) -> Result<Validator, CliError> {
         }
     }
     Ok(v)
+}
+
+/// The home's definitions key and accepted definitions, on the host builder.
+fn definitions(home: &Path, mut builder: HostBuilder) -> Result<HostBuilder, CliError> {
+    if let Ok(key) = std::fs::read(home.join(DEFS_KEY_FILE)) {
+        builder = builder.definitions_key(PublicKey::from_file_text(&key)?);
+        if let Ok(signed) = std::fs::read(home.join(DEFS_FILE)) {
+            builder = builder.definitions(signed);
+        }
+    }
+    Ok(builder)
 }
 
 /// The profile `user.getProfile` answers with: `{"name": NAME}`, and only to apps granted
@@ -210,11 +223,13 @@ impl sandframe_gateway::Api for ProfileApi {
 
 /// A host builder over the home: its trust store and definitions, one logic thread.
 pub(crate) fn host(home: &Path) -> Result<HostBuilder, CliError> {
-    Ok(Host::builder()
-        .home(home)
-        .trust(trust_store(home)?)
-        .validator(validator(home)?)
-        .threads(1))
+    definitions(
+        home,
+        Host::builder()
+            .home(home)
+            .trust(trust_store(home)?)
+            .threads(1),
+    )
 }
 
 fn keygen(dir: &Path, force: bool, out: &mut Out) -> Result<(), CliError> {
@@ -461,7 +476,10 @@ pub(crate) fn installed(host: &Host, app: &AppId) -> Result<(), CliError> {
     if host.is_installed(app) {
         Ok(())
     } else {
-        Err(sandframe_host::HostError::NotInstalled(app.clone()).into())
+        Err(
+            sandframe_host::HostError::from(sandframe_host::Misuse::NotInstalled(app.clone()))
+                .into(),
+        )
     }
 }
 

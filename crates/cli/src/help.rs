@@ -8,7 +8,7 @@
 use std::io::ErrorKind;
 
 use sandframe_gateway::GatewayError;
-use sandframe_host::HostError;
+use sandframe_host::{Denied, HomeError, HostError, LayerError, Misuse, Rejected};
 use sandframe_package::PackageError;
 use sandframe_runtime::RuntimeError;
 use sandframe_validate::ValidateError;
@@ -121,29 +121,31 @@ fn validate_step(e: &ValidateError) -> Option<String> {
 
 fn host_step(e: &HostError) -> Option<String> {
     Some(match e {
-        HostError::Validate(v) => return validate_step(v),
-        HostError::Package(p) => return package_step(p),
-        HostError::Runtime(r) => return runtime_step(r),
-        HostError::Home { source, .. } => io_step(source),
-        HostError::NotInstalled(_) => {
+        HostError::Rejected(Rejected::Validation(v)) | HostError::Denied(Denied::Origin(v)) => {
+            return validate_step(v);
+        }
+        HostError::Rejected(Rejected::Package(p)) => return package_step(p),
+        HostError::Stopped(r) | HostError::Layer(LayerError::Runtime(r)) => return runtime_step(r),
+        HostError::Denied(Denied::Quarantined(app)) => format!(
+            "`sandframe audit {app}` shows why; once you trust it again, `sandframe release {app}`"
+        ),
+        HostError::Misuse(Misuse::NotInstalled(_)) => {
             "install it with `sandframe install PKG`; `sandframe list` shows what is installed"
                 .into()
         }
-        HostError::AlreadyRunning(_) => "stop it before launching it again".into(),
-        HostError::Quarantined(app) => format!(
-            "`sandframe audit {app}` shows why; once you trust it again, `sandframe release {app}`"
-        ),
-        HostError::Gateway(GatewayError::Tampered(_)) => {
+        HostError::Misuse(Misuse::AlreadyRunning(_)) => "stop it before launching it again".into(),
+        HostError::Home(HomeError::Io { source, .. }) => io_step(source),
+        HostError::Home(HomeError::Gateway(GatewayError::Tampered(_))) => {
             "the home's audit log was changed outside sandframe: keep the home as evidence, and \
              restore it from a backup"
                 .into()
         }
-        HostError::Gateway(GatewayError::Damaged(_)) | HostError::Damaged(_) => {
+        HostError::Home(HomeError::Gateway(GatewayError::Io { source, .. })) => io_step(source),
+        HostError::Home(HomeError::Monitor(_)) => return None,
+        HostError::Home(_) => {
             "restore the home from a backup, or uninstall the app and install it again".into()
         }
-        HostError::Gateway(GatewayError::Io { source, .. }) => io_step(source),
-        HostError::Monitor(sandframe_monitor::MonitorError::Io { .. }) => return None,
-        HostError::Core(_) | HostError::Gateway(_) | HostError::Monitor(_) => {
+        HostError::Layer(_) | HostError::Misuse(_) => {
             "if this persists, report it with the command that caused it".into()
         }
         _ => return None,

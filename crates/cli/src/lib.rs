@@ -40,9 +40,8 @@ mod sim;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use sandframe_host::HostError;
+use sandframe_host::{HostError, Misuse};
 use sandframe_package::PackageError;
-use sandframe_runtime::RuntimeError;
 use sandframe_validate::{Report, ValidateError, codes};
 
 pub use args::{Cli, Command, Template};
@@ -119,11 +118,10 @@ impl CliError {
             CliError::Package(e) => package_code(e),
             CliError::Validate(e) => validate_code(e),
             CliError::Host(e) => match e {
-                HostError::Validate(v) => validate_code(v),
-                HostError::Package(p) => package_code(p),
-                HostError::NotInstalled(_) | HostError::NotRunning(_) => exit::USAGE,
-                HostError::Quarantined(_) => exit::DENIED,
-                HostError::Runtime(r) if is_termination(r) => exit::TERMINATED,
+                HostError::Rejected(_) => exit::REJECTED,
+                HostError::Denied(_) => exit::DENIED,
+                HostError::Stopped(_) => exit::TERMINATED,
+                HostError::Misuse(Misuse::NotInstalled(_) | Misuse::NotRunning(_)) => exit::USAGE,
                 _ => exit::INTERNAL,
             },
         }
@@ -138,8 +136,8 @@ impl CliError {
     /// The validation report, when a package was rejected.
     pub fn report(&self) -> Option<&Report> {
         match self {
-            CliError::Validate(ValidateError::Rejected(r))
-            | CliError::Host(HostError::Validate(ValidateError::Rejected(r))) => Some(r),
+            CliError::Validate(ValidateError::Rejected(r)) => Some(r),
+            CliError::Host(e) => e.report(),
             _ => None,
         }
     }
@@ -165,11 +163,6 @@ fn validate_code(e: &ValidateError) -> u8 {
         ValidateError::BadReceipt => exit::INTERNAL,
         _ => exit::REJECTED,
     }
-}
-
-/// Whether the runtime error means the sandbox stopped the app.
-fn is_termination(e: &RuntimeError) -> bool {
-    matches!(e, RuntimeError::Trapped { .. } | RuntimeError::Stopped(_))
 }
 
 /// Runs the `sandframe` command with the process's arguments; what `main` returns.

@@ -14,9 +14,9 @@ use sandframe_render::TextSurface;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::CliError;
 use crate::commands::{ProfileApi, host, read_input};
 use crate::out::{Out, quoted, quoted_label, shown};
-use crate::{CliError, is_termination};
 
 /// What `run` was asked.
 pub(crate) struct Options {
@@ -215,7 +215,7 @@ impl Session {
 /// A host error during a run: a termination by the sandbox becomes exit 4.
 fn terminated(app: &AppId, e: HostError) -> CliError {
     match e {
-        HostError::Runtime(r) if is_termination(&r) => {
+        HostError::Stopped(r) => {
             CliError::Terminated(format!("{app} was terminated by the sandbox: {r}"))
         }
         other => other.into(),

@@ -114,7 +114,10 @@ pub(crate) fn serve_installed(
     let h = host(home)?.build()?;
     h.info(app)?; // installed, and still trusted
     if h.is_quarantined(app) {
-        return Err(sandframe_host::HostError::Quarantined(app.clone()).into());
+        return Err(
+            sandframe_host::HostError::from(sandframe_host::Denied::Quarantined(app.clone()))
+                .into(),
+        );
     }
     drop(h);
     serve(home, Some(app.clone()), None, port, name, out)

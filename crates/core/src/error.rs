@@ -18,9 +18,12 @@ pub enum Error {
     /// A policy, capability or consent check said no.
     #[error("denied: {0}")]
     Denied(String),
-    /// A size or rate limit was hit.
+    /// A size limit was hit.
     #[error("limit exceeded: {0}")]
     Limit(String),
+    /// A layer is busy (a queue is full): retry later.
+    #[error("busy: {0}")]
+    Busy(String),
     /// A storage quota was hit.
     #[error("quota exceeded: {0}")]
     Quota(String),
@@ -55,6 +58,7 @@ impl Error {
             Error::Invalid { .. } => ErrorCode::BadRequest,
             Error::Denied(_) => ErrorCode::Denied,
             Error::Limit(_) => ErrorCode::TooLarge,
+            Error::Busy(_) => ErrorCode::RateLimited,
             Error::Quota(_) => ErrorCode::Quota,
             Error::NotFound(_) => ErrorCode::BadRequest,
             Error::Unavailable(_) => ErrorCode::Unavailable,

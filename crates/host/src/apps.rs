@@ -6,7 +6,7 @@ use sandframe_validate::Registry as _;
 use serde::Serialize;
 
 use crate::Host;
-use crate::error::{HostError, home_err};
+use crate::error::{HostError, LayerError, Misuse, home_err};
 use crate::home::HomeRegistry;
 
 /// An installed app, as [`Host::list`] shows it.
@@ -130,7 +130,7 @@ impl Host {
     /// receipt first).
     ///
     /// # Errors
-    /// [`HostError::NotInstalled`], [`HostError::Damaged`].
+    /// [`Misuse::NotInstalled`], [`HomeError::Damaged`](crate::HomeError::Damaged).
     pub fn info(&self, app: &AppId) -> Result<AppInfo, HostError> {
         let verified = self.installed_package(app)?;
         let package = verified.package();
@@ -167,12 +167,12 @@ impl Host {
         })
     }
 
-    /// The app's view as HTML, as the default [`HtmlSurface`] has it once every patch sent so
+    /// The app's view as HTML, as the default [`HtmlSurface`](crate::HtmlSurface) has it once every patch sent so
     /// far has arrived (`None` with a surface of the embedder's, or before the app's first
     /// launch).
     ///
     /// # Errors
-    /// [`HostError::Render`] if the render thread has stopped.
+    /// [`HostError::Layer`] if the render thread has stopped.
     pub fn html(&self, app: &AppId) -> Result<Option<String>, HostError> {
         let Some(html) = &self.html else {
             return Ok(None);
@@ -180,7 +180,7 @@ impl Host {
         self.render.sync()?;
         let surface = html
             .lock()
-            .map_err(|_| HostError::Builder("the surface lock is poisoned"))?;
+            .map_err(|_| HostError::Layer(LayerError::Poisoned("the surface")))?;
         let out = surface.html(app);
         Ok((!out.is_empty()).then_some(out))
     }
@@ -190,13 +190,13 @@ impl Host {
     /// answer is returned; if not, the event is dropped, audited, and `Ok(None)` returned.
     ///
     /// # Errors
-    /// [`HostError::NotRunning`], [`HostError::Render`], or what [`Host::dispatch`] returns.
+    /// [`Misuse::NotRunning`], [`HostError::Layer`], or what [`Host::dispatch`] returns.
     pub fn surface_event(&self, event: SurfaceEvent) -> Result<Option<i32>, HostError> {
         let app = event.app.clone();
         {
             let live = self.lock_live()?;
             if !live.running.contains_key(&app) && !live.suspended.contains(&app) {
-                return Err(HostError::NotRunning(app));
+                return Err(HostError::from(Misuse::NotRunning(app)));
             }
         }
         match self.render.event(event.clone())? {
@@ -225,7 +225,7 @@ impl Host {
     /// far has been applied (`None` if its view is not open).
     ///
     /// # Errors
-    /// [`HostError::Render`] if the render thread has stopped.
+    /// [`HostError::Layer`] if the render thread has stopped.
     pub fn view_data(&self, app: &AppId) -> Result<Option<serde_json::Value>, HostError> {
         Ok(self.render.data(app)?)
     }
@@ -235,7 +235,7 @@ impl Host {
     /// are served: never the logic module, the manifest or a view.
     ///
     /// # Errors
-    /// [`HostError::NotInstalled`], [`HostError::Damaged`].
+    /// [`Misuse::NotInstalled`], [`HomeError::Damaged`](crate::HomeError::Damaged).
     pub fn asset(&self, app: &AppId, path: &str) -> Result<Option<Vec<u8>>, HostError> {
         let verified = self.installed_package(app)?;
         Ok(verified

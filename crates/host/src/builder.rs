@@ -6,18 +6,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cap_std::fs::Dir;
-use sandframe_core::{AlertSink, Consent, Gateway, Monitor, Storage, Surface};
+use sandframe_core::{AlertSink, Capability, Consent, Gateway, Monitor, Storage, Surface};
 use sandframe_gateway::{
     Anchor, Api, AuditLog, FileAnchor, GatewayBuilder, GrantStore, Policy, SandframeGateway,
 };
 use sandframe_monitor::{Rules, SandframeMonitor};
-use sandframe_package::TrustStore;
+use sandframe_package::{PublicKey, TrustStore};
 use sandframe_render::{HtmlSurface, RenderSide};
 use sandframe_runtime::{LogicPool, Runtime, RuntimeConfig};
 use sandframe_storage::{DiskStorage, FileKeySource, StorageConfig};
-use sandframe_validate::Validator;
+use sandframe_validate::{Caps, Check, Validator};
 
-use crate::error::{HostError, home_err};
+use crate::error::{HostError, Misuse, home_err};
 use crate::glue::UiApi;
 use crate::home::{DiskArtifacts, host_secret};
 use crate::lifecycle::Live;
@@ -39,6 +39,10 @@ pub struct HostBuilder {
     surface: Option<SpawnRender>,
     threads: usize,
     idle: Option<Duration>,
+    /// The settings made, by name, for `build` to check against each other.
+    set: Vec<&'static str>,
+    /// Definitions updates to apply to the validator at `build`.
+    definitions: Vec<Vec<u8>>,
 }
 
 /// Starts the render side over a surface the embedder chose.
@@ -64,9 +68,43 @@ impl HostBuilder {
         self.trust = trust;
         self
     }
-    /// The validator (caps, known capabilities, definitions, host checks).
-    pub fn validator(mut self, validator: Validator) -> Self {
-        self.validator = validator;
+    /// The key that signs security definitions updates (see [`HostBuilder::definitions`]).
+    pub fn definitions_key(mut self, key: PublicKey) -> Self {
+        self.validator = self.validator.with_definitions_key(key);
+        self.set.push("definitions_key");
+        self
+    }
+
+    /// A signed security definitions update, applied at [`HostBuilder::build`] (which
+    /// refuses it if it is not signed by the definitions key or not newer than the current
+    /// set). Call it again for each newer set.
+    pub fn definitions(mut self, signed: Vec<u8>) -> Self {
+        self.definitions.push(signed);
+        self.set.push("definitions");
+        self
+    }
+
+    /// A host check, run after the validator's own at every install (it can only add
+    /// findings).
+    pub fn check(mut self, check: Box<dyn Check>) -> Self {
+        self.validator = self.validator.with_check(check);
+        self.set.push("check");
+        self
+    }
+
+    /// A capability the host knows, for the apps of its own APIs to declare.
+    pub fn capability(mut self, capability: Capability) -> Self {
+        self.validator = self.validator.with_capability(capability);
+        self.set.push("capability");
+        self
+    }
+
+    /// Lowers the validator's caps (default: [`Caps::default`]). A cap above the default is
+    /// refused at [`HostBuilder::build`]: raising one lengthens the worst-case compile time of
+    /// a hostile module (`crate::danger::DangerousHostBuilder::validator` can).
+    pub fn caps(mut self, caps: Caps) -> Self {
+        self.validator = self.validator.with_caps(caps);
+        self.set.push("caps");
         self
     }
     /// Runtime caps and budgets.
@@ -74,33 +112,38 @@ impl HostBuilder {
         self.runtime = config;
         self
     }
-    /// Swaps in another gateway for [`SandframeGateway`] (the host's grant operations then
-    /// answer [`HostError::CustomGateway`]).
-    pub fn gateway(mut self, gateway: Arc<dyn Gateway>) -> Self {
-        self.gateway = Some(gateway);
-        self
+    /// Settings that weaken the sandbox, behind one name ([`crate::danger`]).
+    pub fn dangerous(
+        self,
+        f: impl FnOnce(DangerousHostBuilder) -> DangerousHostBuilder,
+    ) -> HostBuilder {
+        f(DangerousHostBuilder(self)).0
     }
 
     /// The gateway's host policy (allow/deny lists, capabilities granted without asking).
     pub fn policy(mut self, policy: Policy) -> Self {
+        self.set.push("policy");
         self.configure = self.configure.policy(policy);
         self
     }
 
     /// Who decides capability requests (default: refuse everything).
     pub fn consent(mut self, consent: Arc<dyn Consent>) -> Self {
+        self.set.push("consent");
         self.configure = self.configure.consent(consent);
         self
     }
 
     /// Registers a host API (see [`GatewayBuilder::api`]).
     pub fn api(mut self, name: &str, capability: Option<&str>, handler: Arc<dyn Api>) -> Self {
+        self.set.push("api");
         self.configure = self.configure.api(name, capability, handler);
         self
     }
 
     /// Any other gateway setting (rates, …).
     pub fn configure_gateway(mut self, f: impl FnOnce(GatewayBuilder) -> GatewayBuilder) -> Self {
+        self.set.push("configure_gateway");
         self.configure = f(self.configure);
         self
     }
@@ -108,6 +151,7 @@ impl HostBuilder {
     /// Swaps in another [`Storage`] for the default [`DiskStorage`] (under `<home>/storage/`,
     /// its master key in `<home>/storage.key`, mode 0600).
     pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.set.push("storage");
         self.storage = Some(storage);
         self
     }
@@ -115,6 +159,7 @@ impl HostBuilder {
     /// Swaps in another [`Monitor`] for the default [`SandframeMonitor`] (then
     /// [`HostBuilder::rules`] and [`HostBuilder::alerts`] are the swapped-in monitor's business).
     pub fn monitor(mut self, monitor: Arc<dyn Monitor>) -> Self {
+        self.set.push("monitor");
         self.monitor = Some(monitor);
         self
     }
@@ -128,12 +173,14 @@ impl HostBuilder {
 
     /// The default monitor's rule thresholds (default: [`Rules::default`]).
     pub fn rules(mut self, rules: Rules) -> Self {
+        self.set.push("rules");
         self.rules = rules;
         self
     }
 
-    /// Where the default monitor's alerts go (default: [`TracingAlerts`]).
+    /// Where the default monitor's alerts go (default: [`TracingAlerts`](crate::TracingAlerts)).
     pub fn alerts(mut self, alerts: Arc<dyn AlertSink>) -> Self {
+        self.set.push("alerts");
         self.alerts = Some(alerts);
         self
     }
@@ -141,6 +188,7 @@ impl HostBuilder {
     /// Where the audit log's key and head live (default: a [`FileAnchor`] beside the home,
     /// `<home>.audit-anchor`). It must be out of reach of whoever can write the home.
     pub fn anchor(mut self, anchor: Arc<dyn Anchor>) -> Self {
+        self.set.push("anchor");
         self.anchor = Some(anchor);
         self
     }
@@ -159,14 +207,85 @@ impl HostBuilder {
         self
     }
 
+    /// Refuses settings that would be ignored or that contradict each other, naming them
+    /// (as wasmtime's `Config::validate` does), so that nothing is dropped without a word.
+    fn validate(&self) -> Result<(), HostError> {
+        let conflict = |a: &str, b: &str, why: &str| {
+            Err(HostError::from(Misuse::Builder(format!(
+                "`{a}` and `{b}` conflict: {why}"
+            ))))
+        };
+        let set = |name: &str| self.set.contains(&name);
+        if self.set.contains(&"danger: gateway") {
+            for name in ["policy", "consent", "api", "configure_gateway"] {
+                if set(name) {
+                    return conflict(
+                        name,
+                        "dangerous gateway",
+                        "the host's gateway settings configure SandframeGateway, which a \
+                         swapped-in gateway replaces; configure that gateway itself",
+                    );
+                }
+            }
+        }
+        if set("monitor") {
+            for name in ["rules", "alerts"] {
+                if set(name) {
+                    return conflict(
+                        name,
+                        "monitor",
+                        "they configure SandframeMonitor, which a swapped-in monitor replaces; \
+                         configure that monitor itself",
+                    );
+                }
+            }
+        }
+        if self.set.contains(&"danger: validator") {
+            for name in [
+                "definitions_key",
+                "definitions",
+                "check",
+                "capability",
+                "caps",
+            ] {
+                if set(name) {
+                    return conflict(
+                        name,
+                        "dangerous validator",
+                        "the swapped-in validator replaces the one this setting changed; set \
+                         it on that validator",
+                    );
+                }
+            }
+        } else if !self.validator.caps().within(&Caps::default()) {
+            return Err(HostError::from(Misuse::Builder(
+                "a cap passed to `caps` is above its default, which lengthens the worst-case \
+                 compile time of a hostile module; lower it, or raise it through `dangerous` \
+                 with a validator of your own"
+                    .into(),
+            )));
+        }
+        if self.threads == 0 {
+            return Err(HostError::from(Misuse::Builder(
+                "`threads` is 0; a host needs at least one logic thread".into(),
+            )));
+        }
+        Ok(())
+    }
+
     /// Opens the home and starts the logic threads.
     ///
     /// # Errors
-    /// [`HostError::Builder`] without a home; [`HostError::Home`] if it cannot be opened.
-    pub fn build(self) -> Result<Host, HostError> {
-        let path = self
-            .home
-            .ok_or(HostError::Builder("set a home directory"))?;
+    /// [`Misuse::Builder`] without a home or with settings that conflict (each named);
+    /// [`HostError::Home`] if the home cannot be opened; a definitions update's refusal.
+    pub fn build(mut self) -> Result<Host, HostError> {
+        self.validate()?;
+        for signed in std::mem::take(&mut self.definitions) {
+            self.validator.update_definitions(&signed)?;
+        }
+        let path = self.home.ok_or(HostError::from(Misuse::Builder(
+            "set a home directory".into(),
+        )))?;
         std::fs::create_dir_all(&path).map_err(home_err("create the home"))?;
         let home = Dir::open_ambient_dir(&path, cap_std::ambient_authority())
             .map_err(home_err("open the home"))?;
@@ -300,6 +419,40 @@ impl Host {
             surface: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             idle: Some(DEFAULT_IDLE),
+            set: Vec::new(),
+            definitions: Vec::new(),
         }
+    }
+}
+
+/// The builder's settings that weaken the sandbox ([`HostBuilder::dangerous`]).
+pub struct DangerousHostBuilder(HostBuilder);
+
+impl std::fmt::Debug for DangerousHostBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DangerousHostBuilder")
+            .field(&self.0)
+            .finish()
+    }
+}
+
+impl DangerousHostBuilder {
+    /// Swaps in another gateway for [`SandframeGateway`]: every capability check, policy,
+    /// rate limit and audit record of guest calls is then that gateway's (the host's grant
+    /// operations answer [`Misuse::CustomGateway`], and its gateway settings are refused).
+    /// [`crate::danger::MinimalGateway`] checks nothing.
+    pub fn gateway(mut self, gateway: Arc<dyn Gateway>) -> Self {
+        self.0.gateway = Some(gateway);
+        self.0.set.push("danger: gateway");
+        self
+    }
+
+    /// Swaps in another validator wholesale: its caps may be above the defaults, and it
+    /// decides what installs (the signature, trust and pin checks stay; see
+    /// `sandframe_validate`). The builder's own validator settings are then refused.
+    pub fn validator(mut self, validator: Validator) -> Self {
+        self.0.validator = validator;
+        self.0.set.push("danger: validator");
+        self
     }
 }

@@ -1,34 +1,85 @@
-//! What can go wrong in the host, and who must act on it.
+//! What can go wrong in the host, grouped by who must act on it (as rustls groups its errors):
+//! the package's publisher ([`HostError::Rejected`]), the operator who decides what runs
+//! ([`HostError::Denied`]), the app's publisher again when the sandbox stopped it
+//! ([`HostError::Stopped`]), the embedder who called the API wrongly ([`HostError::Misuse`]),
+//! whoever keeps the home ([`HostError::Home`]), and sandframe itself ([`HostError::Layer`]).
+//!
+//! Every layer error converts into exactly one group (the `From` impls below), so a caller
+//! matches one level to decide, and a second only to say more.
 
 use sandframe_core::AppId;
 use sandframe_gateway::GatewayError;
+use sandframe_monitor::MonitorError;
+use sandframe_package::PackageError;
+use sandframe_render::RenderError;
 use sandframe_runtime::RuntimeError;
-use sandframe_validate::ValidateError;
+use sandframe_validate::{Report, Severity, ValidateError, codes};
 
-/// Errors of the host.
+/// Errors of the host, by who must act.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HostError {
-    /// An error reported through a core contract.
+    /// The package, or a definitions update, was refused for what it holds: its publisher (or
+    /// signer) must fix it. [`HostError::report`] has the findings.
     #[error(transparent)]
-    Core(#[from] sandframe_core::Error),
-    /// The package was refused (the report says why) or definitions were refused.
+    Rejected(Rejected),
+    /// Refused for who sent it or what the host decided (an untrusted or revoked publisher, an
+    /// id pinned to another publisher, a quarantine): the operator decides.
     #[error(transparent)]
-    Validate(#[from] ValidateError),
-    /// The runtime failed (compile, start, a trap, a stopped app).
+    Denied(Denied),
+    /// The sandbox stopped the app (a trap, its fuel or deadline, a terminate, a monitor
+    /// verdict): the app's publisher must fix it. Always a [`RuntimeError::Trapped`] or
+    /// [`RuntimeError::Stopped`].
     #[error(transparent)]
-    Runtime(#[from] RuntimeError),
-    /// The home directory could not be read or written.
-    #[error("host home: {what}: {source}")]
-    Home {
-        /// What was being done.
-        what: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A record in the home is damaged.
-    #[error("host home: {0} is damaged; restore it from a backup or uninstall the app")]
-    Damaged(String),
+    Stopped(RuntimeError),
+    /// The caller used the API wrongly (an app that is not installed or not running,
+    /// conflicting builder settings): the embedder must change the call.
+    #[error(transparent)]
+    Misuse(Misuse),
+    /// The home cannot be read or written, or something in it is damaged or was changed
+    /// outside sandframe: whoever keeps it must repair or restore it.
+    #[error(transparent)]
+    Home(HomeError),
+    /// A layer failed in a way none of the above covers (the engine refused a validated
+    /// module, the render thread is gone, a lock was poisoned by a panic): report it.
+    #[error(transparent)]
+    Layer(LayerError),
+}
+
+/// What was refused for its content.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejected {
+    /// The package is malformed (or an installed package no longer parses).
+    #[error(transparent)]
+    Package(PackageError),
+    /// Validation refused it: [`ValidateError::Rejected`] with the findings, or a definitions
+    /// update that is malformed or not newer.
+    #[error(transparent)]
+    Validation(ValidateError),
+}
+
+/// What was refused for who sent it, or by the host's decision.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Denied {
+    /// Refused for its origin: a [`ValidateError::Rejected`] whose error findings include an
+    /// untrusted or revoked publisher or an id pinned to another publisher, or definitions
+    /// not signed by the configured key.
+    #[error(transparent)]
+    Origin(ValidateError),
+    /// The monitor quarantined the app: it does not launch until the host releases it.
+    #[error(
+        "{0} is quarantined by the monitor (see its audit trail); release it with Host::release \
+         once you trust it again"
+    )]
+    Quarantined(AppId),
+}
+
+/// How the caller used the API wrongly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Misuse {
     /// No app with that id is installed.
     #[error("{0} is not installed")]
     NotInstalled(AppId),
@@ -38,33 +89,166 @@ pub enum HostError {
     /// The app is already running.
     #[error("{0} is already running")]
     AlreadyRunning(AppId),
-    /// The builder is missing something.
+    /// The builder is missing a setting, or two of its settings conflict.
     #[error("host builder: {0}")]
-    Builder(&'static str),
-    /// The gateway layer failed (its configuration, grants or audit log).
-    #[error(transparent)]
-    Gateway(#[from] GatewayError),
+    Builder(String),
     /// The operation needs sandframe's own gateway, and the builder swapped in another.
     #[error("this host runs a custom gateway, which manages its own grants")]
     CustomGateway,
-    /// The monitor quarantined the app: it does not launch until the host releases it.
-    #[error(
-        "{0} is quarantined by the monitor (see its audit trail); release it with Host::release \
-         once you trust it again"
-    )]
-    Quarantined(AppId),
-    /// The monitor layer failed (its quarantine directory).
+    /// A definitions update, with no definitions key configured.
     #[error(transparent)]
-    Monitor(#[from] sandframe_monitor::MonitorError),
-    /// The render side failed (its thread, a view's template or data).
-    #[error(transparent)]
-    Render(#[from] sandframe_render::RenderError),
-    /// The package is installed but its entry view does not parse (an older build's package).
-    #[error(transparent)]
-    Package(#[from] sandframe_package::PackageError),
+    Validation(ValidateError),
 }
 
+/// What is wrong with the home.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HomeError {
+    /// A file in the home could not be read or written.
+    #[error("host home: {what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A record in the home is damaged.
+    #[error("host home: {0} is damaged; restore it from a backup or uninstall the app")]
+    Damaged(String),
+    /// An install receipt does not match its package.
+    #[error(transparent)]
+    Receipt(ValidateError),
+    /// The gateway's files (the audit log, grants) fail verification or cannot be used.
+    #[error(transparent)]
+    Gateway(GatewayError),
+    /// The quarantine directory cannot be used.
+    #[error(transparent)]
+    Monitor(MonitorError),
+}
+
+/// A layer failure none of the other groups covers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayerError {
+    /// The runtime failed (compile, instantiation, its logic thread gone).
+    #[error(transparent)]
+    Runtime(RuntimeError),
+    /// The render side failed.
+    #[error(transparent)]
+    Render(RenderError),
+    /// The gateway was configured wrongly.
+    #[error(transparent)]
+    Gateway(GatewayError),
+    /// The monitor failed.
+    #[error(transparent)]
+    Monitor(MonitorError),
+    /// A layer behind a core trait failed.
+    #[error(transparent)]
+    Core(sandframe_core::Error),
+    /// A lock of the host's was poisoned by a panic on another thread.
+    #[error("a host lock ({0}) was poisoned by a panic; restart the host")]
+    Poisoned(&'static str),
+}
+
+impl HostError {
+    /// The validation report, when a package was rejected or denied by validation.
+    pub fn report(&self) -> Option<&Report> {
+        match self {
+            HostError::Rejected(Rejected::Validation(ValidateError::Rejected(r)))
+            | HostError::Denied(Denied::Origin(ValidateError::Rejected(r))) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a rejection is about who signed the package rather than what it holds.
+fn by_origin(report: &Report) -> bool {
+    report.findings().iter().any(|f| {
+        f.severity == Severity::Error
+            && [codes::UNTRUSTED, codes::REVOKED, codes::PINNED_ELSEWHERE]
+                .contains(&f.code.as_str())
+    })
+}
+
+impl From<ValidateError> for HostError {
+    fn from(e: ValidateError) -> Self {
+        match e {
+            ValidateError::Rejected(ref r) if by_origin(r) => HostError::Denied(Denied::Origin(e)),
+            ValidateError::DefinitionsSignature => HostError::Denied(Denied::Origin(e)),
+            ValidateError::NoDefinitionsKey => HostError::Misuse(Misuse::Validation(e)),
+            ValidateError::BadReceipt => HostError::Home(HomeError::Receipt(e)),
+            e => HostError::Rejected(Rejected::Validation(e)),
+        }
+    }
+}
+
+impl From<PackageError> for HostError {
+    fn from(e: PackageError) -> Self {
+        HostError::Rejected(Rejected::Package(e))
+    }
+}
+
+impl From<RuntimeError> for HostError {
+    fn from(e: RuntimeError) -> Self {
+        match e {
+            RuntimeError::Trapped { .. } | RuntimeError::Stopped(_) => HostError::Stopped(e),
+            e => HostError::Layer(LayerError::Runtime(e)),
+        }
+    }
+}
+
+impl From<GatewayError> for HostError {
+    fn from(e: GatewayError) -> Self {
+        match e {
+            GatewayError::Tampered(_) | GatewayError::Damaged(_) | GatewayError::Io { .. } => {
+                HostError::Home(HomeError::Gateway(e))
+            }
+            e => HostError::Layer(LayerError::Gateway(e)),
+        }
+    }
+}
+
+impl From<MonitorError> for HostError {
+    fn from(e: MonitorError) -> Self {
+        match e {
+            MonitorError::Io { .. } => HostError::Home(HomeError::Monitor(e)),
+            e => HostError::Layer(LayerError::Monitor(e)),
+        }
+    }
+}
+
+impl From<RenderError> for HostError {
+    fn from(e: RenderError) -> Self {
+        HostError::Layer(LayerError::Render(e))
+    }
+}
+
+impl From<sandframe_core::Error> for HostError {
+    fn from(e: sandframe_core::Error) -> Self {
+        HostError::Layer(LayerError::Core(e))
+    }
+}
+
+impl From<Misuse> for HostError {
+    fn from(e: Misuse) -> Self {
+        HostError::Misuse(e)
+    }
+}
+
+impl From<HomeError> for HostError {
+    fn from(e: HomeError) -> Self {
+        HostError::Home(e)
+    }
+}
+
+impl From<Denied> for HostError {
+    fn from(e: Denied) -> Self {
+        HostError::Denied(e)
+    }
+}
+
+/// Maps an I/O error in the home to [`HomeError::Io`], saying what was being done.
 pub(crate) fn home_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HostError {
     let what = what.into();
-    move |source| HostError::Home { what, source }
+    move |source| HostError::Home(HomeError::Io { what, source })
 }

@@ -31,14 +31,10 @@ impl Api for UiApi {
         self.render
             .set_data(&app.app, request.to_vec())
             .map_err(|e| {
-                let code = match e {
-                    sandframe_render::RenderError::TooLarge(_) => {
-                        sandframe_core::ErrorCode::TooLarge
-                    }
-                    sandframe_render::RenderError::Busy => sandframe_core::ErrorCode::RateLimited,
-                    _ => sandframe_core::ErrorCode::Unavailable,
-                };
-                sandframe_core::ApiError::new(code, e.to_string())
+                // Render's own mapping (`From<RenderError>`), the one docs/abi.md describes.
+                let message = e.to_string();
+                let code = sandframe_core::Error::from(e).code();
+                sandframe_core::ApiError::new(code, message)
             })?;
         response.extend_from_slice(b"{}");
         Ok(())

@@ -4,17 +4,19 @@ use sandframe_core::{AppId, Capability, Grant};
 use sandframe_gateway::SandframeGateway;
 
 use crate::Host;
-use crate::error::HostError;
+use crate::error::{HostError, Misuse};
 
 impl Host {
     fn sandframe(&self) -> Result<&SandframeGateway, HostError> {
-        self.sandframe.as_ref().ok_or(HostError::CustomGateway)
+        self.sandframe
+            .as_ref()
+            .ok_or(HostError::from(Misuse::CustomGateway))
     }
 
     /// The app's stored grants.
     ///
     /// # Errors
-    /// [`HostError::CustomGateway`], or if its grants file is damaged.
+    /// [`Misuse::CustomGateway`], or if its grants file is damaged.
     pub fn grants(&self, app: &AppId) -> Result<Vec<Grant>, HostError> {
         Ok(self.sandframe()?.grants(app)?)
     }
@@ -23,7 +25,7 @@ impl Host {
     /// app's next call, and only if its manifest declares the capability.
     ///
     /// # Errors
-    /// [`HostError::CustomGateway`], or if the grant cannot be stored.
+    /// [`Misuse::CustomGateway`], or if the grant cannot be stored.
     pub fn grant(&self, app: &AppId, capability: &Capability) -> Result<(), HostError> {
         Ok(self.sandframe()?.grant(app, capability)?)
     }
@@ -31,7 +33,7 @@ impl Host {
     /// Revokes a grant (audited); a running app loses it at its next call.
     ///
     /// # Errors
-    /// [`HostError::CustomGateway`], or if the change cannot be stored.
+    /// [`Misuse::CustomGateway`], or if the change cannot be stored.
     pub fn revoke(&self, app: &AppId, capability: &Capability) -> Result<bool, HostError> {
         Ok(self.sandframe()?.revoke(app, capability)?)
     }
@@ -39,7 +41,7 @@ impl Host {
     /// Puts an app under (or out of) a throttle verdict: its calls meet the slow rates.
     ///
     /// # Errors
-    /// [`HostError::CustomGateway`].
+    /// [`Misuse::CustomGateway`].
     pub fn throttle(&self, app: &AppId, on: bool) -> Result<(), HostError> {
         self.sandframe()?.throttle(app, on);
         Ok(())

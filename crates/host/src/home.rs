@@ -10,7 +10,7 @@ use sandframe_runtime::ArtifactStore;
 use sandframe_validate::{Installed, Registry};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{HostError, home_err};
+use crate::error::{HomeError, HostError, home_err};
 
 /// The per-app record kept in the home (`apps/<id>/record.toml`).
 #[derive(Serialize, Deserialize)]
@@ -26,12 +26,14 @@ pub(crate) fn host_secret(home: &Dir) -> Result<[u8; 32], HostError> {
     match home.read("host.key") {
         Ok(bytes) => bytes
             .try_into()
-            .map_err(|_| HostError::Damaged("host.key".into())),
+            .map_err(|_| HostError::from(HomeError::Damaged("host.key".into()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut key = [0u8; 32];
-            getrandom::fill(&mut key).map_err(|e| HostError::Home {
-                what: "generate the host secret".into(),
-                source: std::io::Error::other(e.to_string()),
+            getrandom::fill(&mut key).map_err(|e| {
+                HostError::from(HomeError::Io {
+                    what: "generate the host secret".into(),
+                    source: std::io::Error::other(e.to_string()),
+                })
             })?;
             let mut options = OpenOptions::new();
             options.write(true).create_new(true).mode(0o600);

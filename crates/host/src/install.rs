@@ -6,7 +6,7 @@ use sandframe_package::Package;
 use sandframe_validate::{Context, Pin, Registry as _, ValidateError};
 
 use crate::Host;
-use crate::error::{HostError, home_err};
+use crate::error::{HomeError, HostError, Misuse, home_err};
 use crate::home::{HomeRegistry, Record, write_durably};
 
 /// What [`Host::install`] did.
@@ -26,7 +26,7 @@ impl Host {
     /// Verifies and installs a package.
     ///
     /// # Errors
-    /// [`HostError::Validate`] with the report if it is refused; [`HostError::Home`] on I/O.
+    /// [`HostError::Rejected`] or [`HostError::Denied`] with the report ([`HostError::report`]) if it is refused; [`HostError::Home`] on I/O.
     pub fn install(&self, bytes: &[u8]) -> Result<Installation, HostError> {
         let registry = HomeRegistry(&self.apps);
         let verified = match self
@@ -83,7 +83,8 @@ impl Host {
                 .map(|d| d.capability().to_string())
                 .collect(),
         };
-        let text = toml::to_string(&record).map_err(|e| HostError::Damaged(e.to_string()))?;
+        let text = toml::to_string(&record)
+            .map_err(|e| HostError::from(HomeError::Damaged(e.to_string())))?;
         write_durably(&dir, "record.toml", text.as_bytes())?;
         // A running instance of the old version stops; its next event relaunches this one.
         let restarted = self.suspend(id)?;
@@ -111,13 +112,13 @@ impl Host {
         let dir = self
             .apps
             .open_dir(app.as_str())
-            .map_err(|_| HostError::NotInstalled(app.clone()))?;
+            .map_err(|_| HostError::from(Misuse::NotInstalled(app.clone())))?;
         let bytes = dir
             .read("package.sfpkg")
-            .map_err(|_| HostError::NotInstalled(app.clone()))?;
+            .map_err(|_| HostError::from(Misuse::NotInstalled(app.clone())))?;
         let receipt = dir
             .read("receipt")
-            .map_err(|_| HostError::Damaged(format!("apps/{app}/receipt")))?;
+            .map_err(|_| HostError::from(HomeError::Damaged(format!("apps/{app}/receipt"))))?;
         // A warm launch: the receipt re-mints the VerifiedPackage (digests, receipt MAC, and
         // the cheap origin checks again) without re-running signature and static analysis.
         let verified = match self
@@ -125,16 +126,16 @@ impl Host {
             .reinstate(&bytes, &receipt, &self.secret, &self.trust)
         {
             Err(ValidateError::BadReceipt) => {
-                return Err(HostError::Damaged(format!(
+                return Err(HostError::from(HomeError::Damaged(format!(
                     "apps/{app} (package and receipt disagree)"
-                )));
+                ))));
             }
             other => other?,
         };
         if verified.package().manifest().id() != app {
-            return Err(HostError::Damaged(format!(
+            return Err(HostError::from(HomeError::Damaged(format!(
                 "apps/{app} holds another app's package"
-            )));
+            ))));
         }
         Ok(verified)
     }
@@ -143,16 +144,16 @@ impl Host {
     /// keeps only its record as a tombstone (publisher pin, no version).
     ///
     /// # Errors
-    /// [`HostError::NotInstalled`], or I/O errors (uninstall is safe to retry).
+    /// [`Misuse::NotInstalled`], or I/O errors (uninstall is safe to retry).
     pub fn uninstall(&self, app: &AppId) -> Result<(), HostError> {
         self.terminate(app)?;
         let dir = self
             .apps
             .open_dir(app.as_str())
-            .map_err(|_| HostError::NotInstalled(app.clone()))?;
+            .map_err(|_| HostError::from(Misuse::NotInstalled(app.clone())))?;
         let installed = HomeRegistry(&self.apps)
             .installed(app)
-            .ok_or_else(|| HostError::NotInstalled(app.clone()))?;
+            .ok_or_else(|| HostError::from(Misuse::NotInstalled(app.clone())))?;
         if let Ok(bytes) = dir.read("package.sfpkg")
             && let Ok(package) = Package::parse(&bytes)
         {
@@ -170,7 +171,8 @@ impl Host {
             version: None,
             capabilities: Vec::new(),
         };
-        let text = toml::to_string(&tombstone).map_err(|e| HostError::Damaged(e.to_string()))?;
+        let text = toml::to_string(&tombstone)
+            .map_err(|e| HostError::from(HomeError::Damaged(e.to_string())))?;
         write_durably(&dir, "record.toml", text.as_bytes())?;
         for f in ["package.sfpkg", "receipt"] {
             match dir.remove_file(f) {

@@ -1,8 +1,11 @@
 //! # sandframe-host
 //!
-//! Thin composition of the layers: [`Host::builder`] takes a home directory, a trust store,
-//! caps and the layer slots; the host installs, launches, dispatches to, terminates and
-//! uninstalls mini-apps.
+//! The one crate an embedder needs: it composes the layers and re-exports every type its
+//! signatures name. [`Host::builder`] takes a home directory, a trust store, caps and the
+//! layer slots, and checks them once in [`HostBuilder::build`]; the host installs, launches,
+//! dispatches to, terminates and uninstalls mini-apps. Errors are grouped by who must act
+//! ([`HostError`]); what weakens the sandbox is behind [`danger`] and
+//! [`HostBuilder::dangerous`].
 //!
 //! - `install(bytes)`: `validate::verify` (against the home's records: publisher pins,
 //!   installed versions), then the package, its record and its install receipt are written,
@@ -49,8 +52,9 @@
 //!   so consent is asked again.
 
 mod apps;
-mod audit;
+mod audit_trail;
 mod builder;
+pub mod danger;
 mod error;
 mod glue;
 mod grants;
@@ -64,18 +68,33 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cap_std::fs::Dir;
-use sandframe_core::{Gateway, Monitor, Storage};
-use sandframe_gateway::{Anchor, AuditLog, SandframeGateway};
-use sandframe_package::TrustStore;
-use sandframe_render::{HtmlSurface, RenderSide};
+use sandframe_render::RenderSide;
 use sandframe_runtime::{LogicPool, Runtime};
-use sandframe_validate::Validator;
 
 pub use apps::{AppInfo, AppState, AppSummary, DeclaredInfo};
 pub use builder::HostBuilder;
-pub use error::HostError;
+pub use error::{Denied, HomeError, HostError, LayerError, Misuse, Rejected};
 pub use install::Installation;
+pub use sandframe_core::{
+    Alert, AlertSink, ApiError, ApiName, AppContext, AppId, AppMonitor, AuditOutcome, AuditRecord,
+    Capability, Consent, ConsentDecision, ConsentRequest, DenyAll, ErrorCode, EventKind, Gateway,
+    Grant, GrantSource, Layer, Monitor, MonitorEvent, Storage, Surface, SurfaceEvent, TrapKind,
+    Verdict, ViewNode, ViewPatch, Watch,
+};
+pub use sandframe_gateway::audit;
+pub use sandframe_gateway::audit::{StoredRecord, Verified};
+pub use sandframe_gateway::{
+    Anchor, Api, AuditLog, FileAnchor, GatewayBuilder, GatewayError, Policy, Rate, SandframeGateway,
+};
+pub use sandframe_monitor::{MonitorError, rule};
 pub use sandframe_monitor::{Rules, SandframeMonitor, TracingAlerts};
+pub use sandframe_package::{PackageError, PublicKey, SecretKey, TrustStore};
+pub use sandframe_render::{HtmlSurface, RenderError};
+pub use sandframe_runtime::{RuntimeConfig, RuntimeError};
+pub use sandframe_storage::DiskStorage;
+pub use sandframe_validate::{
+    Caps, Check, Finding, Pin, Report, Severity, ValidateError, Validator, codes,
+};
 
 use lifecycle::Live;
 

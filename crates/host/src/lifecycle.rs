@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use sandframe_core::{AppId, AuditOutcome, AuditRecord, AuditSink as _, Layer, Watch};
 use sandframe_runtime::{AppHandle, RuntimeError, Terminator};
 
-use crate::error::HostError;
+use crate::error::{Denied, HomeError, HostError, LayerError, Misuse};
 use crate::glue::Enforcer;
 use crate::{Host, ON_HIDE, ON_SHOW};
 
@@ -50,7 +50,7 @@ impl Host {
     /// Starts an installed app on a logic thread; returns what its `sf_init` returned.
     ///
     /// # Errors
-    /// [`HostError::NotInstalled`], [`HostError::AlreadyRunning`], [`HostError::Damaged`] if
+    /// [`Misuse::NotInstalled`], [`Misuse::AlreadyRunning`], [`HomeError::Damaged`] if
     /// the package no longer matches its receipt, or a validation or runtime error.
     pub fn launch(&self, app: &AppId) -> Result<i32, HostError> {
         // The lock guards the table only: verifying and compiling (up to seconds) happen
@@ -60,12 +60,12 @@ impl Host {
         {
             let mut live = self.lock_live()?;
             if live.running.contains_key(app) || !live.launching.insert(app.clone()) {
-                return Err(HostError::AlreadyRunning(app.clone()));
+                return Err(HostError::from(Misuse::AlreadyRunning(app.clone())));
             }
         }
         let _launching = Launching { host: self, app };
         if self.monitor.is_quarantined(app) {
-            return Err(HostError::Quarantined(app.clone()));
+            return Err(HostError::from(Denied::Quarantined(app.clone())));
         }
         let verified = self.installed_package(app)?;
         let prepared = self.runtime.prepare(&verified)?;
@@ -90,10 +90,9 @@ impl Host {
             .first()
             .cloned()
             .unwrap_or_default();
-        let template = verified
-            .package()
-            .template(&entry)
-            .ok_or_else(|| HostError::Damaged(format!("apps/{app} (no entry view)")))??;
+        let template = verified.package().template(&entry).ok_or_else(|| {
+            HostError::from(HomeError::Damaged(format!("apps/{app} (no entry view)")))
+        })??;
         self.render.open(app, template)?;
         let launched = self.start(app, prepared);
         // A failed launch closes the view it opened (no other launch of the app can be under
@@ -113,7 +112,7 @@ impl Host {
         let watched = match self.monitor.watch(app) {
             Ok(w) => w,
             Err(sandframe_core::Error::Denied(_)) => {
-                return Err(HostError::Quarantined(app.clone()));
+                return Err(HostError::from(Denied::Quarantined(app.clone())));
             }
             Err(e) => return Err(e.into()),
         };
@@ -141,9 +140,9 @@ impl Host {
                 "stopped by a monitor verdict during sf_init",
             )?;
             return Err(if self.monitor.is_quarantined(app) {
-                HostError::Quarantined(app.clone())
+                HostError::from(Denied::Quarantined(app.clone()))
             } else {
-                HostError::Runtime(RuntimeError::Stopped(sandframe_core::TrapKind::Terminated))
+                HostError::Stopped(RuntimeError::Stopped(sandframe_core::TrapKind::Terminated))
             });
         }
         // `launch` holds the app's `launching` claim: no other launch can have won a race.
@@ -180,14 +179,14 @@ impl Host {
     pub(crate) fn lock_live(&self) -> Result<std::sync::MutexGuard<'_, Live>, HostError> {
         self.live
             .lock()
-            .map_err(|_| HostError::Builder("a host lock is poisoned"))
+            .map_err(|_| HostError::Layer(LayerError::Poisoned("the live apps")))
     }
 
     /// Delivers an event (`{"handler", "detail"}` JSON) to a running app; a suspended app
     /// is relaunched first.
     ///
     /// # Errors
-    /// [`HostError::NotRunning`], or the runtime's error: a trap stops the instance for good and
+    /// [`Misuse::NotRunning`], or the runtime's error: a trap stops the instance for good and
     /// frees it (the app is then not running; `launch` starts it afresh, unless quarantined).
     pub fn dispatch(&self, app: &AppId, event: &[u8]) -> Result<i32, HostError> {
         self.deliver(app, event, true)
@@ -259,19 +258,19 @@ impl Host {
             live.suspended.contains(app)
         };
         if !suspended {
-            return Err(HostError::NotRunning(app.clone()));
+            return Err(HostError::from(Misuse::NotRunning(app.clone())));
         }
         match self.launch(app) {
             Ok(_) => self.handle(app),
             // Another event is relaunching it: wait for that launch to end.
-            Err(HostError::AlreadyRunning(_)) => loop {
+            Err(HostError::Misuse(Misuse::AlreadyRunning(_))) => loop {
                 {
                     let live = self.lock_live()?;
                     if let Some(r) = live.running.get(app) {
                         return Ok(r.handle);
                     }
                     if !live.launching.contains(app) {
-                        return Err(HostError::NotRunning(app.clone()));
+                        return Err(HostError::from(Misuse::NotRunning(app.clone())));
                     }
                 }
                 std::thread::sleep(Duration::from_millis(1));
@@ -285,7 +284,7 @@ impl Host {
             .running
             .get(app)
             .map(|r| r.handle)
-            .ok_or_else(|| HostError::NotRunning(app.clone()))
+            .ok_or_else(|| HostError::from(Misuse::NotRunning(app.clone())))
     }
 
     /// Waits until the app has handled every event queued for it so far, including the
@@ -293,7 +292,7 @@ impl Host {
     /// and until the render side has applied every patch those events sent.
     ///
     /// # Errors
-    /// [`HostError::NotRunning`]; the runtime's error if one of those events stopped the app
+    /// [`Misuse::NotRunning`]; the runtime's error if one of those events stopped the app
     /// (its instance is then freed, as [`Host::dispatch`] does).
     pub fn settle(&self, app: &AppId) -> Result<(), HostError> {
         loop {
@@ -357,7 +356,7 @@ impl Host {
     /// was running.
     ///
     /// # Errors
-    /// [`HostError::Runtime`] if its logic thread is gone.
+    /// [`HostError::Layer`] if its logic thread is gone.
     pub fn suspend(&self, app: &AppId) -> Result<bool, HostError> {
         self.suspend_if(app, None)
     }
@@ -394,7 +393,7 @@ impl Host {
         Ok(true)
     }
 
-    /// Suspends every app idle past the builder's [`HostBuilder::idle_timeout`]; returns
+    /// Suspends every app idle past the builder's [`HostBuilder::idle_timeout`](crate::HostBuilder::idle_timeout); returns
     /// them. An embedder calls this from a timer; dispatches call it at most once a second.
     ///
     /// # Errors
@@ -444,7 +443,7 @@ impl Host {
     /// Stops a running app and frees its instance; returns whether it was running.
     ///
     /// # Errors
-    /// [`HostError::Runtime`] if its logic thread is gone.
+    /// [`HostError::Layer`] if its logic thread is gone.
     pub fn terminate(&self, app: &AppId) -> Result<bool, HostError> {
         let (handle, suspended) = {
             let mut live = self.lock_live()?;

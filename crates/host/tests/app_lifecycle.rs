@@ -10,8 +10,7 @@
 
 use std::time::Duration;
 
-use sandframe_core::{AppId, Capability};
-use sandframe_host::{AppState, Host};
+use sandframe_host::{AppId, AppState, Capability, Host};
 use sandframe_testkit::{CLOCK_APP, example, manifest, sign, tap};
 
 /// A host on `<dir>/home` trusting the testkit key, suspending apps idle for `idle`.

@@ -14,10 +14,10 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sandframe_core::{AppId, Consent, ConsentDecision, ConsentRequest};
-use sandframe_gateway::{Anchor, FileAnchor, GatewayError, StoredRecord, audit};
-use sandframe_host::{Host, HostError, Rules};
-use sandframe_runtime::RuntimeConfig;
+use sandframe_host::{
+    Anchor, AppId, Consent, ConsentDecision, ConsentRequest, FileAnchor, GatewayError, HomeError,
+    Host, HostError, Rules, RuntimeConfig, StoredRecord, audit,
+};
 use sandframe_testkit::{manifest, sign};
 
 /// Counts the consent events it receives; on a `tap` event asks for user:readProfile.
@@ -267,7 +267,7 @@ fn a_tampered_audit_log_stops_the_host_from_starting() {
     bytes[n / 2] ^= 0x20;
     std::fs::write(&path, &bytes).unwrap();
     match build() {
-        Err(HostError::Gateway(GatewayError::Tampered(t))) => {
+        Err(HostError::Home(HomeError::Gateway(GatewayError::Tampered(t)))) => {
             assert!(t.to_string().contains("fails its MAC"), "{t}")
         }
         other => panic!("expected a tampered log to be refused: {other:?}"),

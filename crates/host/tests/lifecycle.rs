@@ -8,12 +8,12 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
-use sandframe_core::{AppId, TrapKind};
-use sandframe_host::{Host, HostError};
-use sandframe_package::{PackageContents, SecretKey};
-use sandframe_runtime::RuntimeError;
+use sandframe_host::{
+    AppId, Denied, HomeError, Host, HostError, Misuse, Pin, Rejected, RuntimeError, SecretKey,
+    TrapKind, ValidateError, codes,
+};
+use sandframe_package::PackageContents;
 use sandframe_testkit::{manifest, sign};
-use sandframe_validate::{Pin, ValidateError, codes};
 
 use sandframe_testkit::CLOCK_APP;
 
@@ -57,12 +57,15 @@ fn install_launch_dispatch_terminate_uninstall() {
         .unwrap();
     assert_eq!(done.pin, Pin::New);
     assert_eq!(h.launch(&app).unwrap(), 0);
-    assert!(matches!(h.launch(&app), Err(HostError::AlreadyRunning(_))));
+    assert!(matches!(
+        h.launch(&app),
+        Err(HostError::Misuse(Misuse::AlreadyRunning(_)))
+    ));
     assert_eq!(h.dispatch(&app, b"{}").unwrap(), i32::from(b'{'));
     assert!(h.terminate(&app).unwrap());
     assert!(matches!(
         h.dispatch(&app, b"{}"),
-        Err(HostError::NotRunning(_))
+        Err(HostError::Misuse(Misuse::NotRunning(_)))
     ));
     // Launch again: the artifact now comes from the home's cache.
     assert_eq!(h.launch(&app).unwrap(), 0);
@@ -77,7 +80,7 @@ fn install_launch_dispatch_terminate_uninstall() {
     h.uninstall(&app).unwrap();
     assert!(matches!(
         h.dispatch(&app, b"{}"),
-        Err(HostError::NotRunning(_))
+        Err(HostError::Misuse(Misuse::NotRunning(_)))
     ));
     let dir = home.path().join("home/apps/com.example.clock");
     let left: Vec<String> = std::fs::read_dir(&dir)
@@ -86,7 +89,10 @@ fn install_launch_dispatch_terminate_uninstall() {
         .collect();
     assert_eq!(left, ["record.toml"], "only the tombstone stays");
     assert_eq!(artifacts(), 0, "the cached artifact is gone");
-    assert!(matches!(h.launch(&app), Err(HostError::NotInstalled(_))));
+    assert!(matches!(
+        h.launch(&app),
+        Err(HostError::Misuse(Misuse::NotInstalled(_)))
+    ));
 }
 
 #[test]
@@ -110,7 +116,7 @@ fn the_pin_survives_uninstall_and_a_host_restart() {
     c.add_file("views/index.xml", b"<view/>".to_vec()).unwrap();
     let by_two = c.sign(&SecretKey::from_seed(&[2; 32])).unwrap();
     match h.install(&by_two) {
-        Err(HostError::Validate(ValidateError::Rejected(r))) => {
+        Err(HostError::Denied(Denied::Origin(ValidateError::Rejected(r)))) => {
             assert!(r.has(codes::PINNED_ELSEWHERE), "{r}")
         }
         other => panic!("{other:?}"),
@@ -157,7 +163,9 @@ fn a_downgrade_is_refused_at_install() {
     h.install(&package("com.example.ver", "2.0.0", CLOCK_APP))
         .unwrap();
     match h.install(&package("com.example.ver", "1.0.0", CLOCK_APP)) {
-        Err(HostError::Validate(ValidateError::Rejected(r))) => assert!(r.has(codes::DOWNGRADE)),
+        Err(HostError::Rejected(Rejected::Validation(ValidateError::Rejected(r)))) => {
+            assert!(r.has(codes::DOWNGRADE))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -175,7 +183,7 @@ fn a_package_changed_in_the_home_does_not_launch() {
     std::fs::write(&path, package("com.example.tamper", "1.0.1", CLOCK_APP)).unwrap();
     assert!(matches!(
         h.launch(&id("com.example.tamper")),
-        Err(HostError::Damaged(_))
+        Err(HostError::Home(HomeError::Damaged(_)))
     ));
 }
 
@@ -191,7 +199,7 @@ fn a_spinning_app_is_stopped_and_its_neighbour_goes_on() {
     h.launch(&spin).unwrap();
     h.launch(&ok).unwrap();
     match h.dispatch(&spin, b"{}") {
-        Err(HostError::Runtime(RuntimeError::Trapped { kind, .. })) => {
+        Err(HostError::Stopped(RuntimeError::Trapped { kind, .. })) => {
             assert!(
                 matches!(kind, TrapKind::FuelExhausted | TrapKind::DeadlineExceeded),
                 "{kind:?}"
@@ -217,7 +225,7 @@ fn a_publisher_revoked_after_install_does_not_launch() {
         .build()
         .unwrap();
     match h.launch(&id("com.example.revoked")) {
-        Err(HostError::Validate(ValidateError::Rejected(r))) => {
+        Err(HostError::Denied(Denied::Origin(ValidateError::Rejected(r)))) => {
             assert!(r.has(codes::REVOKED), "{r}")
         }
         other => panic!("{other:?}"),

@@ -15,11 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use sandframe_core::{AppId, TrapKind, Verdict};
-use sandframe_gateway::{Anchor, FileAnchor, StoredRecord, audit};
-use sandframe_host::{Host, HostError, Rules, SandframeMonitor};
-use sandframe_monitor::rule;
-use sandframe_runtime::RuntimeError;
+use sandframe_host::{
+    Anchor, AppId, Denied, FileAnchor, Host, HostError, Misuse, Rules, RuntimeError,
+    SandframeMonitor, StoredRecord, TrapKind, Verdict, audit, rule,
+};
 use sandframe_testkit::{CLOCK_APP, manifest, sign};
 
 const HEADER: &str = r#"(import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
@@ -208,7 +207,7 @@ impl Drop for SetOnDrop<'_> {
 fn terminated(e: &HostError) -> bool {
     matches!(
         e,
-        HostError::Runtime(
+        HostError::Stopped(
             RuntimeError::Trapped {
                 kind: TrapKind::Terminated,
                 ..
@@ -291,7 +290,7 @@ fn each_attack_is_stopped_by_its_rule_and_the_neighbour_is_served() {
         // A stopped app is no longer running, and may be launched again.
         assert!(matches!(
             h.dispatch(&attacker, b"{}"),
-            Err(HostError::NotRunning(_))
+            Err(HostError::Misuse(Misuse::NotRunning(_)))
         ));
         eprintln!("{app}: stopped after {completed} events by {audited:?}");
     }
@@ -317,14 +316,17 @@ fn an_app_that_keeps_trapping_is_quarantined_across_a_restart_until_released() {
             h.launch(&app).unwrap();
             assert!(matches!(
                 h.dispatch(&app, b"{}"),
-                Err(HostError::Runtime(RuntimeError::Trapped {
+                Err(HostError::Stopped(RuntimeError::Trapped {
                     kind: TrapKind::Unreachable,
                     ..
                 }))
             ));
         }
         assert!(h.is_quarantined(&app));
-        assert!(matches!(h.launch(&app), Err(HostError::Quarantined(_))));
+        assert!(matches!(
+            h.launch(&app),
+            Err(HostError::Denied(Denied::Quarantined(_)))
+        ));
         assert_eq!(
             alerts.of(app.as_str()),
             [(rule::TRAPS.to_owned(), Verdict::Quarantine)]
@@ -333,7 +335,10 @@ fn an_app_that_keeps_trapping_is_quarantined_across_a_restart_until_released() {
     // A restarted host (same home) still refuses it.
     let h = host(dir.path(), alerts.clone(), Rules::default());
     assert!(h.is_quarantined(&app));
-    assert!(matches!(h.launch(&app), Err(HostError::Quarantined(_))));
+    assert!(matches!(
+        h.launch(&app),
+        Err(HostError::Denied(Denied::Quarantined(_)))
+    ));
     // Released by the host: it launches again, and the release is audited.
     h.release(&app).unwrap();
     h.launch(&app).unwrap();
@@ -480,7 +485,7 @@ fn an_app_stopped_during_sf_init_is_not_running() {
     assert!(terminated(&e), "{e}");
     assert!(matches!(
         h.dispatch(&app, b"{}"),
-        Err(HostError::NotRunning(_))
+        Err(HostError::Misuse(Misuse::NotRunning(_)))
     ));
     assert_eq!(
         alerts.of(app.as_str()),

@@ -10,9 +10,7 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
-use sandframe_core::AppId;
-use sandframe_gateway::{Anchor, FileAnchor, audit};
-use sandframe_host::{Host, HostError};
+use sandframe_host::{Anchor, AppId, FileAnchor, Host, HostError, Misuse, audit};
 use sandframe_testkit::{manifest, sign, tap};
 
 fn host(dir: &std::path::Path) -> Host {
@@ -59,7 +57,7 @@ fn the_hello_example_renders_and_a_tap_reaches_its_handler() {
     h.terminate(&app).unwrap();
     assert!(matches!(
         h.surface_event(tap(&app, vec![2])),
-        Err(HostError::NotRunning(_))
+        Err(HostError::Misuse(Misuse::NotRunning(_)))
     ));
 }
 
@@ -128,7 +126,7 @@ fn hostile_view_data_stays_text_and_a_set_data_flood_is_rate_limited() {
     assert!(
         matches!(
             h.dispatch(&bare, b"{}"),
-            Err(HostError::Runtime(
+            Err(HostError::Stopped(
                 sandframe_runtime::RuntimeError::Trapped {
                     kind: sandframe_core::TrapKind::Terminated,
                     ..

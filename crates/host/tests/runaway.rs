@@ -11,9 +11,7 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
-use sandframe_core::{AppId, TrapKind};
-use sandframe_host::{Host, HostError};
-use sandframe_runtime::RuntimeError;
+use sandframe_host::{AppId, Host, HostError, RuntimeError, TrapKind};
 use sandframe_testkit::runaway::{STORAGE_CAPABILITY, STORAGE_FLOOD, runaways};
 use sandframe_testkit::{CLOCK_APP, manifest, sign};
 
@@ -32,7 +30,7 @@ fn install(h: &Host, app: &str, extra: &str, wat: &str) -> AppId {
 fn stopped_by_budget(r: &Result<i32, HostError>) -> bool {
     matches!(
         r,
-        Err(HostError::Runtime(RuntimeError::Trapped {
+        Err(HostError::Stopped(RuntimeError::Trapped {
             kind: TrapKind::FuelExhausted | TrapKind::DeadlineExceeded,
             ..
         }))

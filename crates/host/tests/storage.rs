@@ -8,8 +8,7 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
-use sandframe_core::AppId;
-use sandframe_host::Host;
+use sandframe_host::{AppId, Host};
 use sandframe_testkit::{manifest, sign};
 
 /// On each event: storage.set {"key":"count","value":42}, then storage.get of it; returns the

@@ -57,6 +57,10 @@ pub enum RenderError {
     Busy,
 }
 
+/// The one mapping from render errors to core errors, and so to the ABI error code a guest
+/// sees (`ui.setData` answers with it): malformed data is `bad_request`, a patch or view over
+/// its limit `too_large`, a full render queue `rate_limited` (retry later), and a view or
+/// render thread that is gone `unavailable`.
 impl From<RenderError> for sandframe_core::Error {
     fn from(e: RenderError) -> sandframe_core::Error {
         match e {
@@ -66,7 +70,7 @@ impl From<RenderError> for sandframe_core::Error {
                 reason: m,
             },
             RenderError::TooLarge(m) => sandframe_core::Error::Limit(m),
-            RenderError::Busy => sandframe_core::Error::Limit(RenderError::Busy.to_string()),
+            RenderError::Busy => sandframe_core::Error::Busy(RenderError::Busy.to_string()),
             other => sandframe_core::Error::Unavailable(other.to_string()),
         }
     }

@@ -400,3 +400,22 @@ fn view_content_keeps_the_joiners_that_scripts_and_emoji_need() {
     // ...while identity text shows the same joiners escaped.
     assert!(!sandframe_render::identity_text(words).contains('\u{200d}'));
 }
+
+/// One mapping from render errors to the ABI codes a guest sees (the host's `ui.setData`
+/// answers with it): a full queue asks the app to retry, not to shrink its patch.
+#[test]
+fn each_render_error_has_one_abi_code() {
+    use sandframe_core::{Error, ErrorCode};
+    let code = |e: RenderError| Error::from(e).code();
+    assert_eq!(code(RenderError::Busy), ErrorCode::RateLimited);
+    assert_eq!(code(RenderError::TooLarge("x".into())), ErrorCode::TooLarge);
+    assert_eq!(
+        code(RenderError::BadData("x".into())),
+        ErrorCode::BadRequest
+    );
+    assert_eq!(code(RenderError::Stopped), ErrorCode::Unavailable);
+    assert_eq!(
+        code(RenderError::NoView("com.example.a".parse().unwrap())),
+        ErrorCode::Unavailable
+    );
+}

@@ -475,7 +475,7 @@ async fn surface_event(State(app): State<App>, body: axum::body::Bytes) -> Respo
             Ok(Some(code)) => json!({ "answer": code }),
             Ok(None) => json!({ "dropped": "no handler is bound there" }),
             Err(err) => {
-                let stopped = matches!(err, HostError::Runtime(_));
+                let stopped = matches!(err, HostError::Stopped(_));
                 let message = err.to_string();
                 if stopped {
                     s.set_status(format!("terminated by the sandbox: {message}"));

@@ -5,9 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher as _};
-use sandframe_host::HostError;
 use sandframe_package::{PackageError, SecretKey, source};
-use sandframe_validate::ValidateError;
 use serde_json::{Value, json};
 
 use crate::{Shared, SimError};
@@ -64,9 +62,9 @@ impl Source {
             Err(e) => Err(pack_findings(&e)),
             Ok(bytes) => match shared.host.install(&bytes) {
                 Ok(done) => Ok(done.app),
-                Err(HostError::Validate(ValidateError::Rejected(report))) => {
-                    Err(serde_json::to_value(report.findings()).unwrap_or(Value::Null))
-                }
+                Err(e) if e.report().is_some() => Err(e.report().map_or(Value::Null, |r| {
+                    serde_json::to_value(r.findings()).unwrap_or(Value::Null)
+                })),
                 Err(e) => Err(Value::Array(vec![finding(
                     "install",
                     None,

@@ -92,6 +92,43 @@ pub const DEFAULT_BRANCH_POINTS_PER_FUNCTION: u64 = 5_000;
 /// Default [`Caps::compile_cost`].
 pub const DEFAULT_COMPILE_COST: u64 = 60_000_000;
 
+impl Caps {
+    /// Whether every cap of `self` is at most the same cap of `other` (for a host that may
+    /// lower caps and must not raise them).
+    pub fn within(&self, other: &Caps) -> bool {
+        let Caps {
+            memory_pages,
+            tables,
+            table_elements,
+            functions,
+            function_body_bytes,
+            locals_per_function,
+            code_bytes,
+            globals,
+            exports,
+            data_bytes,
+            custom_bytes,
+            view_bytes,
+            branch_points_per_function,
+            compile_cost,
+        } = self;
+        *memory_pages <= other.memory_pages
+            && *tables <= other.tables
+            && *table_elements <= other.table_elements
+            && *functions <= other.functions
+            && *function_body_bytes <= other.function_body_bytes
+            && *locals_per_function <= other.locals_per_function
+            && *code_bytes <= other.code_bytes
+            && *globals <= other.globals
+            && *exports <= other.exports
+            && *data_bytes <= other.data_bytes
+            && *custom_bytes <= other.custom_bytes
+            && *view_bytes <= other.view_bytes
+            && *branch_points_per_function <= other.branch_points_per_function
+            && *compile_cost <= other.compile_cost
+    }
+}
+
 impl Default for Caps {
     fn default() -> Self {
         Caps {

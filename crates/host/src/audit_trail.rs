@@ -26,7 +26,7 @@ impl Host {
     /// records (those of `app` alone, if given), oldest first.
     ///
     /// # Errors
-    /// [`GatewayError::Tampered`] (inside [`HostError::Gateway`]) with what was found.
+    /// [`GatewayError::Tampered`](crate::GatewayError::Tampered) (inside [`HostError::Home`]) with what was found.
     pub fn audit_records(
         &self,
         app: Option<&AppId>,
@@ -42,7 +42,7 @@ impl Host {
     /// Flushes the audit log and verifies it on disk against its anchor.
     ///
     /// # Errors
-    /// [`GatewayError::Tampered`] (inside [`HostError::Gateway`]) with what was found.
+    /// [`GatewayError::Tampered`](crate::GatewayError::Tampered) (inside [`HostError::Home`]) with what was found.
     pub fn verify_audit(&self) -> Result<sandframe_gateway::audit::Verified, HostError> {
         self.flush_audit()?;
         Ok(AuditLog::verify_file(&self.home, &*self.anchor)?)

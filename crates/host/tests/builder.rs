@@ -1,0 +1,120 @@
+//! The builder checks its settings once, in `build`: a setting that would be ignored, or that
+//! contradicts another, is refused with an error naming both; what weakens the sandbox is
+//! reached only through `dangerous`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // a test: failing loudly is the point
+
+use std::sync::Arc;
+
+use sandframe_host::danger::MinimalGateway;
+use sandframe_host::{
+    Caps, Host, HostBuilder, HostError, Misuse, Policy, Rules, SandframeMonitor, TracingAlerts,
+    ValidateError, Validator,
+};
+
+fn builder(dir: &tempfile::TempDir) -> HostBuilder {
+    Host::builder().home(dir.path().join("home")).threads(1)
+}
+
+/// The builder's refusal, which must name every one of `names`.
+fn refused(b: HostBuilder, names: &[&str]) -> String {
+    match b.build() {
+        Err(HostError::Misuse(Misuse::Builder(why))) => {
+            for name in names {
+                assert!(why.contains(name), "{why:?} does not name {name}");
+            }
+            why
+        }
+        other => panic!("expected a builder refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_setting_a_swapped_in_layer_would_ignore_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let minimal = || builder(&dir).dangerous(|d| d.gateway(Arc::new(MinimalGateway)));
+    refused(
+        minimal().policy(Policy::default()),
+        &["`policy`", "gateway"],
+    );
+    refused(
+        minimal().configure_gateway(|g| g),
+        &["`configure_gateway`", "gateway"],
+    );
+    // In either order: the check is in `build`, not in the setter.
+    refused(
+        builder(&dir)
+            .policy(Policy::default())
+            .dangerous(|d| d.gateway(Arc::new(MinimalGateway))),
+        &["`policy`"],
+    );
+    let monitor = || Arc::new(SandframeMonitor::builder().build().unwrap());
+    refused(
+        builder(&dir).monitor(monitor()).rules(Rules::default()),
+        &["`rules`", "`monitor`"],
+    );
+    refused(
+        builder(&dir)
+            .alerts(Arc::new(TracingAlerts))
+            .monitor(monitor()),
+        &["`alerts`", "`monitor`"],
+    );
+    refused(
+        builder(&dir)
+            .caps(Caps {
+                memory_pages: 1,
+                ..Caps::default()
+            })
+            .dangerous(|d| d.validator(Validator::new())),
+        &["`caps`", "validator"],
+    );
+    // Each one alone builds: a dangerous gateway is the host's own business, and then the
+    // host's grant operations say they cannot answer.
+    let h = minimal().build().unwrap();
+    let app = "com.example.any".parse().unwrap();
+    assert!(matches!(
+        h.grants(&app),
+        Err(HostError::Misuse(Misuse::CustomGateway))
+    ));
+    drop(h);
+    builder(&dir).monitor(monitor()).build().unwrap();
+}
+
+#[test]
+fn caps_may_be_lowered_and_never_raised_without_dangerous() {
+    let dir = tempfile::tempdir().unwrap();
+    let lower = Caps {
+        functions: 10,
+        ..Caps::default()
+    };
+    builder(&dir).caps(lower).build().unwrap();
+    let higher = Caps {
+        memory_pages: Caps::default().memory_pages + 1,
+        ..Caps::default()
+    };
+    refused(builder(&dir).caps(higher.clone()), &["above its default"]);
+    // Raising takes a validator of one's own, behind `dangerous`.
+    builder(&dir)
+        .dangerous(|d| d.validator(Validator::new().with_caps(higher)))
+        .build()
+        .unwrap();
+}
+
+#[test]
+fn a_missing_home_no_thread_or_an_unsigned_definitions_update_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    refused(Host::builder().threads(1), &["home"]);
+    refused(builder(&dir).threads(0), &["`threads`"]);
+    // Definitions without a key to check them: refused, and nothing is built.
+    assert!(matches!(
+        builder(&dir).definitions(b"anything".to_vec()).build(),
+        Err(HostError::Misuse(Misuse::Validation(
+            ValidateError::NoDefinitionsKey
+        )))
+    ));
+}
