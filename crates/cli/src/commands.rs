@@ -145,16 +145,16 @@ pub(crate) fn read_input(path: &Path) -> Result<Vec<u8>, CliError> {
     })
 }
 
-/// Writes a file durably enough for the home: a temporary file, then a rename.
+/// Writes a file of the home durably, as the host writes its own (`sandframe_durable`).
 pub(crate) fn write_home_file(home: &Path, name: &str, bytes: &[u8]) -> Result<(), CliError> {
     let io = |what: &str| {
         let what = format!("{what} {}", home.join(name).display());
         move |source| CliError::Io { what, source }
     };
     std::fs::create_dir_all(home).map_err(io("create the home for"))?;
-    let tmp = home.join(format!("{name}.tmp"));
-    std::fs::write(&tmp, bytes).map_err(io("write"))?;
-    std::fs::rename(&tmp, home.join(name)).map_err(io("replace"))
+    let dir = cap_std::fs::Dir::open_ambient_dir(home, cap_std::ambient_authority())
+        .map_err(io("open the home for"))?;
+    sandframe_durable::replace(&dir, name, bytes, 0o600).map_err(io("write"))
 }
 
 /// The home's trust store (empty if none yet).

@@ -78,6 +78,77 @@ pub struct AuditRecord<'a> {
     pub unix_ms: u64,
 }
 
+impl<'a> AuditRecord<'a> {
+    /// A record of `action` on `subject` by `layer`, ending as `outcome`: no app, no
+    /// capability, no detail, nothing measured, stamped by the sink. The setters below add
+    /// the rest.
+    #[must_use]
+    pub const fn new(
+        layer: Layer,
+        action: &'a str,
+        subject: &'a str,
+        outcome: AuditOutcome,
+    ) -> AuditRecord<'a> {
+        AuditRecord {
+            app: None,
+            layer,
+            action,
+            subject,
+            capability: "",
+            outcome,
+            detail: "",
+            latency_ns: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            unix_ms: 0,
+        }
+    }
+
+    /// The app concerned.
+    #[must_use]
+    pub const fn app(mut self, app: Option<&'a AppId>) -> Self {
+        self.app = app;
+        self
+    }
+
+    /// The capability the action needed or concerned.
+    #[must_use]
+    pub const fn capability(mut self, capability: &'a str) -> Self {
+        self.capability = capability;
+        self
+    }
+
+    /// Free text for a reader (a reason, a rule id); never secrets.
+    #[must_use]
+    pub const fn detail(mut self, detail: &'a str) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    /// The time the action took, in nanoseconds.
+    #[must_use]
+    pub const fn latency_ns(mut self, latency_ns: u64) -> Self {
+        self.latency_ns = latency_ns;
+        self
+    }
+
+    /// The request's and the response's sizes, in bytes.
+    #[must_use]
+    pub const fn bytes(mut self, bytes_in: u32, bytes_out: u32) -> Self {
+        self.bytes_in = bytes_in;
+        self.bytes_out = bytes_out;
+        self
+    }
+
+    /// When it happened, in Unix milliseconds (a caller that has just read the clock passes
+    /// its reading and saves the sink another read).
+    #[must_use]
+    pub const fn at(mut self, unix_ms: u64) -> Self {
+        self.unix_ms = unix_ms;
+        self
+    }
+}
+
 /// Records from one thread gathered and appended to their sink together (one lock, one
 /// append), for hot paths such as a gateway session. Records become part of the sink, in
 /// order, at [`AuditBatch::commit`]; until then they are in memory only.

@@ -157,28 +157,8 @@ impl FileAnchor {
         bytes.extend_from_slice(&head.frames.to_le_bytes());
         bytes.extend_from_slice(&head.records.to_le_bytes());
         bytes.extend_from_slice(&head.mac);
-        let mut r = [0u8; 8];
-        getrandom::fill(&mut r).map_err(|e| GatewayError::Io {
-            what: "name the anchor's temp file",
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        let tmp = format!("{}.{}.tmp", self.name, hex::encode(r));
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true).mode(0o600);
-        let mut f = self
-            .dir
-            .open_with(&tmp, &options)
-            .map_err(io("create the anchor's temp file"))?;
-        f.write_all(&bytes).map_err(io("write the anchor"))?;
-        f.sync_all().map_err(io("sync the anchor"))?;
-        drop(f);
-        self.dir
-            .rename(&tmp, &self.dir, &self.name)
-            .map_err(io("replace the anchor"))?;
-        self.dir
-            .open(".")
-            .and_then(|d| d.sync_all())
-            .map_err(io("sync the anchor's directory"))
+        sandframe_durable::replace(&self.dir, &self.name, &bytes, 0o600)
+            .map_err(io("write the anchor"))
     }
 }
 

@@ -283,19 +283,12 @@ impl SandframeGateway {
         capability: &Capability,
         outcome: AuditOutcome,
     ) {
-        let _ = self.inner.audit.record(&AuditRecord {
-            app: Some(app),
-            layer: Layer::Gateway,
-            action,
-            subject: capability.as_str(),
-            capability: capability.as_str(),
-            outcome,
-            detail: "by the host",
-            latency_ns: 0,
-            bytes_in: 0,
-            bytes_out: 0,
-            unix_ms: 0,
-        });
+        let _ = self.inner.audit.record(
+            &AuditRecord::new(Layer::Gateway, action, capability.as_str(), outcome)
+                .app(Some(app))
+                .capability(capability.as_str())
+                .detail("by the host"),
+        );
     }
 
     /// The app's stored grants (policy grants are not stored: see [`Policy`]).
@@ -509,19 +502,16 @@ fn emit(
         bytes_out,
         "call"
     );
-    let record = AuditRecord {
-        app: Some(app),
-        layer: Layer::Gateway,
-        action: "call",
-        subject,
-        capability,
-        outcome,
-        detail,
-        latency_ns,
-        bytes_in: u32::try_from(bytes_in).unwrap_or(u32::MAX),
-        bytes_out: u32::try_from(bytes_out).unwrap_or(u32::MAX),
-        unix_ms,
-    };
+    let record = AuditRecord::new(Layer::Gateway, "call", subject, outcome)
+        .app(Some(app))
+        .capability(capability)
+        .detail(detail)
+        .latency_ns(latency_ns)
+        .bytes(
+            u32::try_from(bytes_in).unwrap_or(u32::MAX),
+            u32::try_from(bytes_out).unwrap_or(u32::MAX),
+        )
+        .at(unix_ms);
     match batch {
         Some(b) => b.record(&record),
         None => audit.record(&record),
@@ -807,23 +797,18 @@ impl Session {
                     }
                     ConsentDecision::Deny => (false, "refused by consent"),
                 };
-                let _ = inner.audit.record(&AuditRecord {
-                    app: Some(&request.app),
-                    layer: Layer::Gateway,
-                    action: "consent",
-                    subject: request.capability.as_str(),
-                    capability: request.capability.as_str(),
-                    outcome: if granted {
-                        AuditOutcome::Allowed
-                    } else {
-                        AuditOutcome::Denied
-                    },
-                    detail,
-                    latency_ns: 0,
-                    bytes_in: 0,
-                    bytes_out: 0,
-                    unix_ms: 0,
-                });
+                let outcome = if granted {
+                    AuditOutcome::Allowed
+                } else {
+                    AuditOutcome::Denied
+                };
+                let capability = request.capability.as_str();
+                let _ = inner.audit.record(
+                    &AuditRecord::new(Layer::Gateway, "consent", capability, outcome)
+                        .app(Some(&request.app))
+                        .capability(capability)
+                        .detail(detail),
+                );
                 if let Ok(mut p) = shared.pending.lock() {
                     p.remove(request.capability.as_str());
                 }

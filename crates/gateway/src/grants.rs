@@ -7,7 +7,6 @@
 //! bumps, and a session re-reads them when the epoch moved.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -139,20 +138,11 @@ impl GrantStore {
             return Ok(());
         };
         let name = Self::file(app);
-        let tmp = format!("{name}.tmp");
         let bytes = serde_json::to_vec_pretty(grants).map_err(|e| GatewayError::Io {
             what: "encode grants",
             source: std::io::Error::other(e),
         })?;
-        let mut f = dir.create(&tmp).map_err(io("create a grants file"))?;
-        f.write_all(&bytes).map_err(io("write a grants file"))?;
-        f.sync_all().map_err(io("sync a grants file"))?;
-        drop(f);
-        dir.rename(&tmp, dir, &name)
-            .map_err(io("replace a grants file"))?;
-        dir.open(".")
-            .and_then(|d| d.sync_all())
-            .map_err(io("sync the grants directory"))
+        sandframe_durable::replace(dir, &name, &bytes, 0o600).map_err(io("write a grants file"))
     }
 
     /// The app's grants.

@@ -203,19 +203,19 @@ impl Host {
             Some(json) => self.dispatch(&app, &json).map(Some),
             None => {
                 let target: Vec<String> = event.target.iter().map(u32::to_string).collect();
-                let _ = self.audit.record(&AuditRecord {
-                    app: Some(&app),
-                    layer: Layer::Render,
-                    action: "event",
-                    subject: &target.join("."),
-                    capability: "",
-                    outcome: AuditOutcome::Denied,
-                    detail: &format!("dropped: no handler is bound to {:?} there", event.kind),
-                    latency_ns: 0,
-                    bytes_in: 0,
-                    bytes_out: 0,
-                    unix_ms: 0,
-                });
+                let _ = self.audit.record(
+                    &AuditRecord::new(
+                        Layer::Render,
+                        "event",
+                        &target.join("."),
+                        AuditOutcome::Denied,
+                    )
+                    .app(Some(&app))
+                    .detail(&format!(
+                        "dropped: no handler is bound to {:?} there",
+                        event.kind
+                    )),
+                );
                 Ok(None)
             }
         }

@@ -1,9 +1,7 @@
 //! The home directory's own records: per-app install records, the host secret, durable
 //! writes, the artifact cache and the registry `validate::verify` reads.
 
-use std::io::Write as _;
-
-use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
+use cap_std::fs::Dir;
 use sandframe_core::AppId;
 use sandframe_package::PublicKey;
 use sandframe_runtime::ArtifactStore;
@@ -35,34 +33,22 @@ pub(crate) fn host_secret(home: &Dir) -> Result<[u8; 32], HostError> {
                     source: std::io::Error::other(e.to_string()),
                 })
             })?;
-            let mut options = OpenOptions::new();
-            options.write(true).create_new(true).mode(0o600);
-            let mut f = home
-                .open_with("host.key", &options)
-                .map_err(home_err("create host.key"))?;
-            f.write_all(&key).map_err(home_err("write host.key"))?;
-            f.sync_all().map_err(home_err("sync host.key"))?;
-            Ok(key)
+            // Whole or not at all; if another process made it first, theirs is the secret.
+            if sandframe_durable::create_new(home, "host.key", &key, 0o600)
+                .map_err(home_err("create host.key"))?
+            {
+                Ok(key)
+            } else {
+                host_secret(home)
+            }
         }
         Err(e) => Err(home_err("read host.key")(e)),
     }
 }
 
-/// Writes `bytes` to `name` in `dir` durably: temp file, fsync, rename, directory fsync.
+/// Writes `bytes` to `name` in `dir` durably (`sandframe_durable::replace`, mode 0600).
 pub(crate) fn write_durably(dir: &Dir, name: &str, bytes: &[u8]) -> Result<(), HostError> {
-    let tmp = format!("{name}.tmp");
-    let mut f = dir
-        .create(&tmp)
-        .map_err(home_err(format!("create {tmp}")))?;
-    f.write_all(bytes)
-        .map_err(home_err(format!("write {tmp}")))?;
-    f.sync_all().map_err(home_err(format!("sync {tmp}")))?;
-    drop(f);
-    dir.rename(&tmp, dir, name)
-        .map_err(home_err(format!("rename {tmp}")))?;
-    dir.open(".")
-        .and_then(|d| d.sync_all())
-        .map_err(home_err("sync a directory"))
+    sandframe_durable::replace(dir, name, bytes, 0o600).map_err(home_err(format!("write {name}")))
 }
 
 /// The runtime's artifact cache under `artifacts/` (records are MAC'd by the runtime).

@@ -207,18 +207,10 @@ impl Host {
         outcome: AuditOutcome,
         detail: &str,
     ) -> Result<(), HostError> {
-        Ok(self.audit.record(&AuditRecord {
-            app,
-            layer: Layer::Host,
-            action,
-            subject,
-            capability: "",
-            outcome,
-            detail,
-            latency_ns: 0,
-            bytes_in: 0,
-            bytes_out: 0,
-            unix_ms: 0,
-        })?)
+        Ok(self.audit.record(
+            &AuditRecord::new(Layer::Host, action, subject, outcome)
+                .app(app)
+                .detail(detail),
+        )?)
     }
 }

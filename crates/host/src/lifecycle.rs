@@ -209,19 +209,12 @@ impl Host {
         };
         self.free_if_stopped(app, handle, result.as_ref().err());
         if let Some(detail) = failure {
-            let _ = self.audit.record(&AuditRecord {
-                app: Some(app),
-                layer: Layer::Runtime,
-                action: "event",
-                subject: app.as_str(),
-                capability: "",
-                outcome: AuditOutcome::Failed,
-                detail: &detail,
-                latency_ns: 0,
-                bytes_in: u32::try_from(event.len()).unwrap_or(u32::MAX),
-                bytes_out: 0,
-                unix_ms: 0,
-            });
+            let _ = self.audit.record(
+                &AuditRecord::new(Layer::Runtime, "event", app.as_str(), AuditOutcome::Failed)
+                    .app(Some(app))
+                    .detail(&detail)
+                    .bytes(u32::try_from(event.len()).unwrap_or(u32::MAX), 0),
+            );
         }
         Ok(result?)
     }

@@ -317,27 +317,8 @@ impl QuarantineStore {
                 what: "encode a quarantine",
                 source: std::io::Error::other(e),
             })?;
-            let name = Self::file(app);
-            let tmp = format!("{name}.tmp");
-            let written = d
-                .create(&tmp)
-                .map_err(io("create a quarantine file"))
-                .and_then(|mut f| {
-                    std::io::Write::write_all(&mut f, &bytes)
-                        .map_err(io("write a quarantine file"))?;
-                    f.sync_all().map_err(io("sync a quarantine file"))
-                })
-                .and_then(|()| {
-                    d.rename(&tmp, d, &name)
-                        .map_err(io("publish a quarantine file"))
-                });
-            if let Err(e) = written {
-                let _ = d.remove_file(&tmp);
-                return Err(e);
-            }
-            d.open(".")
-                .and_then(|me| me.sync_all())
-                .map_err(io("sync the quarantine directory"))?;
+            sandframe_durable::replace(d, &Self::file(app), &bytes, 0o600)
+                .map_err(io("write a quarantine file"))?;
         }
         Ok(())
     }
@@ -544,19 +525,16 @@ impl Monitor for SandframeMonitor {
             h.traps_in_a_row.store(0, Ordering::Relaxed);
         }
         if was && let Some(audit) = &self.shared.audit {
-            audit.record(&AuditRecord {
-                app: Some(app),
-                layer: Layer::Monitor,
-                action: "release",
-                subject: app.as_str(),
-                capability: "",
-                outcome: AuditOutcome::Allowed,
-                detail: "the host lifted the quarantine",
-                latency_ns: 0,
-                bytes_in: 0,
-                bytes_out: 0,
-                unix_ms: 0,
-            })?;
+            audit.record(
+                &AuditRecord::new(
+                    Layer::Monitor,
+                    "release",
+                    app.as_str(),
+                    AuditOutcome::Allowed,
+                )
+                .app(Some(app))
+                .detail("the host lifted the quarantine"),
+            )?;
         }
         Ok(())
     }
@@ -977,23 +955,20 @@ impl AppWatch {
         });
         if let Some(audit) = &self.shared.audit {
             let detail = format!("{}: {evidence}", verdict.name());
-            let recorded = audit.record(&AuditRecord {
-                app: Some(&self.app),
-                layer: Layer::Monitor,
-                action: "verdict",
-                subject: rule,
-                capability: "",
-                outcome: if verdict == Verdict::Warn {
-                    AuditOutcome::Allowed
-                } else {
-                    AuditOutcome::Denied
-                },
-                detail: &detail,
-                latency_ns: 0,
-                bytes_in: 0,
-                bytes_out: 0,
-                unix_ms: 0,
-            });
+            let recorded = audit.record(
+                &AuditRecord::new(
+                    Layer::Monitor,
+                    "verdict",
+                    rule,
+                    if verdict == Verdict::Warn {
+                        AuditOutcome::Allowed
+                    } else {
+                        AuditOutcome::Denied
+                    },
+                )
+                .app(Some(&self.app))
+                .detail(&detail),
+            );
             if recorded.is_err() {
                 tracing::error!(
                     target: "sandframe::monitor",

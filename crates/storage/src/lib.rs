@@ -31,10 +31,9 @@ pub use keys::{FileKeySource, KeySource, MemoryKeySource};
 pub use sandframe_core::Storage;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 
-use cap_std::fs::{Dir, OpenOptionsExt as _};
+use cap_std::fs::Dir;
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sandframe_core::{AppId, Error, ShareList, Usage};
@@ -154,52 +153,15 @@ fn check_key(key: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes `bytes` to `name` in `dir` durably, through a temp file of its own (two writers of
-/// one key never share a temp file).
+/// Writes `bytes` to `name` in `dir` durably (`sandframe_durable::replace`, mode 0600).
 fn write_durably(dir: &Dir, name: &str, bytes: &[u8]) -> Result<(), Error> {
-    let mut r = [0u8; 8];
-    getrandom::fill(&mut r).map_err(|e| other(format!("storage: random: {e}")))?;
-    let tmp = format!("{name}.{}.tmp", hex::encode(r));
-    let written = (|| {
-        let mut f = dir.create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        dir.rename(&tmp, dir, name)?;
-        dir.open(".")?.sync_all()
-    })();
-    if written.is_err() {
-        let _ = dir.remove_file(&tmp);
-    }
-    written.map_err(io("write a value durably"))
+    sandframe_durable::replace(dir, name, bytes, 0o600).map_err(io("write a value durably"))
 }
 
 /// Writes `bytes` to `name` (created with `mode`) only if it does not exist yet, whole or not
-/// at all: a synced temp file hard-linked into place. Returns whether this call made it.
+/// at all (`sandframe_durable::create_new`). Returns whether this call made it.
 pub(crate) fn publish_new(dir: &Dir, name: &str, bytes: &[u8], mode: u32) -> Result<bool, Error> {
-    let mut r = [0u8; 8];
-    getrandom::fill(&mut r).map_err(|e| other(format!("storage: random: {e}")))?;
-    let tmp = format!("{name}.{}.tmp", hex::encode(r));
-    let linked = (|| {
-        let mut options = cap_std::fs::OpenOptions::new();
-        options.write(true).create_new(true).mode(mode);
-        let mut f = dir.open_with(&tmp, &options)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        dir.hard_link(&tmp, dir, name)
-    })();
-    let _ = dir.remove_file(&tmp);
-    match linked {
-        Ok(()) => {
-            dir.open(".")
-                .and_then(|d| d.sync_all())
-                .map_err(io("sync a directory"))?;
-            Ok(true)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(io("publish a file")(e)),
-    }
+    sandframe_durable::create_new(dir, name, bytes, mode).map_err(io("publish a file"))
 }
 
 impl DiskStorage {
