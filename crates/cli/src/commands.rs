@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sandframe_core::{AppId, Capability};
+use sandframe_host::{AppId, Capability};
 use sandframe_host::{Host, HostBuilder};
 use sandframe_package::{Package, PublicKey, SecretKey, TrustStore, source};
 use sandframe_validate::{Context, Installed, Registry, Validator};
@@ -208,15 +208,15 @@ impl ProfileApi {
     }
 }
 
-impl sandframe_gateway::Api for ProfileApi {
+impl sandframe_host::Api for ProfileApi {
     fn call(
         &self,
-        _app: &sandframe_core::AppContext,
+        _app: &sandframe_host::AppContext,
         _request: &[u8],
         response: &mut Vec<u8>,
-    ) -> Result<(), sandframe_core::ApiError> {
+    ) -> Result<(), sandframe_host::ApiError> {
         serde_json::to_writer(response, &serde_json::json!({ "name": self.0 })).map_err(|_| {
-            sandframe_core::ApiError::new(sandframe_core::ErrorCode::Internal, "profile encoding")
+            sandframe_host::ApiError::new(sandframe_host::ErrorCode::Internal, "profile encoding")
         })
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sandframe_core::AppId;
+use sandframe_host::AppId;
 use sandframe_package::{PackageContents, SecretKey, TrustStore, source};
 use serde_json::json;
 

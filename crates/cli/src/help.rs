@@ -7,10 +7,10 @@
 
 use std::io::ErrorKind;
 
-use sandframe_gateway::GatewayError;
+use sandframe_host::GatewayError;
+use sandframe_host::RuntimeError;
 use sandframe_host::{Denied, HomeError, HostError, LayerError, Misuse, Rejected};
 use sandframe_package::PackageError;
-use sandframe_runtime::RuntimeError;
 use sandframe_validate::ValidateError;
 
 use crate::CliError;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sandframe_core::AppId;
+use sandframe_host::AppId;
 
 use crate::args::Template;
 use crate::out::Out;

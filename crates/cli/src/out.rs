@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::CliError;
 
-pub(crate) use sandframe_render::identity_text as shown;
+pub(crate) use sandframe_host::identity_text as shown;
 
 /// Identity text (a name, a reason, a publisher) shown in double quotes: invisible characters
 /// and the backslash escaped ([`shown`]), and a `"` inside shown as `\"`, so the text cannot
@@ -16,11 +16,11 @@ pub(crate) fn quoted(s: &str) -> String {
 }
 
 /// A label from an app's view in double quotes: view content, so joiners stay (see
-/// [`sandframe_render::terminal_text`]); controls, bidirectional marks, the backslash and `"`
+/// [`sandframe_host::terminal_text`]); controls, bidirectional marks, the backslash and `"`
 /// are escaped.
 pub(crate) fn quoted_label(s: &str) -> String {
     let s = s.replace('\\', "\\\\").replace('"', "\\\"");
-    format!("\"{}\"", sandframe_render::terminal_text(&s))
+    format!("\"{}\"", sandframe_host::terminal_text(&s))
 }
 
 /// The command's output so far.

@@ -5,12 +5,12 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use sandframe_core::{
+use sandframe_host::AlertLog;
+use sandframe_host::TextSurface;
+use sandframe_host::{
     AppId, Consent, ConsentDecision, ConsentRequest, EventKind, SurfaceEvent, ViewNode,
 };
 use sandframe_host::{Host, HostError};
-use sandframe_monitor::AlertLog;
-use sandframe_render::TextSurface;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -151,7 +151,7 @@ impl Session {
         let surface = Arc::new(Mutex::new(TextSurface::new()));
         let answers = Arc::new(answers);
         let alerts = Arc::new(AlertLog::default());
-        let mut gateway_policy = sandframe_gateway::Policy::new();
+        let mut gateway_policy = sandframe_host::Policy::new();
         for api in &policy.deny_apis {
             gateway_policy = gateway_policy.deny_api(api);
         }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use sandframe_core::AppId;
+use sandframe_host::AppId;
 use sandframe_package::{SecretKey, TrustStore};
 use sandframe_sim::{Options, Parts};
 

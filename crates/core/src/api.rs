@@ -1,3 +1,6 @@
+//! API names as a guest writes them, the ABI's numbered error codes, and the error a host API
+//! answers with.
+
 use std::borrow::Cow;
 use std::fmt;
 

@@ -1,3 +1,6 @@
+//! Audit records, borrowed so that writing one allocates nothing, and the sinks and batches
+//! every layer writes them through.
+
 use crate::{AppId, Error};
 
 /// The layer that wrote an [`AuditRecord`].

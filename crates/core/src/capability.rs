@@ -1,3 +1,6 @@
+//! Capabilities (`namespace:name`) and the grants that give them to an app, with where each
+//! grant came from.
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -1,3 +1,6 @@
+//! Consent: the question the gateway asks the embedder when an app requests a capability, and
+//! its answer.
+
 use crate::{AppId, Capability};
 
 /// A question for the embedder: may `app` have `capability`?

@@ -1,3 +1,5 @@
+//! The one error every core trait returns, and the ABI error code each variant maps to.
+
 use crate::ErrorCode;
 
 /// The error every core trait method returns.

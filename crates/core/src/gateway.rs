@@ -1,3 +1,6 @@
+//! The gateway contract: the door every guest call goes through, opened once per app as a
+//! session, and the context it knows the app by.
+
 use std::sync::Arc;
 
 use crate::{ApiError, AppId, Capability, Error, Limits, Watch};

@@ -1,3 +1,5 @@
+//! App ids: validated reverse-domain names that are always safe, case-free file names.
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -1,3 +1,6 @@
+//! The resource limits a manifest may ask for (memory, fuel, storage quota), which a host may
+//! lower and never raise past its caps.
+
 use serde::{Deserialize, Serialize};
 
 /// Resource limits a manifest asks for; a host may lower them, never raise them past its caps.

@@ -1,3 +1,6 @@
+//! The monitor contract: what each layer reports about an app, the verdicts a monitor can
+//! reach, and the alerts it raises.
+
 use std::sync::Arc;
 
 use crate::{AppId, Error};

@@ -1,3 +1,5 @@
+//! The storage contract: per-app namespaces of JSON values, quotas, and read-only shares.
+
 use crate::{AppId, Error};
 
 /// How much of its quota an app uses.

@@ -1,3 +1,6 @@
+//! The surface contract: view trees and patches going out to a display, and taps and inputs
+//! coming back.
+
 use serde::{Deserialize, Serialize};
 
 use crate::{AppId, Error};

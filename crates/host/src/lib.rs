@@ -75,6 +75,8 @@ pub use apps::{AppInfo, AppState, AppSummary, DeclaredInfo};
 pub use builder::HostBuilder;
 pub use error::{Denied, HomeError, HostError, LayerError, Misuse, Rejected};
 pub use install::Installation;
+/// The error every core contract returns (a layer behind one of the traits above).
+pub use sandframe_core::Error as CoreError;
 pub use sandframe_core::{
     Alert, AlertSink, ApiError, ApiName, AppContext, AppId, AppMonitor, AuditOutcome, AuditRecord,
     Capability, Consent, ConsentDecision, ConsentRequest, DenyAll, ErrorCode, EventKind, Gateway,
@@ -86,10 +88,12 @@ pub use sandframe_gateway::audit::{StoredRecord, Verified};
 pub use sandframe_gateway::{
     Anchor, Api, AuditLog, FileAnchor, GatewayBuilder, GatewayError, Policy, Rate, SandframeGateway,
 };
-pub use sandframe_monitor::{MonitorError, rule};
+pub use sandframe_monitor::{AlertLog, MonitorError, rule};
 pub use sandframe_monitor::{Rules, SandframeMonitor, TracingAlerts};
 pub use sandframe_package::{PackageError, PublicKey, SecretKey, TrustStore};
-pub use sandframe_render::{HtmlSurface, RenderError};
+pub use sandframe_render::{
+    HtmlSurface, RecordingSurface, RenderError, TextSurface, identity_text, terminal_text,
+};
 pub use sandframe_runtime::{RuntimeConfig, RuntimeError};
 pub use sandframe_storage::DiskStorage;
 pub use sandframe_validate::{

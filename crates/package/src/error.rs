@@ -1,3 +1,6 @@
+//! Everything that can go wrong reading, writing, signing or checking a package, grouped by
+//! what it concerns.
+
 use std::path::PathBuf;
 
 /// Everything that can go wrong reading, writing, signing or checking a package.

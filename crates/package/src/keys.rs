@@ -1,3 +1,6 @@
+//! Publisher keys (ed25519) and their text files, and the trust store of publishers a host
+//! trusts or has revoked.
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;

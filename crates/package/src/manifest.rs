@@ -1,3 +1,6 @@
+//! The manifest (`manifest.toml`): an app's id, name, version, views, capabilities with their
+//! reasons, and limits, parsed strictly.
+
 use sandframe_core::{AppId, Capability, Limits};
 use serde::Deserialize;
 

@@ -1,3 +1,6 @@
+//! Package paths: the few names a package may hold, checked so that a path is always a safe,
+//! relative, case-free file name.
+
 use std::fmt;
 
 use crate::error::{PackageError, clip};

@@ -31,11 +31,11 @@ use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sandframe_core::{AppId, Consent, ConsentDecision, ConsentRequest, Surface, ViewPatch};
+use sandframe_host::AlertLog;
+use sandframe_host::HtmlSurface;
+use sandframe_host::{AppId, Consent, ConsentDecision, ConsentRequest, Surface, ViewPatch};
 use sandframe_host::{Host, HostBuilder};
-use sandframe_monitor::AlertLog;
 use sandframe_package::SecretKey;
-use sandframe_render::HtmlSurface;
 
 pub use server::serve;
 
@@ -94,7 +94,11 @@ impl LiveSurface {
 }
 
 impl Surface for LiveSurface {
-    fn apply(&mut self, app: &AppId, patches: &[ViewPatch]) -> Result<(), sandframe_core::Error> {
+    fn apply(
+        &mut self,
+        app: &AppId,
+        patches: &[ViewPatch],
+    ) -> Result<(), sandframe_host::CoreError> {
         let r = self.html.apply(app, patches);
         self.changed.bump();
         r

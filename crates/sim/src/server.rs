@@ -11,7 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use sandframe_core::{EventKind, SurfaceEvent};
+use sandframe_host::{EventKind, SurfaceEvent};
 use sandframe_host::{Host, HostError};
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -1,3 +1,6 @@
+//! The validator's caps and the wasm features it accepts: the bounds that keep compile time and
+//! memory in check.
+
 use std::collections::BTreeSet;
 
 use sandframe_core::Capability;

@@ -1,3 +1,6 @@
+//! Findings and the report that gathers them: each with its code, severity, location and a
+//! message that says what to fix.
+
 use std::fmt;
 
 use serde::Serialize;
