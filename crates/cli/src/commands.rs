@@ -194,31 +194,15 @@ fn definitions(home: &Path, mut builder: HostBuilder) -> Result<HostBuilder, Cli
     Ok(builder)
 }
 
-/// The profile `user.getProfile` answers with: `{"name": NAME}`, and only to apps granted
-/// `user:readProfile`.
-pub(crate) struct ProfileApi(String);
-
-impl ProfileApi {
-    /// The profile of `name`, else `$USER`, else "sandframe user".
-    pub(crate) fn named(name: Option<String>) -> Arc<ProfileApi> {
-        Arc::new(ProfileApi(
-            name.or_else(|| std::env::var("USER").ok())
-                .unwrap_or_else(|| "sandframe user".into()),
-        ))
-    }
-}
-
-impl sandframe_host::Api for ProfileApi {
-    fn call(
-        &self,
-        _app: &sandframe_host::AppContext,
-        _request: &[u8],
-        response: &mut Vec<u8>,
-    ) -> Result<(), sandframe_host::ApiError> {
-        serde_json::to_writer(response, &serde_json::json!({ "name": self.0 })).map_err(|_| {
-            sandframe_host::ApiError::new(sandframe_host::ErrorCode::Internal, "profile encoding")
-        })
-    }
+/// `user.getProfile`: `{"name": NAME}` for `name`, else `$USER`, else "sandframe user"; the
+/// gateway gives it only to apps granted `user:readProfile`.
+pub(crate) fn profile_api(name: Option<String>) -> Arc<dyn sandframe_host::Api> {
+    let name = name
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "sandframe user".into());
+    sandframe_host::typed_api(move |_app, _request: serde::de::IgnoredAny| {
+        Ok::<_, sandframe_host::ApiError>(serde_json::json!({ "name": name }))
+    })
 }
 
 /// A host builder over the home: its trust store and definitions, one logic thread.

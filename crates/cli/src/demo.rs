@@ -6,7 +6,7 @@ use sandframe_host::AppId;
 use sandframe_package::{PackageContents, SecretKey, TrustStore, source};
 use serde_json::json;
 
-use crate::commands::{ProfileApi, write_home_file};
+use crate::commands::{profile_api, write_home_file};
 use crate::out::{Out, shown};
 use crate::run::{Answers, PolicyFile, Session};
 use crate::{CliError, exit};
@@ -139,7 +139,7 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
         home,
         Answers::new(&[], false, &policy, false),
         &policy,
-        ProfileApi::named(Some("Ada".into())),
+        profile_api(Some("Ada".into())),
     )?;
     let h = &session.host;
 

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::CliError;
-use crate::commands::{ProfileApi, host, read_input};
+use crate::commands::{host, profile_api, read_input};
 use crate::out::{Out, quoted, quoted_label, shown};
 
 /// What `run` was asked.
@@ -146,7 +146,7 @@ impl Session {
         home: &Path,
         answers: Answers,
         policy: &PolicyFile,
-        profile: Arc<ProfileApi>,
+        profile: Arc<dyn sandframe_host::Api>,
     ) -> Result<Session, CliError> {
         let surface = Arc::new(Mutex::new(TextSurface::new()));
         let answers = Arc::new(answers);
@@ -443,7 +443,7 @@ pub(crate) fn run(home: &Path, o: &Options, out: &mut Out) -> Result<(), CliErro
     };
     let interactive = o.events.is_none() && std::io::stdin().is_terminal() && !out.json();
     let answers = Answers::new(&o.grant, o.deny_all, &policy, interactive);
-    let profile = ProfileApi::named(o.profile_name.clone());
+    let profile = profile_api(o.profile_name.clone());
     let session = Session::open(home, answers, &policy, profile)?;
     let app = &o.app;
     let script = o.events.as_deref().map(read_input).transpose()?;

@@ -7,7 +7,7 @@ use sandframe_package::{SecretKey, TrustStore};
 use sandframe_sim::{Options, Parts};
 
 use crate::CliError;
-use crate::commands::{ProfileApi, host, write_home_file};
+use crate::commands::{host, profile_api, write_home_file};
 use crate::out::Out;
 
 /// Prints the page's address as soon as the server listens (standard output, flushed: a
@@ -43,7 +43,7 @@ fn serve(
         .api(
             "user.getProfile",
             Some("user:readProfile"),
-            ProfileApi::named(name),
+            profile_api(name),
         )
         .build()?;
     sandframe_sim::serve(

@@ -165,6 +165,46 @@ impl From<Error> for ApiError {
     }
 }
 
+/// An API the host registers with the gateway (a custom one, or the implementation of a
+/// table API whose layer the host supplies, such as `storage.get`). It lives in the contracts
+/// so that a layer serving APIs (storage, the network) implements it without depending on
+/// the gateway.
+///
+/// The gateway has already checked the capability, policy, rate and sizes, and that the
+/// request is JSON, when `call` runs; it audits the outcome afterwards. `call` runs on the
+/// app's logic thread: it must not block for long. An API whose answer takes time answers
+/// at once (say `{"status": "pending"}`) and posts the result as an event later, through
+/// [`Api::call_posting`]'s `events`, as consent does.
+pub trait Api: Send + Sync {
+    /// Serves one call, writing the JSON response into `response` (cleared already).
+    ///
+    /// # Errors
+    /// An [`ApiError`] the guest sees.
+    fn call(
+        &self,
+        app: &crate::AppContext,
+        request: &[u8],
+        response: &mut Vec<u8>,
+    ) -> Result<(), ApiError>;
+
+    /// [`Api::call`], with the sender of the app's events, for an API that answers later:
+    /// what it posts reaches the app as an event on its logic thread. The gateway calls this
+    /// one; by default it is `call`.
+    ///
+    /// # Errors
+    /// An [`ApiError`] the guest sees.
+    fn call_posting(
+        &self,
+        app: &crate::AppContext,
+        request: &[u8],
+        response: &mut Vec<u8>,
+        events: &crate::EventSender,
+    ) -> Result<(), ApiError> {
+        let _ = events;
+        self.call(app, request, response)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

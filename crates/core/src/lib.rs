@@ -29,7 +29,7 @@ mod monitor;
 mod storage;
 mod surface;
 
-pub use api::{ApiError, ApiName, ErrorCode};
+pub use api::{Api, ApiError, ApiName, ErrorCode};
 pub use audit::{AuditBatch, AuditOutcome, AuditRecord, AuditSink, Layer};
 pub use capability::{Capability, Grant, GrantSource};
 pub use consent::{Consent, ConsentDecision, ConsentRequest, DenyAll};

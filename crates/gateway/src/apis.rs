@@ -92,26 +92,6 @@ pub const APIS: &[ApiSpec] = &[
     },
 ];
 
-/// An API the host registers with the gateway (a custom one, or the implementation of a
-/// table API whose layer the host supplies, such as `storage.get`).
-///
-/// The gateway has already checked the capability, policy, rate and sizes, and that the
-/// request is JSON, when `call` runs; it audits the outcome afterwards. `call` runs on the
-/// app's logic thread: it must not block for long (ask for consent-like decisions through
-/// events instead).
-pub trait Api: Send + Sync {
-    /// Serves one call, writing the JSON response into `response` (cleared already).
-    ///
-    /// # Errors
-    /// An [`ApiError`] the guest sees.
-    fn call(
-        &self,
-        app: &AppContext,
-        request: &[u8],
-        response: &mut Vec<u8>,
-    ) -> Result<(), ApiError>;
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RandomRequest {

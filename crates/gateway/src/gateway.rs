@@ -18,9 +18,10 @@ use sandframe_core::{
 use serde::Deserialize;
 
 use crate::GatewayError;
-use crate::apis::{APIS, Api, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, builtin, json};
+use crate::apis::{APIS, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, builtin, json};
 use crate::grants::{AppGrants, GrantStore};
 use crate::policy::{CONSENT_RATE, DEFAULT_RATE, DEFAULT_SLOW_RATE, Policy, Rate};
+use sandframe_core::Api;
 
 /// Most consent requests one app may have waiting at once.
 pub const MAX_PENDING_CONSENT: usize = 4;
@@ -673,7 +674,7 @@ impl Session {
                 .unwrap_or_else(|| Err(ApiError::new(ErrorCode::Internal, "no such built-in"))),
             Handler::Request => self.request(request, response),
             Handler::List => self.list(response),
-            Handler::Host(api) => api.call(&self.app, request, response),
+            Handler::Host(api) => api.call_posting(&self.app, request, response, &self.events),
             Handler::Unavailable => Err(ApiError::new(
                 ErrorCode::Unavailable,
                 format!(

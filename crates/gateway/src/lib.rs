@@ -32,13 +32,16 @@ mod minimal;
 mod policy;
 
 pub use apis::{
-    APIS, Api, ApiSpec, MAX_LOG_BYTES, MAX_RANDOM_BYTES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
+    APIS, ApiSpec, MAX_LOG_BYTES, MAX_RANDOM_BYTES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
 };
 pub use audit::{Anchor, AuditLog, FileAnchor, Head, MemoryAnchor, StoredRecord, Tampering};
 pub use gateway::{CONSENT_EVENT, FOLD_MAX, GatewayBuilder, MAX_PENDING_CONSENT, SandframeGateway};
 pub use grants::{GrantStore, MAX_GRANTS_FILE_BYTES};
 pub use minimal::MinimalGateway;
 pub use policy::{CONSENT_RATE, DEFAULT_RATE, DEFAULT_SLOW_RATE, Policy, Rate};
+/// The trait of host-registered APIs, in the contracts crate since the facade issue (a layer
+/// serving APIs implements it without depending on the gateway); re-exported here.
+pub use sandframe_core::Api;
 
 /// Errors of the gateway layer.
 #[derive(Debug, thiserror::Error)]

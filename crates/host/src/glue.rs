@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use sandframe_core::{AppId, AppMonitor, Gateway, MonitorEvent, Verdict};
-use sandframe_gateway::Api;
+use sandframe_core::{Api, AppId, AppMonitor, Gateway, MonitorEvent, Verdict};
 use sandframe_render::RenderSide;
 use sandframe_runtime::Terminator;
 

@@ -62,6 +62,7 @@ mod home;
 mod install;
 mod lifecycle;
 mod storage_api;
+mod typed;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -78,15 +79,15 @@ pub use install::Installation;
 /// The error every core contract returns (a layer behind one of the traits above).
 pub use sandframe_core::Error as CoreError;
 pub use sandframe_core::{
-    Alert, AlertSink, ApiError, ApiName, AppContext, AppId, AppMonitor, AuditOutcome, AuditRecord,
-    Capability, Consent, ConsentDecision, ConsentRequest, DenyAll, ErrorCode, EventKind, Gateway,
-    Grant, GrantSource, Layer, Monitor, MonitorEvent, Storage, Surface, SurfaceEvent, TrapKind,
-    Verdict, ViewNode, ViewPatch, Watch,
+    Alert, AlertSink, Api, ApiError, ApiName, AppContext, AppId, AppMonitor, AuditOutcome,
+    AuditRecord, Capability, Consent, ConsentDecision, ConsentRequest, DenyAll, ErrorCode,
+    EventKind, Gateway, Grant, GrantSource, Layer, Monitor, MonitorEvent, Storage, Surface,
+    SurfaceEvent, TrapKind, Verdict, ViewNode, ViewPatch, Watch,
 };
 pub use sandframe_gateway::audit;
 pub use sandframe_gateway::audit::{StoredRecord, Verified};
 pub use sandframe_gateway::{
-    Anchor, Api, AuditLog, FileAnchor, GatewayBuilder, GatewayError, Policy, Rate, SandframeGateway,
+    Anchor, AuditLog, FileAnchor, GatewayBuilder, GatewayError, Policy, Rate, SandframeGateway,
 };
 pub use sandframe_monitor::{AlertLog, MonitorError, rule};
 pub use sandframe_monitor::{Rules, SandframeMonitor, TracingAlerts};
@@ -99,6 +100,7 @@ pub use sandframe_storage::DiskStorage;
 pub use sandframe_validate::{
     Caps, Check, Finding, Pin, Report, Severity, ValidateError, Validator, codes,
 };
+pub use typed::typed_api;
 
 use lifecycle::Live;
 

@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use sandframe_core::{ApiError, AppContext, AppId, Error, ErrorCode, MonitorEvent, Storage};
-use sandframe_gateway::Api;
+use sandframe_core::{Api, ApiError, AppContext, AppId, Error, ErrorCode, MonitorEvent, Storage};
 use serde::Deserialize;
 
 /// Which storage API.

@@ -54,22 +54,22 @@ fn the_counter_counts_remembers_and_resets() {
 /// Grants every request (a person who always says yes).
 struct Yes;
 
-impl sandframe_core::Consent for Yes {
-    fn decide(&self, _: &sandframe_core::ConsentRequest) -> sandframe_core::ConsentDecision {
-        sandframe_core::ConsentDecision::Grant
+impl sandframe_host::Consent for Yes {
+    fn decide(&self, _: &sandframe_host::ConsentRequest) -> sandframe_host::ConsentDecision {
+        sandframe_host::ConsentDecision::Grant
     }
 }
 
 /// The embedder's profile API.
 struct Profile;
 
-impl sandframe_gateway::Api for Profile {
+impl sandframe_host::Api for Profile {
     fn call(
         &self,
-        _: &sandframe_core::AppContext,
+        _: &sandframe_host::AppContext,
         _: &[u8],
         response: &mut Vec<u8>,
-    ) -> Result<(), sandframe_core::ApiError> {
+    ) -> Result<(), sandframe_host::ApiError> {
         response.extend_from_slice(br#"{"name":"Ada"}"#);
         Ok(())
     }
