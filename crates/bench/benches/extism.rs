@@ -1,5 +1,5 @@
 //! sandframe beside Extism 1.30 (wasmtime 43) and raw wasmer, in one run (issue #9,
-//! DESIGN.md's table). Built only with `--features extism` (`cargo xtask bench extism`):
+//! docs/targets.md's table). Built only with `--features extism` (`cargo xtask bench extism`):
 //! `cargo test`, clippy and CI never compile a second engine.
 //!
 //! Equivalent modules: an init / empty event, and an event that calls a no-op host function

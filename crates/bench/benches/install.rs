@@ -1,6 +1,6 @@
 //! Install cost: verify + validate a package whose logic module is 1 MiB of generated code,
 //! beside its baseline in the same run: wasmparser validation of the same module plus one
-//! blake3 pass over the package. DESIGN.md's target: within 1.5× of the baseline.
+//! blake3 pass over the package. docs/targets.md's target: within 1.5× of the baseline.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a bench: failing loudly is the point
 

@@ -1,5 +1,5 @@
 //! Warm and cold launch through a real host, beside raw wasmer in the same run
-//! (DESIGN.md's performance table):
+//! (docs/targets.md's performance table):
 //!
 //! - **warm**: a fresh `Host` over a home where the app is installed and its artifact cached
 //!   (as after a restart): `launch` reads the package and receipt, re-mints the

@@ -1,4 +1,4 @@
-//! The monitor's cost and what it buys (issue #7, DESIGN.md's performance table):
+//! The monitor's cost and what it buys (issue #7, docs/targets.md's performance table):
 //!
 //! - **cost per observed event** (criterion): 1,000 events of one kind through a
 //!   `SandframeMonitor` watch (rules set so that none fires), beside the same through a no-op
@@ -6,7 +6,7 @@
 //! - **neighbour isolation** (printed after the criterion groups): a benign app's event
 //!   latency alone (p50, p99 over 2,000 events) and while 100 apps each spin one event until
 //!   their own fuel stops them, on the same host; every spinner must be stopped by its own
-//!   budget (`FuelExhausted`). DESIGN.md's target: p99 during the storm ≤ p99 alone + one
+//!   budget (`FuelExhausted`). docs/targets.md's target: p99 during the storm ≤ p99 alone + one
 //!   default event budget.
 //!
 //! The overhead monitoring adds to a mediated call is in `benches/runtime.rs` (the full

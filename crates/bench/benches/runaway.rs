@@ -1,4 +1,4 @@
-//! Runaways stopped (DESIGN.md: "runaway loop stopped after its fuel budget ≤ 10 ms"): for
+//! Runaways stopped (docs/targets.md: "runaway loop stopped after its fuel budget ≤ 10 ms"): for
 //! every case of `sandframe_testkit::runaway` (each bulk operation in a tight loop at its
 //! maximum length, a grow loop, random and dependent loads over the full memory, a
 //! `call_indirect` loop over a full table, a division chain) and a `storage.set` loop through a

@@ -1,4 +1,4 @@
-//! Storage beside raw files in the same run (DESIGN.md's table): a durable put beside a raw
+//! Storage beside raw files in the same run (docs/targets.md's table): a durable put beside a raw
 //! write + fsync + rename + directory fsync of the same bytes, a get beside a raw read plus
 //! XChaCha20-Poly1305 open, and the AEAD alone; 64 B, 4 KiB and 1 MiB values.
 

@@ -79,7 +79,7 @@ pub const DEFAULT_FUEL_PER_EVENT: u64 = 18_000_000;
 pub const DEFAULT_FUEL_PER_LIFETIME: u64 = 1_000_000_000_000;
 /// Default CPU time one event (or `sf_init`) may use, host calls included: 9 ms in an
 /// optimised build, so that with the watchdog's half-millisecond precision every runaway is
-/// stopped within DESIGN.md's 10 ms, whatever its points cost in time (a loop of
+/// stopped within docs/targets.md's 10 ms, whatever its points cost in time (a loop of
 /// cache-missing dependent loads spends 18M points in about 0.2 s; a plain loop in about
 /// 10 ms, once it also checks the stop switch). 90 ms in a debug build of this crate, where
 /// the host's side of every call runs many times slower, so that an embedder's debug

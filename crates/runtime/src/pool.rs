@@ -2,12 +2,12 @@
 //!
 //! A wasmer `Store` is not `Send`, so an app's instance is created on its logic thread and
 //! never leaves it; the host talks to it by messages only. Why a pool and not a thread per
-//! app: DESIGN.md's density target (50,000 live apps) against these machines' limits
+//! app: docs/targets.md's density target (50,000 live apps) against these machines' limits
 //! (`kernel.pid_max` = 32,768 counts every thread; `vm.max_map_count` = 65,530 counts every
 //! thread stack and guard page). A thread per app stops well short of the target; a pool of
 //! one thread per core costs nothing per idle app. The price is neighbour latency: an app
 //! computing on a thread delays the others on that thread by at most its event budget (its
-//! CPU deadline, 9 ms by default, or its fuel if that runs out first), which is DESIGN.md's
+//! CPU deadline, 9 ms by default, or its fuel if that runs out first), which is docs/targets.md's
 //! neighbour-isolation bound.
 
 use std::collections::{HashMap, VecDeque};
@@ -271,7 +271,7 @@ const AGED: Duration = Duration::from_secs(1);
 /// once, events into their app's queue); then one event runs, of the app whose events are
 /// expected to be cheapest, unless some event has waited [`AGED`] (then the oldest runs).
 /// So an app whose events are cheap waits for at most the one event already running, even
-/// while expensive apps on its thread have queued many: DESIGN.md's neighbour-isolation
+/// while expensive apps on its thread have queued many: docs/targets.md's neighbour-isolation
 /// bound (one event budget), which plain first-come-first-served misses by the whole queue.
 fn serve(runtime: &Runtime, commands: &Receiver<Command>) {
     let mut apps: HashMap<u64, Slot> = HashMap::new();
