@@ -36,6 +36,8 @@ use sandframe_core::{
 pub use sandframe_core::{Monitor, Watch};
 use serde::{Deserialize, Serialize};
 
+use crate::rule::Rule;
+
 /// The rules' stable ids (they appear in alerts, audit records and quarantine files).
 pub mod rule {
     /// Too many allowed calls in one window: throttle, then terminate.
@@ -61,6 +63,68 @@ pub mod rule {
     pub const STORAGE_FLOOD: &str = "storage.flood";
     /// Too many writes refused by the storage quota in one window: terminate.
     pub const STORAGE_QUOTA: &str = "storage.quota";
+    /// A rule, as the monitor's code names it: every place a rule fires names one of these,
+    /// so a mistyped id is a compile error, never a count against another rule.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Rule {
+        /// [`CALL_RATE`].
+        CallRate,
+        /// [`CALL_ANOMALY`].
+        CallAnomaly,
+        /// [`CAPABILITY_PROBE`].
+        CapabilityProbe,
+        /// [`RATE_HITS`].
+        RateHits,
+        /// [`MALFORMED`].
+        Malformed,
+        /// [`FUEL_BURN`].
+        FuelBurn,
+        /// [`FUEL_ANOMALY`].
+        FuelAnomaly,
+        /// [`MEMORY_CREEP`].
+        MemoryCreep,
+        /// [`TRAPS`].
+        Traps,
+        /// [`STORAGE_FLOOD`].
+        StorageFlood,
+        /// [`STORAGE_QUOTA`].
+        StorageQuota,
+    }
+
+    impl Rule {
+        /// Every rule, in the order of [`ALL`].
+        pub const EVERY: [Rule; 11] = [
+            Rule::CallRate,
+            Rule::CallAnomaly,
+            Rule::CapabilityProbe,
+            Rule::RateHits,
+            Rule::Malformed,
+            Rule::FuelBurn,
+            Rule::FuelAnomaly,
+            Rule::MemoryCreep,
+            Rule::Traps,
+            Rule::StorageFlood,
+            Rule::StorageQuota,
+        ];
+
+        /// Its stable id (as in alerts, audit records and quarantine files).
+        pub const fn id(self) -> &'static str {
+            match self {
+                Rule::CallRate => CALL_RATE,
+                Rule::CallAnomaly => CALL_ANOMALY,
+                Rule::CapabilityProbe => CAPABILITY_PROBE,
+                Rule::RateHits => RATE_HITS,
+                Rule::Malformed => MALFORMED,
+                Rule::FuelBurn => FUEL_BURN,
+                Rule::FuelAnomaly => FUEL_ANOMALY,
+                Rule::MemoryCreep => MEMORY_CREEP,
+                Rule::Traps => TRAPS,
+                Rule::StorageFlood => STORAGE_FLOOD,
+                Rule::StorageQuota => STORAGE_QUOTA,
+            }
+        }
+    }
+
     /// Every rule id, in order.
     pub const ALL: [&str; 11] = [
         CALL_RATE,
@@ -670,7 +734,7 @@ impl AppWatch {
                 s.window_calls_at = calls;
                 escalating(
                     &mut s,
-                    rule::CALL_RATE,
+                    Rule::CallRate,
                     format!(
                         "{in_window} calls in under {:?} (limit {})",
                         rules.window, rules.max_calls_per_window
@@ -706,7 +770,7 @@ impl AppWatch {
                             );
                             fired.push(once(
                                 &mut s,
-                                rule::CAPABILITY_PROBE,
+                                Rule::CapabilityProbe,
                                 Verdict::Terminate,
                                 evidence,
                             ));
@@ -720,7 +784,7 @@ impl AppWatch {
                                 s.window_rate, rules.window, rules.max_rate_denials_per_window
                             );
                             s.window_rate = 0;
-                            fired.push(Some(escalating(&mut s, rule::RATE_HITS, evidence)));
+                            fired.push(Some(escalating(&mut s, Rule::RateHits, evidence)));
                         }
                     }
                     _ => {
@@ -730,7 +794,7 @@ impl AppWatch {
                                 "{} malformed or oversized calls in under {:?} (limit {})",
                                 s.window_malformed, rules.window, rules.max_malformed_per_window
                             );
-                            fired.push(once(&mut s, rule::MALFORMED, Verdict::Terminate, evidence));
+                            fired.push(once(&mut s, Rule::Malformed, Verdict::Terminate, evidence));
                         }
                     }
                 },
@@ -752,7 +816,7 @@ impl AppWatch {
                                  limit {})",
                                 rules.max_traps_in_a_row
                             );
-                            fired.push(once(&mut s, rule::TRAPS, Verdict::Quarantine, evidence));
+                            fired.push(once(&mut s, Rule::Traps, Verdict::Quarantine, evidence));
                         }
                     }
                 }
@@ -774,7 +838,7 @@ impl AppWatch {
                         );
                         fired.push(once(
                             &mut s,
-                            rule::STORAGE_FLOOD,
+                            Rule::StorageFlood,
                             Verdict::Terminate,
                             evidence,
                         ));
@@ -790,7 +854,7 @@ impl AppWatch {
                         );
                         fired.push(once(
                             &mut s,
-                            rule::STORAGE_QUOTA,
+                            Rule::StorageQuota,
                             Verdict::Terminate,
                             evidence,
                         ));
@@ -830,7 +894,7 @@ impl AppWatch {
                 "{in_window} calls in under {:?} (limit {})",
                 rules.window, rules.max_calls_per_window
             );
-            fired.push(Some(escalating(s, rule::CALL_RATE, evidence)));
+            fired.push(Some(escalating(s, Rule::CallRate, evidence)));
         }
         s.roll(rules.window, calls, &self.shared.clock);
         // Fuel.
@@ -847,7 +911,7 @@ impl AppWatch {
                 "{} events in a row burnt at least {}% of their fuel (limit {})",
                 s.hot_events, rules.hot_fuel_percent, rules.max_hot_events
             );
-            fired.push(once(s, rule::FUEL_BURN, Verdict::Terminate, evidence));
+            fired.push(once(s, Rule::FuelBurn, Verdict::Terminate, evidence));
         }
         // Memory.
         s.growth_events = if s.grew {
@@ -861,7 +925,7 @@ impl AppWatch {
                 "memory grew in {} events in a row, to {} pages (limits {} events, floor {} pages)",
                 s.growth_events, s.pages, rules.max_growth_events, rules.creep_floor_pages
             );
-            fired.push(once(s, rule::MEMORY_CREEP, Verdict::Terminate, evidence));
+            fired.push(once(s, Rule::MemoryCreep, Verdict::Terminate, evidence));
         }
         // Traps: a clean event ends a run of them (not a clean `sf_init`, a watch's first
         // event: an app whose every event traps is in a run however often it relaunches).
@@ -880,14 +944,14 @@ impl AppWatch {
                     "{event_calls} calls in one event against a moving average of {:.0}",
                     s.calls_avg
                 );
-                fired.push(once(s, rule::CALL_ANOMALY, Verdict::Warn, evidence));
+                fired.push(once(s, Rule::CallAnomaly, Verdict::Warn, evidence));
             }
             if fuel_used >= rules.anomaly_min_fuel && fuel_used as f64 > factor * s.fuel_avg {
                 let evidence = format!(
                     "{fuel_used} fuel in one event against a moving average of {:.0}",
                     s.fuel_avg
                 );
-                fired.push(once(s, rule::FUEL_ANOMALY, Verdict::Warn, evidence));
+                fired.push(once(s, Rule::FuelAnomaly, Verdict::Warn, evidence));
             }
         }
         // Exponential moving averages (weight 1/16), seeded by the first event.
@@ -989,29 +1053,25 @@ fn fnv(s: &str) -> u64 {
     })
 }
 
-fn rule_index(rule: &str) -> usize {
-    rule::ALL.iter().position(|r| *r == rule).unwrap_or(0)
-}
-
 /// A rule that fires once per instance with a fixed verdict.
-fn once(s: &mut Slow, rule: &'static str, verdict: Verdict, evidence: String) -> Option<Fired> {
-    let n = s.fired.get_mut(rule_index(rule))?;
+fn once(s: &mut Slow, rule: Rule, verdict: Verdict, evidence: String) -> Option<Fired> {
+    let n = s.fired.get_mut(rule as usize)?;
     *n = n.saturating_add(1);
     (*n == 1).then_some(Fired {
-        rule,
+        rule: rule.id(),
         verdict,
         evidence,
     })
 }
 
 /// A rule that throttles the first time and terminates the next.
-fn escalating(s: &mut Slow, rule: &'static str, evidence: String) -> Fired {
-    let n = s.fired.get_mut(rule_index(rule)).map_or(1, |n| {
+fn escalating(s: &mut Slow, rule: Rule, evidence: String) -> Fired {
+    let n = s.fired.get_mut(rule as usize).map_or(1, |n| {
         *n = n.saturating_add(1);
         *n
     });
     Fired {
-        rule,
+        rule: rule.id(),
         verdict: if n == 1 {
             Verdict::Throttle
         } else {

@@ -449,3 +449,19 @@ fn normal_use_raises_nothing() {
     assert!(f.alerts.rules().is_empty());
     assert!(f.audit.0.lock().unwrap().is_empty());
 }
+
+/// The rule enum and the stable ids agree: each rule's id is its own, in `ALL`'s order, and
+/// no two rules share an id (a fired rule counts against itself alone).
+#[test]
+fn every_rule_has_its_own_stable_id() {
+    use sandframe_monitor::rule::{self, Rule};
+    assert_eq!(Rule::EVERY.len(), rule::ALL.len());
+    for (i, r) in Rule::EVERY.iter().enumerate() {
+        assert_eq!(*r as usize, i, "{r:?} is out of order");
+        assert_eq!(r.id(), rule::ALL[i]);
+    }
+    let ids: std::collections::BTreeSet<&str> = Rule::EVERY.iter().map(|r| r.id()).collect();
+    assert_eq!(ids.len(), rule::ALL.len(), "two rules share an id");
+    assert_eq!(Rule::CallRate.id(), rule::CALL_RATE);
+    assert_eq!(Rule::StorageQuota.id(), rule::STORAGE_QUOTA);
+}
