@@ -6,7 +6,7 @@ use sandframe_host::AppId;
 use sandframe_package::{PackageContents, SecretKey, TrustStore, source};
 use serde_json::json;
 
-use crate::commands::{profile_api, write_home_file};
+use crate::home::{profile_api, write_home_file};
 use crate::out::{Out, shown};
 use crate::run::{Answers, PolicyFile, Session};
 use crate::{CliError, exit};

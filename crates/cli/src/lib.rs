@@ -27,10 +27,13 @@
 //! (see `docs/cli.md` for every command's fields). Messages for people go to standard error.
 
 mod args;
+mod author;
 mod commands;
 mod demo;
 mod embedded;
 mod help;
+mod home;
+mod manage;
 mod new;
 mod out;
 mod progress;

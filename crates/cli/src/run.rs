@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::CliError;
-use crate::commands::{host, profile_api, read_input};
+use crate::home::{host, profile_api, read_input};
 use crate::out::{Out, quoted, quoted_label, shown};
 
 /// What `run` was asked.

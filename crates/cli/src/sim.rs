@@ -7,7 +7,7 @@ use sandframe_package::{SecretKey, TrustStore};
 use sandframe_sim::{Options, Parts};
 
 use crate::CliError;
-use crate::commands::{host, profile_api, write_home_file};
+use crate::home::{host, profile_api, write_home_file};
 use crate::out::Out;
 
 /// Prints the page's address as soon as the server listens (standard output, flushed: a
