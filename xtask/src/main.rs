@@ -1,8 +1,11 @@
 //! `cargo xtask`: repository tasks, thin over the sandframe libraries
 //! (keygen, pack, sign, verify, inspect, defs, fuzz, bench, ci).
 //!
-//! Exit codes: 0 success; 1 the package (or fuzz run) failed a check; 2 bad arguments;
-//! 3 I/O or environment error (a missing file, a tool that would not start).
+//! Exit codes, the same as the `sandframe` CLI's for the same outcome
+//! (`sandframe_package::exit`): 0 success; 1 an internal or environment error (a tool that
+//! would not start, a failed fuzz or bench run, output that could not be written); 2 bad
+//! arguments or an input file that cannot be read; 3 a package rejected for what it holds
+//! (tampered, malformed, a bad signature); 5 denied (an untrusted or revoked publisher).
 
 use std::fs;
 use std::io::Write;
@@ -10,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use clap::{Parser, Subcommand};
-use sandframe_package::{Package, PackageError, PublicKey, SecretKey, TrustStore, source};
+use sandframe_package::{Package, PackageError, PublicKey, SecretKey, TrustStore, exit, source};
 use sandframe_validate::{Definitions, ValidateError};
 
 #[derive(Parser)]
@@ -104,13 +107,8 @@ struct Failure {
 
 impl From<PackageError> for Failure {
     fn from(e: PackageError) -> Self {
-        let code = match e {
-            PackageError::Io { .. } | PackageError::Random(_) => 3,
-            PackageError::KeyExists(_) => 1,
-            _ => 1,
-        };
         Failure {
-            code,
+            code: e.exit_code(),
             message: e.to_string(),
         }
     }
@@ -118,13 +116,26 @@ impl From<PackageError> for Failure {
 
 fn validate_failure(e: ValidateError) -> Failure {
     Failure {
-        code: 1,
+        code: e.exit_code(),
         message: e.to_string(),
     }
 }
 
+/// An environment that failed (a tool that would not start, output that could not be
+/// written): exit 1.
 fn env_failure(message: String) -> Failure {
-    Failure { code: 3, message }
+    Failure {
+        code: exit::INTERNAL,
+        message,
+    }
+}
+
+/// An input file that cannot be read or is not what it should be: exit 2.
+fn input_failure(message: String) -> Failure {
+    Failure {
+        code: exit::USAGE,
+        message,
+    }
 }
 
 fn main() -> ExitCode {
@@ -161,9 +172,7 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
             out: dest,
         } => {
             let key = SecretKey::from_file_text(&read(&key)?)?;
-            let bytes =
-                source::read_dir_adding_target(&src, |l| eprintln!("xtask: {l}"))?.sign(&key)?;
-            let p = Package::parse(&bytes)?;
+            let (bytes, p) = source::pack(&src, &key, |l| eprintln!("xtask: {l}"))?;
             write_file(&dest, &bytes)?;
             w(writeln!(
                 out,
@@ -243,10 +252,8 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
             key,
             out: dest,
         } => {
-            let text = String::from_utf8(read(&src)?).map_err(|_| Failure {
-                code: 1,
-                message: format!("{} is not UTF-8", src.display()),
-            })?;
+            let text = String::from_utf8(read(&src)?)
+                .map_err(|_| input_failure(format!("{} is not UTF-8", src.display())))?;
             let defs = Definitions::from_toml(&text).map_err(validate_failure)?;
             let key = SecretKey::from_file_text(&read(&key)?)?;
             let bytes = defs.sign(&key).map_err(validate_failure)?;
@@ -297,10 +304,9 @@ fn fuzz(target: &str, seconds: u64, out: &mut impl Write) -> Result<(), Failure>
             .join(format!("{target}.rs"))
             .is_file()
     {
-        return Err(Failure {
-            code: 2,
-            message: format!("no fuzz target {target:?}; see fuzz/fuzz_targets/"),
-        });
+        return Err(input_failure(format!(
+            "no fuzz target {target:?}; see fuzz/fuzz_targets/"
+        )));
     }
     let nightly = Command::new("rustup")
         .args(["run", "nightly", "rustc", "--version"])
@@ -336,7 +342,7 @@ fn exit_status(status: std::process::ExitStatus, what: &str) -> Result<(), Failu
         Ok(())
     } else {
         Err(Failure {
-            code: 1,
+            code: exit::INTERNAL,
             message: format!("{what} failed ({status})"),
         })
     }
@@ -376,7 +382,7 @@ fn shown(s: &str) -> String {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Failure> {
-    fs::read(path).map_err(|e| env_failure(format!("{}: {e}", path.display())))
+    fs::read(path).map_err(|e| input_failure(format!("{}: {e}", path.display())))
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {

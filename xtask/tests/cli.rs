@@ -66,9 +66,13 @@ fn verify(pkg: &Path, trust: &Path) -> Output {
     xtask(&["verify", s(pkg), "--trust", s(trust)])
 }
 
-fn assert_rejected(out: &Output, reason: &str) {
+/// The exit codes both front ends share (`sandframe_package::exit`).
+const REJECTED: i32 = 3;
+const DENIED: i32 = 5;
+
+fn assert_refused(out: &Output, code: i32, reason: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
     assert!(err.contains(reason), "expected {reason:?} in {err:?}");
 }
 
@@ -107,7 +111,7 @@ fn secret_key_is_private_and_never_printed() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains(hex));
     // A second keygen does not overwrite the pair.
     let again = xtask(&["keygen", "--out", s(dir.path())]);
-    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(again.status.code(), Some(2), "usage: pass --force");
     assert_eq!(std::fs::read_to_string(&key).unwrap(), secret);
 }
 
@@ -122,14 +126,14 @@ fn flipped_byte_fails_verify() {
         let bad = t.dir.path().join("bad.sfpkg");
         std::fs::write(&bad, &b).unwrap();
         let out = verify(&bad, &t.pubkey);
-        assert_eq!(out.status.code(), Some(1), "byte {at}");
+        assert_eq!(out.status.code(), Some(REJECTED), "byte {at}");
     }
     let mut b = bytes.clone();
     let last = b.len() - 1;
     b[last] ^= 0x01;
     let bad = t.dir.path().join("bad.sfpkg");
     std::fs::write(&bad, &b).unwrap();
-    assert_rejected(&verify(&bad, &t.pubkey), "signature is invalid");
+    assert_refused(&verify(&bad, &t.pubkey), REJECTED, "signature is invalid");
 }
 
 #[test]
@@ -139,7 +143,11 @@ fn appended_byte_fails_verify() {
     b.push(0);
     let bad = t.dir.path().join("bad.sfpkg");
     std::fs::write(&bad, &b).unwrap();
-    assert_rejected(&verify(&bad, &t.pubkey), "unexpected bytes after the end");
+    assert_refused(
+        &verify(&bad, &t.pubkey),
+        REJECTED,
+        "unexpected bytes after the end",
+    );
 }
 
 #[test]
@@ -150,7 +158,7 @@ fn edited_manifest_fails_verify() {
     b[at] = b'J';
     let bad = t.dir.path().join("bad.sfpkg");
     std::fs::write(&bad, &b).unwrap();
-    assert_rejected(&verify(&bad, &t.pubkey), "signature is invalid");
+    assert_refused(&verify(&bad, &t.pubkey), REJECTED, "signature is invalid");
 }
 
 #[test]
@@ -173,7 +181,7 @@ fn other_key_fails_verify_and_resign_rotates() {
         String::from_utf8_lossy(&out.stderr)
     );
     // Signed by a key the verifier does not trust.
-    assert_rejected(&verify(&resigned, &t.pubkey), "is not trusted");
+    assert_refused(&verify(&resigned, &t.pubkey), DENIED, "is not trusted");
     // Trusted once its key is given.
     assert!(
         verify(&resigned, &other.join("publisher.pub"))
@@ -183,11 +191,11 @@ fn other_key_fails_verify_and_resign_rotates() {
 }
 
 #[test]
-fn bad_arguments_exit_2_and_missing_files_exit_3() {
+fn bad_arguments_and_missing_files_exit_2() {
     assert_eq!(xtask(&["verify"]).status.code(), Some(2));
     assert_eq!(xtask(&["frobnicate"]).status.code(), Some(2));
     let out = xtask(&["inspect", "/nonexistent/x.sfpkg"]);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.sfpkg"));
 }
 
@@ -233,7 +241,7 @@ fn defs_signs_a_definitions_set_a_validator_accepts() {
             .unwrap(),
         7
     );
-    // A malformed source is refused with exit 1.
+    // A malformed source is rejected: exit 3, as `sandframe` ends on a rejection.
     std::fs::write(&src, "version = \"seven\"\n").unwrap();
     let out = xtask(&[
         "defs",
@@ -243,7 +251,28 @@ fn defs_signs_a_definitions_set_a_validator_accepts() {
         "--out",
         s(&out_file),
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(REJECTED));
+}
+
+/// `cargo xtask pack` runs the same `pack` as `sandframe pack` (`source::pack`) and ends a
+/// rejection with the same code, 3 (crates/cli/tests/cli.rs checks the CLI's side).
+#[test]
+fn a_rejected_source_exits_3_as_the_cli_does() {
+    let t = setup();
+    let src = t.dir.path().join("broken");
+    std::fs::create_dir_all(src.join("views")).unwrap();
+    std::fs::write(src.join("manifest.toml"), "id = \"com.example.broken\"\n").unwrap();
+    std::fs::write(src.join("logic.wat"), "(module)").unwrap();
+    let out = xtask(&[
+        "pack",
+        s(&src),
+        "--key",
+        s(&t.dir.path().join("keys/publisher.key")),
+        "--out",
+        s(&t.dir.path().join("broken.sfpkg")),
+    ]);
+    assert_refused(&out, REJECTED, "manifest.toml");
+    assert!(!t.dir.path().join("broken.sfpkg").exists());
 }
 
 /// The Rust examples pack with `cargo xtask pack` (a cargo build for wasm32 with the SDK) and

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use sandframe_host::AppId;
-use sandframe_package::{Package, PublicKey, SecretKey, TrustStore, source};
+use sandframe_package::{PublicKey, SecretKey, TrustStore, source};
 use sandframe_validate::{Context, Installed, Registry, Validator};
 
 use crate::CliError;
@@ -32,10 +32,8 @@ pub(crate) fn pack(src: &Path, key: &Path, dest: &Path, out: &mut Out) -> Result
         out.json(),
         format!("packing {} (a Rust app is built with cargo)", src.display()),
     );
-    let contents = source::read_dir_adding_target(src, |l| spinner.note(l))?;
+    let (bytes, p) = source::pack(src, &key, |l| spinner.note(l))?;
     drop(spinner);
-    let bytes = contents.sign(&key)?;
-    let p = Package::parse(&bytes)?;
     std::fs::write(dest, &bytes).map_err(|source| CliError::Io {
         what: format!("write {}", dest.display()),
         source,

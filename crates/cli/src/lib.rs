@@ -45,7 +45,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use sandframe_host::{HostError, Misuse};
 use sandframe_package::PackageError;
-use sandframe_validate::{Report, ValidateError, codes};
+use sandframe_validate::{Report, ValidateError};
 
 pub use args::{Cli, Command, Template};
 
@@ -55,15 +55,15 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// Internal error: I/O, a damaged home, an audit log that fails verification, a missing
     /// wasm target that rustup could not add.
-    pub const INTERNAL: u8 = 1;
+    pub const INTERNAL: u8 = sandframe_package::exit::INTERNAL;
     /// Usage: bad arguments, an unreadable input file, an app that is not installed.
-    pub const USAGE: u8 = 2;
+    pub const USAGE: u8 = sandframe_package::exit::USAGE;
     /// The package was rejected (findings printed).
-    pub const REJECTED: u8 = 3;
+    pub const REJECTED: u8 = sandframe_package::exit::REJECTED;
     /// The app was terminated by the sandbox.
     pub const TERMINATED: u8 = 4;
     /// Denied: untrusted or revoked publisher, pinned id, quarantined app, unsigned definitions.
-    pub const DENIED: u8 = 5;
+    pub const DENIED: u8 = sandframe_package::exit::DENIED;
 }
 
 /// Errors of the CLI; each maps to one exit code ([`CliError::exit_code`]).
@@ -101,15 +101,6 @@ pub enum CliError {
     Host(#[from] HostError),
 }
 
-/// Whether a rejection is about who signed the package (denied) rather than what it holds.
-fn denied_by_origin(report: &Report) -> bool {
-    report.findings().iter().any(|f| {
-        f.severity == sandframe_validate::Severity::Error
-            && [codes::UNTRUSTED, codes::REVOKED, codes::PINNED_ELSEWHERE]
-                .contains(&f.code.as_str())
-    })
-}
-
 impl CliError {
     /// The exit code this error ends the command with.
     pub fn exit_code(&self) -> u8 {
@@ -118,8 +109,8 @@ impl CliError {
             CliError::Denied(_) => exit::DENIED,
             CliError::Terminated(_) => exit::TERMINATED,
             CliError::Io { .. } | CliError::Internal(_) => exit::INTERNAL,
-            CliError::Package(e) => package_code(e),
-            CliError::Validate(e) => validate_code(e),
+            CliError::Package(e) => e.exit_code(),
+            CliError::Validate(e) => e.exit_code(),
             CliError::Host(e) => match e {
                 HostError::Rejected(_) => exit::REJECTED,
                 HostError::Denied(_) => exit::DENIED,
@@ -143,28 +134,6 @@ impl CliError {
             CliError::Host(e) => e.report(),
             _ => None,
         }
-    }
-}
-
-fn package_code(e: &PackageError) -> u8 {
-    match e {
-        PackageError::Untrusted { .. } | PackageError::Revoked { .. } => exit::DENIED,
-        PackageError::Io { .. } | PackageError::KeyExists(_) | PackageError::BadKey(_) => {
-            exit::USAGE
-        }
-        PackageError::Random(_)
-        | PackageError::MissingTarget { .. }
-        | PackageError::AddTarget(_) => exit::INTERNAL,
-        _ => exit::REJECTED,
-    }
-}
-
-fn validate_code(e: &ValidateError) -> u8 {
-    match e {
-        ValidateError::Rejected(r) if denied_by_origin(r) => exit::DENIED,
-        ValidateError::DefinitionsSignature | ValidateError::NoDefinitionsKey => exit::DENIED,
-        ValidateError::BadReceipt => exit::INTERNAL,
-        _ => exit::REJECTED,
     }
 }
 

@@ -13,7 +13,7 @@ use sandframe_monitor::MonitorError;
 use sandframe_package::PackageError;
 use sandframe_render::RenderError;
 use sandframe_runtime::RuntimeError;
-use sandframe_validate::{Report, Severity, ValidateError, codes};
+use sandframe_validate::{Report, ValidateError};
 
 /// Errors of the host, by who must act.
 #[derive(Debug, thiserror::Error)]
@@ -161,19 +161,12 @@ impl HostError {
     }
 }
 
-/// Whether a rejection is about who signed the package rather than what it holds.
-fn by_origin(report: &Report) -> bool {
-    report.findings().iter().any(|f| {
-        f.severity == Severity::Error
-            && [codes::UNTRUSTED, codes::REVOKED, codes::PINNED_ELSEWHERE]
-                .contains(&f.code.as_str())
-    })
-}
-
 impl From<ValidateError> for HostError {
     fn from(e: ValidateError) -> Self {
         match e {
-            ValidateError::Rejected(ref r) if by_origin(r) => HostError::Denied(Denied::Origin(e)),
+            ValidateError::Rejected(ref r) if r.is_about_origin() => {
+                HostError::Denied(Denied::Origin(e))
+            }
             ValidateError::DefinitionsSignature => HostError::Denied(Denied::Origin(e)),
             ValidateError::NoDefinitionsKey => HostError::Misuse(Misuse::Validation(e)),
             ValidateError::BadReceipt => HostError::Home(HomeError::Receipt(e)),

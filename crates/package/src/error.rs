@@ -199,7 +199,36 @@ pub enum PackageError {
     AddTarget(String),
 }
 
+/// The exit codes of sandframe's front ends, the `sandframe` CLI and `cargo xtask`, for the
+/// outcomes both share (docs/cli.md, "Exit codes"): one number per outcome, whichever tool
+/// met it.
+pub mod exit {
+    /// An internal error or a broken environment (a toolchain without its target, a random
+    /// source that failed, output that could not be written).
+    pub const INTERNAL: u8 = 1;
+    /// Bad arguments, or an input file that cannot be read or is not what it should be.
+    pub const USAGE: u8 = 2;
+    /// The package was rejected for what it holds (findings printed).
+    pub const REJECTED: u8 = 3;
+    /// Refused for who signed it: an untrusted or revoked publisher.
+    pub const DENIED: u8 = 5;
+}
+
 impl PackageError {
+    /// The exit code a front end ends with on this error ([`exit`]).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            PackageError::Untrusted { .. } | PackageError::Revoked { .. } => exit::DENIED,
+            PackageError::Io { .. } | PackageError::KeyExists(_) | PackageError::BadKey(_) => {
+                exit::USAGE
+            }
+            PackageError::Random(_)
+            | PackageError::MissingTarget { .. }
+            | PackageError::AddTarget(_) => exit::INTERNAL,
+            _ => exit::REJECTED,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         PackageError::Io {
             path: path.into(),

@@ -50,7 +50,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 pub use container::{FORMAT_VERSION, MAGIC, STATEMENT_DOMAIN};
-pub use error::PackageError;
+pub use error::{PackageError, exit};
 pub use keys::{
     PUBLIC_KEY_LABEL, PublicKey, SECRET_KEY_LABEL, SecretKey, TrustStore, write_key_pair,
 };

@@ -21,7 +21,7 @@ use std::process::Command;
 
 use crate::error::PackageError;
 use crate::limits::{MAX_FILES, MAX_MANIFEST_BYTES, MAX_PACKAGE_BYTES, MAX_PATH_DEPTH};
-use crate::{Manifest, PackageContents, PackagePath};
+use crate::{Manifest, Package, PackageContents, PackagePath, SecretKey};
 
 /// The target Rust logic crates are built for.
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
@@ -434,4 +434,21 @@ fn add_target(dir: &Path, toolchain: &str, notify: impl FnOnce(&str)) -> Result<
         },
         stderr.trim_end()
     )))
+}
+
+/// `pack`, as both front ends (`sandframe pack` and `cargo xtask pack`) run it: reads the
+/// source directory ([`read_dir_adding_target`], `notify` told of a target being added),
+/// signs it with `key`, and checks that the result parses as a package. Returns the signed
+/// bytes and the parsed package.
+///
+/// # Errors
+/// As [`read_dir_adding_target`], [`PackageContents::sign`] and [`Package::parse`].
+pub fn pack(
+    dir: &Path,
+    key: &SecretKey,
+    notify: impl FnOnce(&str),
+) -> Result<(Vec<u8>, Package), PackageError> {
+    let bytes = read_dir_adding_target(dir, notify)?.sign(key)?;
+    let package = Package::parse(&bytes)?;
+    Ok((bytes, package))
 }

@@ -283,6 +283,21 @@ pub enum ValidateError {
     NoDefinitionsKey,
 }
 
+impl ValidateError {
+    /// The exit code a front end ends with on this error (`sandframe_package::exit`): denied
+    /// for an origin finding ([`Report::is_about_origin`]) or definitions not signed by the
+    /// configured key, internal for a receipt that does not match, rejected otherwise.
+    pub fn exit_code(&self) -> u8 {
+        use sandframe_package::exit;
+        match self {
+            ValidateError::Rejected(r) if r.is_about_origin() => exit::DENIED,
+            ValidateError::DefinitionsSignature | ValidateError::NoDefinitionsKey => exit::DENIED,
+            ValidateError::BadReceipt => exit::INTERNAL,
+            _ => exit::REJECTED,
+        }
+    }
+}
+
 fn summary(report: &Report) -> String {
     let errors: Vec<&Finding> = report
         .findings()

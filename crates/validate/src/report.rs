@@ -181,6 +181,20 @@ impl Report {
         self.findings.iter().any(|f| f.code == code)
     }
 
+    /// Whether the refusal is about who signed the package rather than what it holds: an
+    /// error finding of an untrusted or revoked publisher, or of an id pinned to another one.
+    pub fn is_about_origin(&self) -> bool {
+        self.findings.iter().any(|f| {
+            f.severity == Severity::Error
+                && [
+                    crate::codes::UNTRUSTED,
+                    crate::codes::REVOKED,
+                    crate::codes::PINNED_ELSEWHERE,
+                ]
+                .contains(&f.code.as_str())
+        })
+    }
+
     /// The report as JSON (`{"findings": [...]}`).
     pub fn to_json(&self) -> String {
         // Serializing plain strings, numbers and enums cannot fail.
