@@ -22,6 +22,8 @@ pub(crate) fn next_step(e: &CliError) -> Option<String> {
         | CliError::Denied(_)
         | CliError::Terminated(_)
         | CliError::Internal(_) => None,
+        // A file found damaged: the message says what to do (no errno to go by).
+        CliError::Io { source, .. } if source.kind() == ErrorKind::Other => None,
         CliError::Io { source, .. } => Some(io_step(source)),
         CliError::Package(p) => package_step(p),
         CliError::Validate(v) => validate_step(v),
@@ -141,10 +143,14 @@ fn host_step(e: &HostError) -> Option<String> {
                 .into()
         }
         HostError::Home(HomeError::Gateway(GatewayError::Io { source, .. })) => io_step(source),
-        HostError::Home(HomeError::Monitor(_)) => return None,
+        // Their messages end with the step already.
+        HostError::Home(HomeError::Monitor(_) | HomeError::Damaged(_) | HomeError::Receipt(_))
+        | HostError::Misuse(Misuse::NotRunning(_)) => return None,
+        HostError::Home(HomeError::Layer(sandframe_host::CoreError::Io(e))) => io_step(e),
         HostError::Home(_) => {
             "restore the home from a backup, or uninstall the app and install it again".into()
         }
+        HostError::Misuse(Misuse::Validation(v)) => return validate_step(v),
         HostError::Layer(_) | HostError::Misuse(_) => {
             "if this persists, report it with the command that caused it".into()
         }

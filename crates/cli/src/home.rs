@@ -95,7 +95,7 @@ pub(crate) fn trust_store(home: &Path) -> Result<TrustStore, CliError> {
 pub(crate) fn validator(home: &Path) -> Result<Validator, CliError> {
     let mut v = Validator::new();
     if let Ok(key) = std::fs::read(home.join(DEFS_KEY_FILE)) {
-        v = v.with_definitions_key(PublicKey::from_file_text(&key)?);
+        v = v.with_definitions_key(definitions_key(home, &key)?);
         if let Ok(signed) = std::fs::read(home.join(DEFS_FILE)) {
             v.update_definitions(&signed)?;
         }
@@ -103,10 +103,21 @@ pub(crate) fn validator(home: &Path) -> Result<Validator, CliError> {
     Ok(v)
 }
 
+/// The home's definitions key, from its file's text: a damaged file is the home's problem
+/// (exit 1, naming the file), not a bad argument.
+fn definitions_key(home: &Path, text: &[u8]) -> Result<PublicKey, CliError> {
+    PublicKey::from_file_text(text).map_err(|e| CliError::Io {
+        what: format!("{} is damaged", home.join(DEFS_KEY_FILE).display()),
+        source: std::io::Error::other(format!(
+            "{e}; set the signer again with `sandframe defs update FILE --key PUBFILE`"
+        )),
+    })
+}
+
 /// The home's definitions key and accepted definitions, on the host builder.
 fn definitions(home: &Path, mut builder: HostBuilder) -> Result<HostBuilder, CliError> {
     if let Ok(key) = std::fs::read(home.join(DEFS_KEY_FILE)) {
-        builder = builder.definitions_key(PublicKey::from_file_text(&key)?);
+        builder = builder.definitions_key(definitions_key(home, &key)?);
         if let Ok(signed) = std::fs::read(home.join(DEFS_FILE)) {
             builder = builder.definitions(signed);
         }

@@ -116,6 +116,7 @@ impl CliError {
                 HostError::Denied(_) => exit::DENIED,
                 HostError::Stopped(_) => exit::TERMINATED,
                 HostError::Misuse(Misuse::NotInstalled(_) | Misuse::NotRunning(_)) => exit::USAGE,
+                HostError::Misuse(Misuse::Validation(v)) => v.exit_code(),
                 _ => exit::INTERNAL,
             },
         }

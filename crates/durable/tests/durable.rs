@@ -103,3 +103,36 @@ fn racing_writers_of_one_name_never_mix_and_one_creator_wins() {
     assert_eq!(won, 1, "exactly one creator wins");
     assert_eq!(names(tmp.path()), ["once", "shared"]);
 }
+
+#[test]
+fn leftovers_of_a_name_are_removed_and_nothing_else() {
+    let (tmp, d) = dir();
+    for f in [
+        ".a.0123456789abcdef.tmp",
+        ".a.fedcba9876543210.tmp",
+        ".ab.0123456789abcdef.tmp",
+        ".a.not-hex-at-all!.tmp",
+        "a",
+    ] {
+        std::fs::write(tmp.path().join(f), b"x").unwrap();
+    }
+    sandframe_durable::remove_leftovers(&d, "a").unwrap();
+    assert_eq!(
+        names(tmp.path()),
+        [".a.not-hex-at-all!.tmp", ".ab.0123456789abcdef.tmp", "a"]
+    );
+}
+
+#[test]
+fn the_file_gets_exactly_the_mode_asked_even_none() {
+    let (tmp, d) = dir();
+    // The temporary file is opened with the final mode and written through its descriptor,
+    // so even a mode of 0 (no one may open it by name) works, and is the file's mode.
+    sandframe_durable::replace(&d, "locked", b"secret", 0o000).unwrap();
+    let mode = std::fs::metadata(tmp.path().join("locked"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0);
+    assert_eq!(names(tmp.path()), ["locked"]);
+}

@@ -224,13 +224,15 @@ impl GrantStore {
         }
         if let Some(dir) = &self.dir {
             let name = Self::file(app);
-            for n in [format!("{name}.tmp"), name] {
+            for n in [format!("{name}.tmp"), name.clone()] {
                 match dir.remove_file(&n) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => return Err(io("remove a grants file")(e)),
                 }
             }
+            // What a crash mid-write may have left (`sandframe_durable`'s temporary files).
+            sandframe_durable::remove_leftovers(dir, &name).map_err(io("list the grants"))?;
         }
         Ok(())
     }

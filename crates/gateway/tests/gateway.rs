@@ -708,3 +708,65 @@ fn the_monitor_sees_calls_and_the_gateways_refusals_not_an_apis_own_answers() {
         ]
     );
 }
+
+/// A host API that answers later: it answers "pending" at once, and what it posts through
+/// `call_posting`'s sender reaches the app's own event sender (the one its session was
+/// opened with), as `net.fetch` will.
+struct Later;
+
+impl Api for Later {
+    fn call(&self, _: &AppContext, _: &[u8], _: &mut Vec<u8>) -> Result<(), ApiError> {
+        Err(ApiError::new(
+            ErrorCode::Internal,
+            "the gateway must call call_posting",
+        ))
+    }
+
+    fn call_posting(
+        &self,
+        _: &AppContext,
+        request: &[u8],
+        response: &mut Vec<u8>,
+        events: &EventSender,
+    ) -> Result<(), ApiError> {
+        let mut event = br#"{"handler":"later","detail":"#.to_vec();
+        event.extend_from_slice(request);
+        event.push(b'}');
+        events.post(event);
+        response.extend_from_slice(br#"{"status":"pending"}"#);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_host_api_posts_its_answer_as_an_event_of_the_calling_app() {
+    let f = Fixture::new();
+    let gw = SandframeGateway::builder()
+        .audit(f.log.clone())
+        .api("host.later", None, Arc::new(Later))
+        .build()
+        .unwrap();
+    let posted = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+    let sink = Arc::clone(&posted);
+    let mut s = gw
+        .open(
+            &context(&[]),
+            EventSender::new(move |e| sink.lock().unwrap().push(e)),
+        )
+        .unwrap();
+    assert_eq!(
+        call(&mut s, "host.later", br#"{"n":7}"#).unwrap(),
+        r#"{"status":"pending"}"#
+    );
+    assert_eq!(
+        posted.lock().unwrap().as_slice(),
+        [br#"{"handler":"later","detail":{"n":7}}"#.to_vec()]
+    );
+    // A session opened without a sender drops what the API posts, and still answers.
+    let mut quiet = gw.open(&context(&[]), EventSender::none()).unwrap();
+    assert_eq!(
+        call(&mut quiet, "host.later", b"{}").unwrap(),
+        r#"{"status":"pending"}"#
+    );
+    assert_eq!(posted.lock().unwrap().len(), 1);
+}

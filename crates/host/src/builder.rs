@@ -192,7 +192,7 @@ impl HostBuilder {
         self.anchor = Some(anchor);
         self
     }
-    /// Logic threads (default: one per core).
+    /// Logic threads (default: one per core; 0 is taken as 1).
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads;
         self
@@ -263,11 +263,6 @@ impl HostBuilder {
                  compile time of a hostile module; lower it, or raise it through `dangerous` \
                  with a validator of your own"
                     .into(),
-            )));
-        }
-        if self.threads == 0 {
-            return Err(HostError::from(Misuse::Builder(
-                "`threads` is 0; a host needs at least one logic thread".into(),
             )));
         }
         Ok(())

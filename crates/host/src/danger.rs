@@ -1,5 +1,8 @@
-//! What weakens the sandbox, behind one name, as rustls keeps its `danger` module: a reviewer
-//! finds every such choice an embedder made by looking for `danger` and `dangerous`.
+//! Replacing a layer's checks wholesale, behind one name, as rustls keeps its `danger` module:
+//! a reviewer finds every such choice an embedder made by looking for `danger` and
+//! `dangerous`. (Budgets in [`RuntimeConfig`](crate::RuntimeConfig) and the choice of
+//! [`Anchor`](crate::Anchor) stay ordinary builder settings; `MemoryAnchor` is here because
+//! it keeps the audit head nowhere a restart can check.)
 //!
 //! - [`DangerousHostBuilder`] (reached through [`HostBuilder::dangerous`](crate::HostBuilder::dangerous)):
 //!   replacing the gateway or the validator wholesale.

@@ -98,6 +98,10 @@ pub enum Misuse {
     /// A definitions update, with no definitions key configured.
     #[error(transparent)]
     Validation(ValidateError),
+    /// The gateway refused its configuration (an API name or capability the builder was
+    /// given, or one the host registers itself).
+    #[error(transparent)]
+    Gateway(GatewayError),
 }
 
 /// What is wrong with the home.
@@ -124,6 +128,10 @@ pub enum HomeError {
     /// The quarantine directory cannot be used.
     #[error(transparent)]
     Monitor(MonitorError),
+    /// A layer's files in the home (storage, a quarantine) could not be read or written, or
+    /// failed their integrity check.
+    #[error(transparent)]
+    Layer(sandframe_core::Error),
 }
 
 /// A layer failure none of the other groups covers.
@@ -196,6 +204,7 @@ impl From<GatewayError> for HostError {
             GatewayError::Tampered(_) | GatewayError::Damaged(_) | GatewayError::Io { .. } => {
                 HostError::Home(HomeError::Gateway(e))
             }
+            e @ GatewayError::Config(_) => HostError::Misuse(Misuse::Gateway(e)),
             e => HostError::Layer(LayerError::Gateway(e)),
         }
     }
@@ -218,7 +227,12 @@ impl From<RenderError> for HostError {
 
 impl From<sandframe_core::Error> for HostError {
     fn from(e: sandframe_core::Error) -> Self {
-        HostError::Layer(LayerError::Core(e))
+        match e {
+            sandframe_core::Error::Io(_) | sandframe_core::Error::Integrity(_) => {
+                HostError::Home(HomeError::Layer(e))
+            }
+            e => HostError::Layer(LayerError::Core(e)),
+        }
     }
 }
 

@@ -21,6 +21,13 @@ pub(crate) struct Record {
 
 /// The host secret (`host.key`, 32 random bytes, mode 0600), created on first use.
 pub(crate) fn host_secret(home: &Dir) -> Result<[u8; 32], HostError> {
+    host_secret_tries(home, 2)
+}
+
+/// [`host_secret`], reading again at most `tries - 1` times when another process made the
+/// file first. A name that exists but cannot be read (a dangling symlink a home-writer
+/// planted) ends as damaged, never as a loop.
+fn host_secret_tries(home: &Dir, tries: u32) -> Result<[u8; 32], HostError> {
     match home.read("host.key") {
         Ok(bytes) => bytes
             .try_into()
@@ -38,8 +45,10 @@ pub(crate) fn host_secret(home: &Dir) -> Result<[u8; 32], HostError> {
                 .map_err(home_err("create host.key"))?
             {
                 Ok(key)
+            } else if tries > 1 {
+                host_secret_tries(home, tries - 1)
             } else {
-                host_secret(home)
+                Err(HomeError::Damaged("host.key (it exists but cannot be read)".into()).into())
             }
         }
         Err(e) => Err(home_err("read host.key")(e)),

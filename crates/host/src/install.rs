@@ -180,6 +180,9 @@ impl Host {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(home_err(format!("remove apps/{app}/{f}"))(e)),
             }
+            // What a crash mid-write may have left of it.
+            sandframe_durable::remove_leftovers(&dir, f)
+                .map_err(home_err(format!("list apps/{app}/")))?;
         }
         self.storage.wipe(app)?;
         if let Some(g) = &self.sandframe {

@@ -4,7 +4,7 @@
 //! signatures name. [`Host::builder`] takes a home directory, a trust store, caps and the
 //! layer slots, and checks them once in [`HostBuilder::build`]; the host installs, launches,
 //! dispatches to, terminates and uninstalls mini-apps. Errors are grouped by who must act
-//! ([`HostError`]); what weakens the sandbox is behind [`danger`] and
+//! ([`HostError`]); replacing a layer's checks wholesale is behind [`danger`] and
 //! [`HostBuilder::dangerous`].
 //!
 //! - `install(bytes)`: `validate::verify` (against the home's records: publisher pins,

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use sandframe_host::danger::MinimalGateway;
 use sandframe_host::{
-    Caps, Host, HostBuilder, HostError, Misuse, Policy, Rules, SandframeMonitor, TracingAlerts,
-    ValidateError, Validator,
+    Caps, HomeError, Host, HostBuilder, HostError, Misuse, Policy, Rules, SandframeMonitor,
+    TracingAlerts, ValidateError, Validator,
 };
 
 fn builder(dir: &tempfile::TempDir) -> HostBuilder {
@@ -106,10 +106,11 @@ fn caps_may_be_lowered_and_never_raised_without_dangerous() {
 }
 
 #[test]
-fn a_missing_home_no_thread_or_an_unsigned_definitions_update_is_refused() {
+fn a_missing_home_or_definitions_without_a_key_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     refused(Host::builder().threads(1), &["home"]);
-    refused(builder(&dir).threads(0), &["`threads`"]);
+    // `threads(0)` is one thread, as it always was (an embedder's `cpus - 1` on one core).
+    builder(&dir).threads(0).build().unwrap();
     // Definitions without a key to check them: refused, and nothing is built.
     assert!(matches!(
         builder(&dir).definitions(b"anything".to_vec()).build(),
@@ -117,4 +118,21 @@ fn a_missing_home_no_thread_or_an_unsigned_definitions_update_is_refused() {
             ValidateError::NoDefinitionsKey
         )))
     ));
+}
+
+/// A home-writer's dangling `host.key` symlink (reads as missing, cannot be created over) is
+/// a damaged home, reported once; before, the host read and created it in a loop until its
+/// stack overflowed and the embedder's process aborted.
+#[test]
+fn a_dangling_host_key_symlink_is_a_damaged_home_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::os::unix::fs::symlink("nowhere", home.join("host.key")).unwrap();
+    match builder(&dir).build() {
+        Err(HostError::Home(HomeError::Damaged(what))) => {
+            assert!(what.contains("host.key"), "{what}");
+        }
+        other => panic!("expected a damaged home, got {other:?}"),
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! A wasmer `Store` is not `Send`, so an app's instance is created on its logic thread and
 //! never leaves it; the host talks to it by messages only. Why a pool and not a thread per
-//! app: docs/targets.md's density target (50,000 live apps) against these machines' limits
+//! app: docs/targets.md's density target (a million live apps) against these machines' limits
 //! (`kernel.pid_max` = 32,768 counts every thread; `vm.max_map_count` = 65,530 counts every
 //! thread stack and guard page). A thread per app stops well short of the target; a pool of
 //! one thread per core costs nothing per idle app. The price is neighbour latency: an app
