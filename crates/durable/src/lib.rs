@@ -26,8 +26,9 @@ use std::io::{self, Write as _};
 
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
 
-/// Writes `bytes` to `name` in `dir`, replacing it, durably; the file gets `mode` (Unix
-/// permission bits, e.g. `0o600` for a secret), set before any byte is written.
+/// Writes `bytes` to `name` in `dir`, replacing it, durably; the file is created with `mode`
+/// (Unix permission bits less the process's umask, e.g. `0o600` for a secret) before any
+/// byte is written.
 ///
 /// # Errors
 /// The I/O error of the step that failed; the old file, if any, is then unchanged, and no
