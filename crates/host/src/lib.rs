@@ -81,8 +81,8 @@ pub use sandframe_core::Error as CoreError;
 pub use sandframe_core::{
     Alert, AlertSink, Api, ApiError, ApiName, AppContext, AppId, AppMonitor, AuditOutcome,
     AuditRecord, Capability, Consent, ConsentDecision, ConsentRequest, DenyAll, ErrorCode,
-    EventKind, Gateway, Grant, GrantSource, Layer, Monitor, MonitorEvent, Storage, Surface,
-    SurfaceEvent, TrapKind, Verdict, ViewNode, ViewPatch, Watch,
+    EventKind, EventSender, Gateway, Grant, GrantSource, Layer, Monitor, MonitorEvent, Storage,
+    Surface, SurfaceEvent, TrapKind, Verdict, ViewNode, ViewPatch, Watch,
 };
 pub use sandframe_gateway::audit;
 pub use sandframe_gateway::audit::{StoredRecord, Verified};
@@ -100,7 +100,7 @@ pub use sandframe_storage::DiskStorage;
 pub use sandframe_validate::{
     Caps, Check, Finding, Pin, Report, Severity, ValidateError, Validator, codes,
 };
-pub use typed::typed_api;
+pub use typed::{Later, typed_api, typed_later_api};
 
 use lifecycle::Live;
 
