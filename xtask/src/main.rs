@@ -176,13 +176,8 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
             write_file(&dest, &bytes)?;
             w(writeln!(
                 out,
-                "packed {} {} ({} bytes, {} files) -> {}\ndigest blake3:{}",
-                p.manifest().id(),
-                p.manifest().version(),
-                bytes.len(),
-                p.files().count(),
-                dest.display(),
-                p.digest()
+                "{}",
+                source::packed_summary(&p, bytes.len(), &dest)
             ))
         }
         Cmd::Sign {

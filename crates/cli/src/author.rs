@@ -38,15 +38,7 @@ pub(crate) fn pack(src: &Path, key: &Path, dest: &Path, out: &mut Out) -> Result
         what: format!("write {}", dest.display()),
         source,
     })?;
-    out.line(format!(
-        "packed {} {} ({} bytes, {} files) -> {}\ndigest blake3:{}",
-        p.manifest().id(),
-        p.manifest().version(),
-        bytes.len(),
-        p.files().count(),
-        dest.display(),
-        p.digest()
-    ));
+    out.line(source::packed_summary(&p, bytes.len(), dest));
     out.set("app", p.manifest().id().as_str());
     out.set("version", p.manifest().version().to_string());
     out.set("bytes", bytes.len());

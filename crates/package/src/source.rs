@@ -436,6 +436,20 @@ fn add_target(dir: &Path, toolchain: &str, notify: impl FnOnce(&str)) -> Result<
     )))
 }
 
+/// The two lines both front ends print after a [`pack`] wrote `bytes` (of `package`) to
+/// `dest`: `packed <id> <version> (<n> bytes, <m> files) -> <dest>` and `digest blake3:<hex>`.
+#[must_use]
+pub fn packed_summary(package: &Package, bytes: usize, dest: &Path) -> String {
+    format!(
+        "packed {} {} ({bytes} bytes, {} files) -> {}\ndigest blake3:{}",
+        package.manifest().id(),
+        package.manifest().version(),
+        package.files().count(),
+        dest.display(),
+        package.digest()
+    )
+}
+
 /// `pack`, as both front ends (`sandframe pack` and `cargo xtask pack`) run it: reads the
 /// source directory ([`read_dir_adding_target`], `notify` told of a target being added),
 /// signs it with `key`, and checks that the result parses as a package. Returns the signed
