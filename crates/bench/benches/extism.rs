@@ -23,6 +23,7 @@
     clippy::indexing_slicing
 )] // a bench: failing loudly is the point
 
+mod common;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -86,9 +87,7 @@ fn builder(wasm: &[u8]) -> PluginBuilder<'_> {
 }
 
 fn host(home: &std::path::Path) -> Host {
-    Host::builder()
-        .home(home)
-        .trust(sandframe_testkit::trust())
+    common::host_in(home)
         .threads(1)
         // A thousand calls an event, repeated for seconds: past the default rate limit, the
         // monitor's call-rate rule and the lifetime fuel the bench would measure refusals or a

@@ -11,10 +11,10 @@
     clippy::indexing_slicing
 )] // a bench: failing loudly is the point
 
+mod common;
 use std::sync::{Arc, Mutex};
 
 use sandframe_core::{AppId, AppMonitor, Error, Monitor, MonitorEvent, Verdict};
-use sandframe_host::Host;
 
 /// A monitor that keeps the fuel of every event, in order.
 #[derive(Default)]
@@ -44,9 +44,7 @@ impl AppMonitor for FuelLog {
 fn main() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let dir = tempfile::tempdir().unwrap();
-    let h = Host::builder()
-        .home(dir.path().join("home"))
-        .trust(sandframe_testkit::trust())
+    let h = common::host_in(dir.path().join("home"))
         .monitor(Arc::new(FuelLog(Arc::clone(&log))))
         .threads(1)
         .build()

@@ -21,6 +21,7 @@
     clippy::indexing_slicing
 )] // a bench: failing loudly is the point
 
+mod common;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -61,9 +62,7 @@ fn cases() -> Vec<Case> {
 /// A host over `<dir>/home` (the testkit's trust store, one logic thread; the audit anchor
 /// beside the home, inside `dir`).
 fn host(dir: &std::path::Path) -> Host {
-    Host::builder()
-        .home(dir.join("home"))
-        .trust(sandframe_testkit::trust())
+    common::host_in(dir.join("home"))
         .threads(1)
         .build()
         .unwrap()

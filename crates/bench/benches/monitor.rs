@@ -19,13 +19,14 @@
     clippy::indexing_slicing
 )] // a bench: failing loudly is the point
 
+mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use sandframe_core::{Alert, AlertSink, AppId, DenyReason, Monitor, MonitorEvent, TrapKind, Watch};
 use sandframe_gateway::Rate;
-use sandframe_host::{Host, HostError, Rules, SandframeMonitor};
+use sandframe_host::{HostError, Rules, SandframeMonitor};
 use sandframe_runtime::RuntimeError;
 use sandframe_testkit::{CLOCK_APP, manifest, sign};
 
@@ -117,9 +118,7 @@ fn percentiles(mut v: Vec<Duration>) -> (Duration, Duration, Duration) {
 fn storm() {
     const SPINNERS: usize = 100;
     let dir = tempfile::tempdir().unwrap();
-    let host = Host::builder()
-        .home(dir.path().join("home"))
-        .trust(sandframe_testkit::trust())
+    let host = common::host_in(dir.path().join("home"))
         .alerts(Arc::new(PrintAlerts))
         // The benign app is dispatched at machine speed, not a person's: past the default
         // rate limit its calls would be refused and the monitor would (rightly) stop it.

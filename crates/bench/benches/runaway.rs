@@ -15,13 +15,13 @@
     clippy::indexing_slicing
 )] // a bench: failing loudly is the point
 
+mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use sandframe_core::{AppId, Gateway};
 use sandframe_gateway::MinimalGateway;
-use sandframe_host::Host;
 use sandframe_runtime::{MemoryArtifacts, Runtime, RuntimeConfig};
 use sandframe_testkit::runaway::{STORAGE_CAPABILITY, STORAGE_FLOOD, runaways};
 use sandframe_testkit::{manifest, sign, verified};
@@ -66,9 +66,7 @@ fn stopped(c: &mut Criterion) {
 
     // storage.set through a real host on a real home: each call an fsync or more.
     let dir = tempfile::tempdir().unwrap();
-    let h = Host::builder()
-        .home(dir.path().join("home"))
-        .trust(sandframe_testkit::trust())
+    let h = common::host_in(dir.path().join("home"))
         .rules(sandframe_testkit::quiet_rules())
         .threads(1)
         .build()

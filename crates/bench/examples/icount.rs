@@ -16,15 +16,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a measuring tool
 
+#[path = "../benches/common/mod.rs"]
+mod common;
 use sandframe_core::AppId;
 use sandframe_host::Host;
 
 const CALLS_PER_EVENT: u32 = 100;
 
 fn host(dir: &std::path::Path) -> Host {
-    Host::builder()
-        .home(dir.join("home"))
-        .trust(sandframe_testkit::trust())
+    common::host_in(dir.join("home"))
         .threads(1)
         .build()
         .unwrap()

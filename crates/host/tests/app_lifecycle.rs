@@ -8,6 +8,7 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
+mod common;
 use std::time::Duration;
 
 use sandframe_host::{AppId, AppState, Capability, Host};
@@ -15,9 +16,7 @@ use sandframe_testkit::{CLOCK_APP, example, manifest, sign, tap};
 
 /// A host on `<dir>/home` trusting the testkit key, suspending apps idle for `idle`.
 fn host(dir: &std::path::Path, idle: Option<Duration>) -> Host {
-    Host::builder()
-        .home(dir.join("home"))
-        .trust(sandframe_testkit::trust())
+    common::host_in(dir.join("home"))
         .idle_timeout(idle)
         .build()
         .unwrap()

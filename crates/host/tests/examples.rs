@@ -8,17 +8,14 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
+mod common;
 use sandframe_host::Host;
 use sandframe_testkit::{example, tap};
 
 #[test]
 fn the_counter_counts_remembers_and_resets() {
     let dir = tempfile::tempdir().unwrap();
-    let h = Host::builder()
-        .home(dir.path().join("home"))
-        .trust(sandframe_testkit::trust())
-        .build()
-        .unwrap();
+    let h = common::host_in(dir.path().join("home")).build().unwrap();
     let installed = h.install(&example("counter")).unwrap();
     let app = installed.app;
     assert_eq!(h.launch(&app).unwrap(), 0);
@@ -38,11 +35,7 @@ fn the_counter_counts_remembers_and_resets() {
     // Relaunched (and after a host restart), the count is still there.
     h.terminate(&app).unwrap();
     drop(h);
-    let h = Host::builder()
-        .home(dir.path().join("home"))
-        .trust(sandframe_testkit::trust())
-        .build()
-        .unwrap();
+    let h = common::host_in(dir.path().join("home")).build().unwrap();
     assert_eq!(h.launch(&app).unwrap(), 0);
     assert_eq!(count(&h), "3");
     assert_eq!(h.surface_event(tap(&app, vec![2])).unwrap(), Some(0));
@@ -78,9 +71,7 @@ impl sandframe_host::Api for Profile {
 #[test]
 fn the_profile_app_asks_and_shows_the_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let h = Host::builder()
-        .home(dir.path().join("home"))
-        .trust(sandframe_testkit::trust())
+    let h = common::host_in(dir.path().join("home"))
         .consent(std::sync::Arc::new(Yes))
         .api(
             "user.getProfile",

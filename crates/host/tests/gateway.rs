@@ -9,6 +9,7 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
+mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use sandframe_host::{
     Anchor, AppId, Consent, ConsentDecision, ConsentRequest, FileAnchor, GatewayError, HomeError,
-    Host, HostError, Rules, RuntimeConfig, StoredRecord, audit,
+    HostError, Rules, RuntimeConfig, StoredRecord, audit,
 };
 use sandframe_testkit::{manifest, sign};
 
@@ -94,9 +95,7 @@ fn records(dir: &std::path::Path) -> Vec<StoredRecord> {
 fn consent_arrives_as_an_event_and_the_grant_is_gone_after_uninstall() {
     let dir = tempfile::tempdir().unwrap();
     let (p, answer) = person();
-    let h = Host::builder()
-        .home(dir.path().join("home"))
-        .trust(sandframe_testkit::trust())
+    let h = common::host_in(dir.path().join("home"))
         .consent(p)
         .threads(1)
         .build()
@@ -158,9 +157,7 @@ fn consent_arrives_as_an_event_and_the_grant_is_gone_after_uninstall() {
 #[test]
 fn a_ten_million_call_flood_is_throttled_while_a_neighbour_is_served() {
     let dir = tempfile::tempdir().unwrap();
-    let h = Host::builder()
-        .home(dir.path().join("home"))
-        .trust(sandframe_testkit::trust())
+    let h = common::host_in(dir.path().join("home"))
         .runtime(RuntimeConfig {
             // Room for ten million priced calls in one event, each also paying its host time
             // (about 1 µs, 4,000 points, in a test build): only the gateway holds it back.
@@ -249,13 +246,7 @@ fn a_ten_million_call_flood_is_throttled_while_a_neighbour_is_served() {
 #[test]
 fn a_tampered_audit_log_stops_the_host_from_starting() {
     let dir = tempfile::tempdir().unwrap();
-    let build = || {
-        Host::builder()
-            .home(dir.path().join("home"))
-            .trust(sandframe_testkit::trust())
-            .threads(1)
-            .build()
-    };
+    let build = || common::host_in(dir.path().join("home")).threads(1).build();
     let h = build().unwrap();
     h.install(&package("com.example.audited", "", CLOCK_APP))
         .unwrap();
@@ -277,9 +268,7 @@ fn a_tampered_audit_log_stops_the_host_from_starting() {
 #[test]
 fn an_update_gets_no_grant_for_its_new_capabilities_and_traps_are_audited() {
     let dir = tempfile::tempdir().unwrap();
-    let h = Host::builder()
-        .home(dir.path().join("home"))
-        .trust(sandframe_testkit::trust())
+    let h = common::host_in(dir.path().join("home"))
         .threads(1)
         .build()
         .unwrap();

@@ -11,6 +11,7 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
+mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -120,9 +121,7 @@ fn id(s: &str) -> AppId {
 }
 
 fn host(dir: &std::path::Path, alerts: Arc<Alerts>, rules: Rules) -> Host {
-    Host::builder()
-        .home(dir.join("home"))
-        .trust(sandframe_testkit::trust())
+    common::host_in(dir.join("home"))
         .rules(rules)
         .alerts(alerts)
         // The monitor's rules are under test, not the CPU deadline: the flood's 20,000 host
@@ -392,9 +391,7 @@ fn a_long_session_of_normal_use_raises_no_alert() {
         .audit(audit_sink.clone())
         .build()
         .unwrap();
-    let h = Host::builder()
-        .home(&home)
-        .trust(sandframe_testkit::trust())
+    let h = common::host_in(&home)
         .monitor(Arc::new(monitor))
         .build()
         .unwrap();

@@ -10,15 +10,12 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
+mod common;
 use sandframe_host::{Anchor, AppId, FileAnchor, Host, HostError, Misuse, audit};
 use sandframe_testkit::{manifest, sign, tap};
 
 fn host(dir: &std::path::Path) -> Host {
-    Host::builder()
-        .home(dir.join("home"))
-        .trust(sandframe_testkit::trust())
-        .build()
-        .unwrap()
+    common::host_in(dir.join("home")).build().unwrap()
 }
 
 #[test]

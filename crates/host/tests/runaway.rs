@@ -11,6 +11,7 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
+mod common;
 use sandframe_host::{AppId, Host, HostError, RuntimeError, TrapKind};
 use sandframe_testkit::runaway::{STORAGE_CAPABILITY, STORAGE_FLOOD, runaways};
 use sandframe_testkit::{CLOCK_APP, manifest, sign};
@@ -40,9 +41,7 @@ fn stopped_by_budget(r: &Result<i32, HostError>) -> bool {
 #[test]
 fn every_runaway_is_stopped_by_its_budget_and_the_neighbour_is_served() {
     let dir = tempfile::tempdir().unwrap();
-    let h = Host::builder()
-        .home(dir.path().join("home"))
-        .trust(sandframe_testkit::trust())
+    let h = common::host_in(dir.path().join("home"))
         .threads(2)
         .build()
         .unwrap();

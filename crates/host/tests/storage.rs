@@ -8,7 +8,8 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
-use sandframe_host::{AppId, Host};
+mod common;
+use sandframe_host::AppId;
 use sandframe_testkit::{manifest, sign};
 
 /// On each event: storage.set {"key":"count","value":42}, then storage.get of it; returns the
@@ -30,12 +31,7 @@ const STORE_APP: &str = r#"(module
 fn an_app_stores_through_the_gateway_and_uninstall_leaves_nothing_of_it() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let h = Host::builder()
-        .home(&home)
-        .trust(sandframe_testkit::trust())
-        .threads(1)
-        .build()
-        .unwrap();
+    let h = common::host_in(&home).threads(1).build().unwrap();
     let app: AppId = "com.example.store".parse().unwrap();
     // Make the host-level files exist first (the storage master key appears on first use).
     h.storage()
@@ -82,9 +78,7 @@ fn an_app_stores_through_the_gateway_and_uninstall_leaves_nothing_of_it() {
 #[test]
 fn storage_without_the_capability_is_denied() {
     let dir = tempfile::tempdir().unwrap();
-    let h = Host::builder()
-        .home(dir.path().join("home"))
-        .trust(sandframe_testkit::trust())
+    let h = common::host_in(dir.path().join("home"))
         .threads(1)
         .build()
         .unwrap();
@@ -116,9 +110,7 @@ const SHARES_APP: &str = r#"(module
 #[test]
 fn shares_are_listed_from_both_sides_once_the_capability_is_granted() {
     let dir = tempfile::tempdir().unwrap();
-    let h = Host::builder()
-        .home(dir.path().join("home"))
-        .trust(sandframe_testkit::trust())
+    let h = common::host_in(dir.path().join("home"))
         .threads(1)
         .build()
         .unwrap();

@@ -3,14 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test: failing loudly is the point
 
+mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use std::time::Duration;
 
 use sandframe_host::{
-    ApiError, AppContext, AppId, ErrorCode, EventSender, Host, Later, Watch, typed_api,
-    typed_later_api,
+    ApiError, AppContext, AppId, ErrorCode, EventSender, Later, Watch, typed_api, typed_later_api,
 };
 
 #[derive(serde::Deserialize)]
@@ -220,9 +220,7 @@ fn a_later_answer_reaches_the_app_on_its_logic_thread_through_a_real_host() {
     let dir = tempfile::tempdir().unwrap();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let record = Arc::clone(&seen);
-    let h = Host::builder()
-        .home(dir.path().join("home"))
-        .trust(sandframe_testkit::trust())
+    let h = common::host_in(dir.path().join("home"))
         .api(
             "echo.later",
             None,
