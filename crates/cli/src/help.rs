@@ -144,7 +144,12 @@ fn host_step(e: &HostError) -> Option<String> {
         }
         HostError::Home(HomeError::Gateway(GatewayError::Io { source, .. })) => io_step(source),
         // Their messages end with the step already.
-        HostError::Home(HomeError::Monitor(_) | HomeError::Damaged(_) | HomeError::Receipt(_))
+        HostError::Home(
+            HomeError::Monitor(_)
+            | HomeError::Damaged(_)
+            | HomeError::Receipt(_)
+            | HomeError::Busy(_),
+        )
         | HostError::Misuse(Misuse::NotRunning(_)) => return None,
         HostError::Home(HomeError::Layer(sandframe_host::CoreError::Io(e))) => io_step(e),
         HostError::Home(_) => {

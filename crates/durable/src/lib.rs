@@ -17,10 +17,17 @@
 //! - [`create_new`] creates it only if it does not exist yet (a synced temporary file
 //!   hard-linked into place), so two racing writers cannot both win.
 //!
+//! - [`HomeLock`] is the home's one-writer-at-a-time lock, for writes that must see what
+//!   is on disk now (an audit log's tail, a read-modify-write).
+//!
 //! Every path is relative to a cap-std [`Dir`]: nothing here can reach outside it.
 //!
 //! Not covered: a cache whose records are authenticated (the runtime's artifacts) needs no
 //! `fsync`, since a torn record fails its MAC and is rebuilt; it writes with a plain rename.
+
+mod lock;
+
+pub use lock::{DEFAULT_WAIT, HomeGuard, HomeLock};
 
 use std::io::{self, Write as _};
 

@@ -423,3 +423,61 @@ fn repeated_calls_are_stored_compactly_and_read_back_exactly() {
         Err(Tampering::Malformed { .. })
     ));
 }
+
+/// Two logs open on one home at once, as a `sandframe dev` and a `sandframe install` would
+/// be: each with its own descriptor (its own `flock`), its own anchor object over the one
+/// anchor file, its own cached head. Records from both, interleaved from threads, frames
+/// filled and flushed at random moments, all land in one valid chain, in one sequence,
+/// anchored, none lost.
+#[test]
+fn two_logs_open_on_one_home_append_to_one_chain_and_lose_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let anchor_path = t.path().join("anchor");
+    let open = || {
+        let anchor: Arc<dyn Anchor> = Arc::new(FileAnchor::open(&anchor_path).unwrap());
+        AuditLog::open(&dir(&t), anchor).unwrap()
+    };
+    let (a, b) = (open(), open());
+    std::thread::scope(|s| {
+        for (n, log) in [&a, &b, &a, &b].into_iter().enumerate() {
+            s.spawn(move || {
+                for i in 0..30 {
+                    // Sometimes enough to fill a frame (64 KiB) without a flush.
+                    write(log, if i % 7 == 0 { 700 } else { 5 }, &format!("t{n} {i}"));
+                    if i % 3 == n % 3 {
+                        log.flush().unwrap();
+                    }
+                }
+            });
+        }
+    });
+    // A third log opened meanwhile sees the chain so far and extends it.
+    a.flush().unwrap();
+    let c = open();
+    write(&c, 3, "late");
+    drop((a, b, c));
+    let anchor = FileAnchor::open(&anchor_path).unwrap();
+    let bytes = std::fs::read(t.path().join("audit.log")).unwrap();
+    let v = audit::verify(&bytes, &anchor.key(), &anchor.head()).unwrap();
+    assert_eq!(
+        v.unanchored_frames, 0,
+        "every frame was anchored at the last flush"
+    );
+    assert_eq!(v.torn_tail_bytes, 0);
+    let per_thread = (0..30)
+        .map(|i| if i % 7 == 0 { 700 } else { 5 })
+        .sum::<u64>();
+    assert_eq!(v.head.records, 4 * per_thread + 3);
+    let records = audit::read(&bytes, &anchor.key(), &anchor.head()).unwrap();
+    assert!(
+        records.iter().enumerate().all(|(i, r)| r.seq == i as u64),
+        "one sequence, no gap, no repeat"
+    );
+    for n in 0..4 {
+        let mine = records
+            .iter()
+            .filter(|r| r.detail.starts_with(&format!("t{n} ")))
+            .count() as u64;
+        assert_eq!(mine, per_thread, "thread {n}'s records are all there");
+    }
+}

@@ -288,6 +288,14 @@ impl HostBuilder {
             home.create_dir_all(d)
                 .map_err(home_err(format!("create {d}/")))?;
         }
+        let lock = sandframe_durable::HomeLock::open(&home, path.display().to_string())
+            .map_err(home_err("open the home for its lock"))?;
+        if lock.on_network_filesystem() {
+            tracing::warn!(
+                home = %path.display(),
+                "the home is on a network filesystem: its lock may not keep out a process on another machine; keep each home on one machine"
+            );
+        }
         let secret = host_secret(&home)?;
         let open = |d: &str| home.open_dir(d).map_err(home_err(format!("open {d}/")));
         let runtime = Arc::new(Runtime::new(
@@ -299,7 +307,11 @@ impl HostBuilder {
             Some(a) => a,
             None => Arc::new(FileAnchor::open(&default_anchor(&path))?),
         };
-        let audit = Arc::new(AuditLog::open(&home, Arc::clone(&anchor))?);
+        let audit = Arc::new(AuditLog::open_locked(
+            &home,
+            Arc::clone(&anchor),
+            lock.clone(),
+        )?);
         // The render side: its own thread, holding the surface and nothing else.
         let (render, html) = match self.surface {
             Some(spawn) => (Arc::new(spawn()?), None),
@@ -361,6 +373,7 @@ impl HostBuilder {
         };
         let pool = LogicPool::new(Arc::clone(&runtime), self.threads)?;
         Ok(Host {
+            lock,
             apps: open("apps")?,
             artifacts: open("artifacts")?,
             home,

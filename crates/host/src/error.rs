@@ -119,6 +119,9 @@ pub enum HomeError {
     /// A record in the home is damaged.
     #[error("host home: {0} is damaged; restore it from a backup or uninstall the app")]
     Damaged(String),
+    /// Another process kept the home's lock for the whole wait (the message says how long).
+    #[error("host home: {0}")]
+    Busy(String),
     /// An install receipt does not match its package.
     #[error(transparent)]
     Receipt(ValidateError),
@@ -255,6 +258,22 @@ impl From<Denied> for HostError {
 }
 
 /// Maps an I/O error in the home to [`HomeError::Io`], saying what was being done.
+/// Takes the home's lock; a wait that ran out is [`HomeError::Busy`].
+pub(crate) fn hold(
+    lock: &sandframe_durable::HomeLock,
+) -> Result<sandframe_durable::HomeGuard<'_>, HostError> {
+    lock.hold().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            HostError::Home(HomeError::Busy(e.to_string()))
+        } else {
+            HostError::Home(HomeError::Io {
+                what: "take the home lock".into(),
+                source: e,
+            })
+        }
+    })
+}
+
 pub(crate) fn home_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HostError {
     let what = what.into();
     move |source| HostError::Home(HomeError::Io { what, source })

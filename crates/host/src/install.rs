@@ -6,7 +6,7 @@ use sandframe_package::Package;
 use sandframe_validate::{Context, Pin, Registry as _, ValidateError};
 
 use crate::Host;
-use crate::error::{HomeError, HostError, Misuse, home_err};
+use crate::error::{HomeError, HostError, Misuse, hold, home_err};
 use crate::home::{HomeRegistry, Record, write_durably};
 
 /// What [`Host::install`] did.
@@ -28,6 +28,9 @@ impl Host {
     /// # Errors
     /// [`HostError::Rejected`] or [`HostError::Denied`] with the report ([`HostError::report`]) if it is refused; [`HostError::Home`] on I/O.
     pub fn install(&self, bytes: &[u8]) -> Result<Installation, HostError> {
+        // From reading the pins and versions to writing the new record, one writer: two
+        // installs racing cannot both pass as "newer than what is installed".
+        let held = hold(&self.lock)?;
         let registry = HomeRegistry(&self.apps);
         let verified = match self
             .validator
@@ -44,6 +47,7 @@ impl Host {
                     AuditOutcome::Denied,
                     &e.to_string(),
                 )?;
+                drop(held);
                 // The refusal is what the caller needs to see; a failed flush shows at the
                 // next one.
                 let _ = self.flush_audit();
@@ -86,6 +90,9 @@ impl Host {
         let text = toml::to_string(&record)
             .map_err(|e| HostError::from(HomeError::Damaged(e.to_string())))?;
         write_durably(&dir, "record.toml", text.as_bytes())?;
+        // Never wait for a logic thread with the lock held: it may be waiting for the lock
+        // (to write an audit frame).
+        drop(held);
         // A running instance of the old version stops; its next event relaunches this one.
         let restarted = self.suspend(id)?;
         let version = manifest.version().to_string();
@@ -109,6 +116,8 @@ impl Host {
         &self,
         app: &AppId,
     ) -> Result<sandframe_validate::VerifiedPackage, HostError> {
+        // Package and receipt as one install left them, not one from each of two installs.
+        let held = hold(&self.lock)?;
         let dir = self
             .apps
             .open_dir(app.as_str())
@@ -119,6 +128,7 @@ impl Host {
         let receipt = dir
             .read("receipt")
             .map_err(|_| HostError::from(HomeError::Damaged(format!("apps/{app}/receipt"))))?;
+        drop(held);
         // A warm launch: the receipt re-mints the VerifiedPackage (digests, receipt MAC, and
         // the cheap origin checks again) without re-running signature and static analysis.
         let verified = match self
@@ -147,6 +157,7 @@ impl Host {
     /// [`Misuse::NotInstalled`], or I/O errors (uninstall is safe to retry).
     pub fn uninstall(&self, app: &AppId) -> Result<(), HostError> {
         self.terminate(app)?;
+        let held = hold(&self.lock)?;
         let dir = self
             .apps
             .open_dir(app.as_str())
@@ -190,6 +201,7 @@ impl Host {
         }
         // The app is gone: so is its quarantine (a reinstall is a host decision too).
         self.monitor.release(app)?;
+        drop(held);
         self.record(
             Some(app),
             "uninstall",

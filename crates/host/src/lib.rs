@@ -114,6 +114,9 @@ pub const ON_HIDE: &str = "onHide";
 
 /// A sandframe host.
 pub struct Host {
+    /// The home's lock: held around every write to the home and every read that must not
+    /// see another process's half-done install.
+    lock: sandframe_durable::HomeLock,
     apps: Dir,
     artifacts: Dir,
     home: Dir,

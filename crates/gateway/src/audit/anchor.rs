@@ -30,6 +30,15 @@ pub trait Anchor: Send + Sync {
     /// # Errors
     /// When it cannot be stored; the log then reports its flush as failed.
     fn advance(&self, head: &Head) -> Result<(), GatewayError>;
+
+    /// The head as stored now, read again: another process sharing the anchor (under the
+    /// home lock) may have advanced it since. By default, [`Anchor::head`].
+    ///
+    /// # Errors
+    /// When it cannot be read, or no longer holds this anchor's key.
+    fn reload(&self) -> Result<Head, GatewayError> {
+        Ok(self.head())
+    }
 }
 
 /// An [`Anchor`] in one small file (mode 0600) that the embedder keeps outside the home;
@@ -71,50 +80,70 @@ impl FileAnchor {
         std::fs::create_dir_all(parent).map_err(io("create the anchor's directory"))?;
         let dir = Dir::open_ambient_dir(parent, cap_std::ambient_authority())
             .map_err(io("open the anchor's directory"))?;
-        match dir.read(&name) {
-            Ok(bytes) => {
-                let (key, head) = decode_anchor(&bytes).ok_or_else(|| {
-                    GatewayError::Damaged(format!(
-                        "{} is not a sandframe audit anchor; restore it from a backup",
-                        path.display()
-                    ))
-                })?;
-                Ok(FileAnchor {
-                    dir,
-                    name,
-                    key,
-                    head: Mutex::new(head),
-                })
+        // Two processes opening a fresh home at once must end with one key: the file is
+        // created whole or not at all, and the one that loses reads the winner's.
+        for _ in 0..2 {
+            match dir.read(&name) {
+                Ok(bytes) => {
+                    let (key, head) = decode_anchor(&bytes).ok_or_else(|| {
+                        GatewayError::Damaged(format!(
+                            "{} is not a sandframe audit anchor; restore it from a backup",
+                            path.display()
+                        ))
+                    })?;
+                    return Ok(FileAnchor {
+                        dir,
+                        name,
+                        key,
+                        head: Mutex::new(head),
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let mut key = [0u8; 32];
+                    getrandom::fill(&mut key).map_err(|e| GatewayError::Io {
+                        what: "generate an audit key",
+                        source: std::io::Error::other(e.to_string()),
+                    })?;
+                    let bytes = encode_anchor(&key, &Head::default());
+                    if sandframe_durable::create_new(&dir, &name, &bytes, 0o600)
+                        .map_err(io("create the anchor"))?
+                    {
+                        return Ok(FileAnchor {
+                            dir,
+                            name,
+                            key,
+                            head: Mutex::new(Head::default()),
+                        });
+                    }
+                }
+                Err(e) => return Err(io("read the audit anchor")(e)),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                getrandom::fill(&mut key).map_err(|e| GatewayError::Io {
-                    what: "generate an audit key",
-                    source: std::io::Error::other(e.to_string()),
-                })?;
-                let anchor = FileAnchor {
-                    dir,
-                    name,
-                    key,
-                    head: Mutex::new(Head::default()),
-                };
-                anchor.write(&Head::default())?;
-                Ok(anchor)
-            }
-            Err(e) => Err(io("read the audit anchor")(e)),
         }
+        Err(GatewayError::Damaged(format!(
+            "{} exists but cannot be read; restore it from a backup",
+            path.display()
+        )))
     }
 
     pub(crate) fn write(&self, head: &Head) -> Result<(), GatewayError> {
-        let mut bytes = Vec::with_capacity(ANCHOR_BYTES);
-        bytes.extend_from_slice(ANCHOR_MAGIC);
-        bytes.extend_from_slice(&self.key);
-        bytes.extend_from_slice(&head.frames.to_le_bytes());
-        bytes.extend_from_slice(&head.records.to_le_bytes());
-        bytes.extend_from_slice(&head.mac);
-        sandframe_durable::replace(&self.dir, &self.name, &bytes, 0o600)
-            .map_err(io("write the anchor"))
+        sandframe_durable::replace(
+            &self.dir,
+            &self.name,
+            &encode_anchor(&self.key, head),
+            0o600,
+        )
+        .map_err(io("write the anchor"))
     }
+}
+
+fn encode_anchor(key: &[u8; 32], head: &Head) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(ANCHOR_BYTES);
+    bytes.extend_from_slice(ANCHOR_MAGIC);
+    bytes.extend_from_slice(key);
+    bytes.extend_from_slice(&head.frames.to_le_bytes());
+    bytes.extend_from_slice(&head.records.to_le_bytes());
+    bytes.extend_from_slice(&head.mac);
+    bytes
 }
 
 fn decode_anchor(bytes: &[u8]) -> Option<([u8; 32], Head)> {
@@ -148,6 +177,25 @@ impl Anchor for FileAnchor {
             *h = *head;
         }
         Ok(())
+    }
+    fn reload(&self) -> Result<Head, GatewayError> {
+        let bytes = self
+            .dir
+            .read(&self.name)
+            .map_err(io("read the audit anchor"))?;
+        let head = match decode_anchor(&bytes) {
+            Some((key, head)) if key == self.key => head,
+            _ => {
+                return Err(GatewayError::Damaged(format!(
+                    "the audit anchor {} was replaced while this host had it open; restore it from a backup",
+                    self.name
+                )));
+            }
+        };
+        if let Ok(mut h) = self.head.lock() {
+            *h = head;
+        }
+        Ok(head)
     }
 }
 

@@ -1,5 +1,11 @@
 //! [`AuditLog`]: the open log, its buffered frame and the batches of gateway sessions, and
 //! `flush` (write, fsync, advance the anchor).
+//!
+//! Several processes may share one log (a `sandframe dev` and a `sandframe install` on one
+//! home). Every write to the file, and every anchor advance, happens under the home's
+//! [`HomeLock`], after reading again what the others appended and where the anchor stands:
+//! a frame is numbered, chained and placed after the last frame on disk, never after the
+//! last one this process wrote. Lock order: the home lock before the log's state lock.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +16,9 @@ use cap_std::fs::{Dir, File, OpenOptions, OpenOptionsExt as _};
 use sandframe_core::{AuditBatch, AuditRecord, AuditSink, Error};
 
 use super::anchor::{Anchor, Head};
-use super::verify::{Verified, read, verify};
+use sandframe_durable::HomeLock;
+
+use super::verify::{Verified, continue_from, read, verify};
 use super::wire::{Last, StoredRecord, encode, frame_mac, stored};
 use super::{FRAME_BYTES, LOG_FILE, io};
 use crate::GatewayError;
@@ -23,8 +31,10 @@ pub(crate) struct State {
     /// Records in the open frame.
     pub(crate) open_records: u64,
     pub(crate) next_seq: u64,
-    /// The last frame written to the file (not necessarily synced or anchored).
+    /// The last frame in the file as this process last saw it (not necessarily synced or
+    /// anchored), and the byte offset just past it.
     pub(crate) written: Head,
+    pub(crate) end: u64,
     pub(crate) clock: WallClock,
 }
 
@@ -40,8 +50,8 @@ pub(crate) struct LogInner {
     pub(crate) key: [u8; 32],
     /// Set when a write failed: the log refuses further records until reopened.
     pub(crate) broken: AtomicBool,
-    /// Held by a flush from seal to anchor.
-    pub(crate) flushing: Mutex<()>,
+    /// The home's lock, held around every write to the file and the anchor.
+    pub(crate) lock: HomeLock,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -51,7 +61,21 @@ impl std::fmt::Debug for AuditLog {
 }
 
 impl AuditLog {
-    /// Opens (or creates) `audit.log` in `dir`, checking what is there against `anchor`.
+    /// Opens (or creates) `audit.log` in `dir`, checking what is there against `anchor`,
+    /// with a [`HomeLock`] of its own on `dir` (a host passes the home's one lock to
+    /// [`AuditLog::open_locked`] instead).
+    ///
+    /// # Errors
+    /// As [`AuditLog::open_locked`]; [`GatewayError::Io`] if `dir` cannot be opened again for
+    /// its lock.
+    pub fn open(dir: &Dir, anchor: Arc<dyn Anchor>) -> Result<AuditLog, GatewayError> {
+        let lock = HomeLock::open(dir, "the audit log's directory")
+            .map_err(io("open the audit log's directory for its lock"))?;
+        AuditLog::open_locked(dir, anchor, lock)
+    }
+
+    /// Opens (or creates) `audit.log` in `dir`, checking what is there against `anchor`;
+    /// `lock` is the home's lock, which every process writing this log takes.
     ///
     /// A torn frame at the end (a crash mid-write) is cut off; unanchored but valid frames
     /// are kept and the chain continues from them.
@@ -59,15 +83,22 @@ impl AuditLog {
     /// # Errors
     /// [`GatewayError::Tampered`] if the log fails verification: sandframe will not append to
     /// a log it cannot vouch for; keep it as evidence, move it aside and start a new one with a
-    /// new anchor. [`GatewayError::Io`] if the file cannot be read or opened.
-    pub fn open(dir: &Dir, anchor: Arc<dyn Anchor>) -> Result<AuditLog, GatewayError> {
+    /// new anchor. [`GatewayError::Io`] if the file cannot be read or opened, or the lock not
+    /// taken.
+    pub fn open_locked(
+        dir: &Dir,
+        anchor: Arc<dyn Anchor>,
+        lock: HomeLock,
+    ) -> Result<AuditLog, GatewayError> {
         let key = anchor.key();
+        let held = lock.hold().map_err(io("take the home lock"))?;
+        let anchored = anchor.reload()?;
         let bytes = match dir.read(LOG_FILE) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(io("read the audit log")(e)),
         };
-        let summary = verify(&bytes, &key, &anchor.head()).map_err(GatewayError::Tampered)?;
+        let summary = verify(&bytes, &key, &anchored).map_err(GatewayError::Tampered)?;
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).mode(0o600);
         let file = dir
@@ -77,9 +108,7 @@ impl AuditLog {
             file.set_len(summary.valid_bytes)
                 .map_err(io("cut a torn frame off the audit log"))?;
         }
-        let mut file = file;
-        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(summary.valid_bytes))
-            .map_err(io("seek to the end of the audit log"))?;
+        drop(held);
         let written = summary.head;
         let mut body = Vec::with_capacity(FRAME_BYTES + 1024);
         body.extend_from_slice(&[0; 4]); // the frame's length, filled in when sealed
@@ -92,12 +121,13 @@ impl AuditLog {
                     open_records: 0,
                     next_seq: written.records,
                     written,
+                    end: summary.valid_bytes,
                     clock: WallClock::now(),
                 }),
                 anchor,
                 key,
                 broken: AtomicBool::new(false),
-                flushing: Mutex::new(()),
+                lock,
             }),
         })
     }
@@ -155,7 +185,7 @@ impl WallClock {
 }
 
 impl LogInner {
-    pub(crate) fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, Error> {
+    pub(crate) fn lock_state(&self) -> Result<std::sync::MutexGuard<'_, State>, Error> {
         if self.broken.load(Ordering::Acquire) {
             return Err(Error::Unavailable(
                 "the audit log failed earlier; restart the host".into(),
@@ -166,12 +196,75 @@ impl LogInner {
             .map_err(|_| Error::Unavailable("the audit log lock is poisoned".into()))
     }
 
-    /// Writes the open frame (if it holds records) to the file.
+    /// Marks the log broken (it refuses records until reopened) and says why.
+    fn fail(&self, why: String) -> Error {
+        self.broken.store(true, Ordering::Release);
+        Error::Unavailable(why)
+    }
+
+    /// Reads what other processes appended to the file since this one last looked, and moves
+    /// `written` and `end` past it. The home lock must be held. A torn frame at the end (a
+    /// holder killed mid-write) is cut off; a file shorter than before, or frames that fail
+    /// their MAC within what the anchor vouches for, break the log.
+    fn catch_up(&self, s: &mut State) -> Result<(), Error> {
+        use std::io::{Read as _, Seek as _};
+        let len = s
+            .file
+            .metadata()
+            .map_err(|e| {
+                self.fail(format!(
+                    "the audit log cannot be read ({e}); restart the host"
+                ))
+            })?
+            .len();
+        if len == s.end {
+            return Ok(());
+        }
+        if len < s.end {
+            return Err(self.fail(format!(
+                "the audit log was cut short while open (from {} to {len} bytes); run `sandframe audit --verify`",
+                s.end
+            )));
+        }
+        let anchored = self.anchor.reload().map_err(|e| self.fail(e.to_string()))?;
+        let mut tail = Vec::new();
+        s.file
+            .seek(std::io::SeekFrom::Start(s.end))
+            .and_then(|_| s.file.read_to_end(&mut tail))
+            .map_err(|e| {
+                self.fail(format!(
+                    "the audit log cannot be read ({e}); restart the host"
+                ))
+            })?;
+        let seen = continue_from(&tail, &s.written, &self.key, &anchored)
+            .map_err(|t| self.fail(GatewayError::Tampered(t).to_string()))?;
+        s.written = seen.head;
+        s.end += seen.valid_bytes;
+        if seen.torn_tail_bytes > 0 {
+            s.file.set_len(s.end).map_err(|e| {
+                self.fail(format!(
+                    "a torn frame cannot be cut off the audit log ({e})"
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Writes the open frame (if it holds records) to the file, after the last frame on
+    /// disk. The home lock must be held.
     fn seal(&self, s: &mut State) -> Result<(), Error> {
+        use std::io::Seek as _;
         if s.open_records == 0 {
             return Ok(());
         }
+        self.catch_up(s)?;
         let index = s.written.frames;
+        // Another process may have written records since this frame was opened: it starts
+        // where the file's records end.
+        let first_seq = s.written.records;
+        if let Some(seq) = s.body.get_mut(4..12) {
+            seq.copy_from_slice(&first_seq.to_le_bytes());
+        }
         // The open frame is kept as it goes to disk: 4 bytes for the length, the body, and
         // the MAC appended here, so sealing copies nothing.
         let body_len = s.body.len().saturating_sub(4);
@@ -185,17 +278,23 @@ impl LogInner {
             len.copy_from_slice(&(body_len as u32).to_le_bytes());
         }
         s.body.extend_from_slice(&mac);
-        if let Err(e) = s.file.write_all(&s.body) {
-            self.broken.store(true, Ordering::Release);
-            return Err(Error::Unavailable(format!(
+        let end = s.end;
+        let State { file, body, .. } = &mut *s;
+        if let Err(e) = file
+            .seek(std::io::SeekFrom::Start(end))
+            .and_then(|_| file.write_all(body))
+        {
+            return Err(self.fail(format!(
                 "the audit log cannot be written ({e}); free disk space and restart the host"
             )));
         }
+        s.end += s.body.len() as u64;
         s.written = Head {
             frames: index + 1,
-            records: s.written.records + s.open_records,
+            records: first_seq + s.open_records,
             mac,
         };
+        s.next_seq = s.written.records;
         s.body.clear();
         s.body.extend_from_slice(&[0; 4]);
         s.body.extend_from_slice(&s.next_seq.to_le_bytes());
@@ -204,37 +303,55 @@ impl LogInner {
         Ok(())
     }
 
-    /// Appends `count` encoded records to the open frame, sealing it when full.
-    fn append(&self, encoded: &[u8], count: u64) -> Result<(), Error> {
-        let mut s = self.lock()?;
-        s.body.extend_from_slice(encoded);
-        s.open_records += count;
-        s.next_seq += count;
+    /// Seals the open frame if it is full, taking the home lock first (lock order: the
+    /// home lock, then the state).
+    fn seal_if_full(&self) -> Result<(), Error> {
+        let _held = self
+            .lock
+            .hold()
+            .map_err(|e| Error::Unavailable(format!("the home lock cannot be taken: {e}")))?;
+        let mut s = self.lock_state()?;
         if s.body.len() >= FRAME_BYTES {
             self.seal(&mut s)?;
         }
         Ok(())
     }
 
+    /// Appends `count` encoded records to the open frame, sealing it when full.
+    fn append(&self, encoded: &[u8], count: u64) -> Result<(), Error> {
+        let full = {
+            let mut s = self.lock_state()?;
+            s.body.extend_from_slice(encoded);
+            s.open_records += count;
+            s.next_seq += count;
+            s.body.len() >= FRAME_BYTES
+        };
+        if full { self.seal_if_full() } else { Ok(()) }
+    }
+
     fn flush(&self) -> Result<(), Error> {
-        // One flush at a time, from seal to anchor: two racing flushes must not let the older
-        // head reach the anchor last (the anchor would then vouch for less than was synced).
-        let _one = self
-            .flushing
-            .lock()
-            .map_err(|_| Error::Unavailable("the audit log lock is poisoned".into()))?;
+        // One flush at a time, across threads and processes, from seal to anchor: a racing
+        // flush must not let an older head reach the anchor last (the anchor would then vouch
+        // for less than was synced), nor two processes chain frames onto the same one.
+        let _held = self
+            .lock
+            .hold()
+            .map_err(|e| Error::Unavailable(format!("the home lock cannot be taken: {e}")))?;
         let head = {
-            let mut s = self.lock()?;
+            let mut s = self.lock_state()?;
             self.seal(&mut s)?;
             if let Err(e) = s.file.sync_data() {
-                self.broken.store(true, Ordering::Release);
-                return Err(Error::Unavailable(format!(
+                return Err(self.fail(format!(
                     "the audit log cannot be synced ({e}); restart the host"
                 )));
             }
             s.written
         };
-        if head.frames > self.anchor.head().frames {
+        let anchored = self
+            .anchor
+            .reload()
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        if head.frames > anchored.frames {
             self.anchor
                 .advance(&head)
                 .map_err(|e| Error::Unavailable(e.to_string()))?;
@@ -245,15 +362,19 @@ impl LogInner {
 
 impl AuditSink for AuditLog {
     fn record(&self, r: &AuditRecord<'_>) -> Result<(), Error> {
-        let mut s = self.inner.lock()?;
-        let record = stored(r, &s.clock);
-        encode(&record, None, &mut s.body)?;
-        s.open_records += 1;
-        s.next_seq += 1;
-        if s.body.len() >= FRAME_BYTES {
-            self.inner.seal(&mut s)?;
+        let full = {
+            let mut s = self.inner.lock_state()?;
+            let record = stored(r, &s.clock);
+            encode(&record, None, &mut s.body)?;
+            s.open_records += 1;
+            s.next_seq += 1;
+            s.body.len() >= FRAME_BYTES
+        };
+        if full {
+            self.inner.seal_if_full()
+        } else {
+            Ok(())
         }
-        Ok(())
     }
 
     fn flush(&self) -> Result<(), Error> {

@@ -96,11 +96,44 @@ fn walk(
     log: &[u8],
     key: &[u8; 32],
     head: &Head,
+    each: impl FnMut(&[u8]) -> Result<(), Tampering>,
+) -> Result<Verified, Tampering> {
+    walk_from(log, &Head::default(), key, head, each)
+}
+
+/// Verifies `tail`, the bytes a log holds past the frames whose head is `start` (written by
+/// another process since this one last looked), against `key` and the anchored `head`. The
+/// returned head and counts are the whole log's; `valid_bytes` and `torn_tail_bytes` count
+/// within `tail`.
+///
+/// # Errors
+/// The first [`Tampering`] found.
+pub(crate) fn continue_from(
+    tail: &[u8],
+    start: &Head,
+    key: &[u8; 32],
+    head: &Head,
+) -> Result<Verified, Tampering> {
+    walk_from(tail, start, key, head, |_| Ok(()))
+}
+
+fn walk_from(
+    log: &[u8],
+    start: &Head,
+    key: &[u8; 32],
+    head: &Head,
     mut each: impl FnMut(&[u8]) -> Result<(), Tampering>,
 ) -> Result<Verified, Tampering> {
     let mut at = 0usize;
-    let mut found = Head::default();
-    let mut anchored_seen = head.frames == 0;
+    let mut found = *start;
+    if head.frames == start.frames && head.mac != start.mac {
+        return Err(Tampering::Truncated {
+            anchored: head.frames,
+            found: start.frames,
+        });
+    }
+    // An anchored frame before `start` was checked when `start` was reached.
+    let mut anchored_seen = head.frames <= start.frames;
     let mut torn = 0u64;
     while at < log.len() {
         let offset = at as u64;
@@ -134,7 +167,6 @@ fn walk(
             break;
         };
         let expected = frame_mac(key, &found.mac, found.frames, body);
-        // Constant-time comparison.
         // Constant-time comparison.
         if blake3::Hash::from(expected) != blake3::Hash::from_slice(mac).map_err(|_| malformed)? {
             if past_anchor {
