@@ -34,7 +34,10 @@ mod policy;
 pub use apis::{
     APIS, ApiSpec, MAX_LOG_BYTES, MAX_RANDOM_BYTES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
 };
-pub use audit::{Anchor, AuditLog, FileAnchor, Head, MemoryAnchor, StoredRecord, Tampering};
+pub use audit::{
+    Anchor, AuditLog, FileAnchor, Head, HomeSecret, MemoryAnchor, Migration, StoredRecord,
+    Tampering,
+};
 pub use gateway::{CONSENT_EVENT, FOLD_MAX, GatewayBuilder, MAX_PENDING_CONSENT, SandframeGateway};
 pub use grants::{GrantStore, MAX_GRANTS_FILE_BYTES};
 pub use minimal::MinimalGateway;

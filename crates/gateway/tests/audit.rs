@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use sandframe_core::{AuditOutcome, AuditRecord, AuditSink, Layer};
 use sandframe_gateway::audit::{self, Tampering};
-use sandframe_gateway::{Anchor, AuditLog, FileAnchor, GatewayError, Head, MemoryAnchor};
+use sandframe_gateway::{
+    Anchor, AuditLog, FileAnchor, GatewayError, Head, HomeSecret, MemoryAnchor, Migration,
+};
 
 const KEY: [u8; 32] = [5; 32];
 
@@ -276,6 +278,12 @@ impl Anchor for Recording {
         self.history.lock().unwrap().push(head.frames);
         self.inner.advance(head)
     }
+    fn home_secret(&self) -> Result<HomeSecret, GatewayError> {
+        self.inner.home_secret()
+    }
+    fn set_migration(&self, migration: Migration) -> Result<(), GatewayError> {
+        self.inner.set_migration(migration)
+    }
 }
 
 #[test]
@@ -480,4 +488,86 @@ fn two_logs_open_on_one_home_append_to_one_chain_and_lose_nothing() {
             .count() as u64;
         assert_eq!(mine, per_thread, "thread {n}'s records are all there");
     }
+}
+
+/// A first-format anchor (`"SFANCHR1"`, no root secret), as a home made before the root
+/// secret existed has it: read as it is, given a root secret (migration pending) by
+/// `home_secret`, and its key and head kept. The secret is stable across opens, each purpose
+/// gets its own key, and another open of the same file that advances the head afterwards
+/// keeps the secret (it reads the file before writing it).
+#[test]
+fn a_first_format_anchor_gets_a_root_secret_and_keeps_its_key_and_head() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("home.audit-anchor");
+    let mut v1 = b"SFANCHR1".to_vec();
+    v1.extend_from_slice(&KEY);
+    v1.extend_from_slice(&2u64.to_le_bytes());
+    v1.extend_from_slice(&9u64.to_le_bytes());
+    v1.extend_from_slice(&[7; 32]);
+    std::fs::write(&path, &v1).unwrap();
+    let head = Head {
+        frames: 2,
+        records: 9,
+        mac: [7; 32],
+    };
+
+    let a = FileAnchor::open(&path).unwrap();
+    let stale = FileAnchor::open(&path).unwrap(); // opened before the secret exists
+    assert_eq!((a.key(), a.head()), (KEY, head));
+    assert_eq!(std::fs::read(&path).unwrap(), v1, "opening changes nothing");
+    let secret = a.home_secret().unwrap();
+    assert_eq!(secret.migration, Migration::Pending);
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[..8], b"SFANCHR2");
+    assert_eq!(bytes.len(), 128);
+
+    // The other open advances the head: the secret survives.
+    let later = Head {
+        frames: 3,
+        records: 12,
+        mac: [8; 32],
+    };
+    stale.advance(&later).unwrap();
+    let b = FileAnchor::open(&path).unwrap();
+    assert_eq!((b.key(), b.head()), (KEY, later));
+    let again = b.home_secret().unwrap();
+    assert_eq!(
+        *again.derive("sandframe test purpose a"),
+        *secret.derive("sandframe test purpose a")
+    );
+    assert_ne!(
+        *again.derive("sandframe test purpose a"),
+        *again.derive("sandframe test purpose b")
+    );
+    // Neither the audit key nor the root secret is a derived key.
+    assert_ne!(*again.derive("sandframe test purpose a"), KEY);
+
+    b.set_migration(Migration::Done).unwrap();
+    assert_eq!(
+        FileAnchor::open(&path)
+            .unwrap()
+            .home_secret()
+            .unwrap()
+            .migration,
+        Migration::Done
+    );
+    // A migration state the format does not know is a damaged anchor, not a guess.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[72] = 9;
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(matches!(
+        FileAnchor::open(&path),
+        Err(GatewayError::Damaged(_))
+    ));
+}
+
+/// A fresh anchor is made in the second format, with its root secret and migration pending
+/// (the host records it done once it has looked for keys inside the home).
+#[test]
+fn a_fresh_anchor_has_a_root_secret_from_the_start() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("a");
+    let a = FileAnchor::open(&path).unwrap();
+    assert_eq!(&std::fs::read(&path).unwrap()[..8], b"SFANCHR2");
+    assert_eq!(a.home_secret().unwrap().migration, Migration::Pending);
 }

@@ -116,7 +116,7 @@ impl Host {
         &self,
         app: &AppId,
     ) -> Result<sandframe_validate::VerifiedPackage, HostError> {
-        // Package and receipt as one install left them, not one from each of two installs.
+        // Package, receipt and record as one install left them, not one from each of two.
         let held = hold(&self.lock)?;
         let dir = self
             .apps
@@ -128,13 +128,16 @@ impl Host {
         let receipt = dir
             .read("receipt")
             .map_err(|_| HostError::from(HomeError::Damaged(format!("apps/{app}/receipt"))))?;
-        drop(held);
         // A warm launch: the receipt re-mints the VerifiedPackage (digests, receipt MAC, and
         // the cheap origin checks again) without re-running signature and static analysis.
-        let verified = match self
-            .validator
-            .reinstate(&bytes, &receipt, &self.secret, &self.trust)
-        {
+        let verified = self.validator.reinstate(
+            &bytes,
+            &receipt,
+            &self.secret,
+            &Context::new(&self.trust, &HomeRegistry(&self.apps)),
+        );
+        drop(held);
+        let verified = match verified {
             Err(ValidateError::BadReceipt) => {
                 return Err(HostError::from(HomeError::Damaged(format!(
                     "apps/{app} (package and receipt disagree)"

@@ -543,16 +543,22 @@ impl Validator {
     /// launch. The signature and the static analysis are not repeated: the receipt proves
     /// they passed for exactly these bytes.
     ///
+    /// The receipt is bound to the install record too: the context's registry must hold this
+    /// app id pinned to this package's publisher at exactly this package's version, so an
+    /// older package put back with its own (once valid) receipt is refused as a downgrade,
+    /// and a package whose record is gone or another publisher's does not launch.
+    ///
     /// # Errors
     /// [`ValidateError::BadReceipt`], or [`ValidateError::Rejected`] if the package no longer
-    /// parses or its origin is now refused.
+    /// parses, its origin is now refused, or it is not the version its record names.
     pub fn reinstate(
         &self,
         bytes: &[u8],
         receipt: &[u8],
         host_secret: &[u8; 32],
-        trust: &TrustStore,
+        context: &Context<'_>,
     ) -> Result<VerifiedPackage, ValidateError> {
+        let trust = context.trust;
         let reject = |code: &str, message: String| {
             let mut report = Report::default();
             report.push(Finding::error(code, Location::default(), message));
@@ -565,6 +571,48 @@ impl Validator {
             return Err(ValidateError::BadReceipt);
         }
         let publisher = package.publisher();
+        let manifest = package.manifest();
+        let installed = context.registry.installed(manifest.id());
+        match installed {
+            Some(Installed {
+                publisher: pinned,
+                version: Some(version),
+                ..
+            }) if pinned == *publisher && version == *manifest.version() => {}
+            Some(Installed {
+                publisher: pinned, ..
+            }) if pinned != *publisher => {
+                return Err(reject(
+                    codes::PINNED_ELSEWHERE,
+                    format!(
+                        "{} is pinned to publisher {pinned}, not {publisher}; install it again",
+                        manifest.id()
+                    ),
+                ));
+            }
+            Some(Installed {
+                version: Some(version),
+                ..
+            }) => {
+                return Err(reject(
+                    codes::DOWNGRADE,
+                    format!(
+                        "the install record of {} names version {version}, but the package in the home is {}: an older package was put back; install the app again",
+                        manifest.id(),
+                        manifest.version()
+                    ),
+                ));
+            }
+            _ => {
+                return Err(reject(
+                    codes::MALFORMED,
+                    format!(
+                        "{} has no install record naming this version; install it again",
+                        manifest.id()
+                    ),
+                ));
+            }
+        }
         if self.scanner.defs.revokes(publisher) {
             return Err(reject(
                 codes::REVOKED,

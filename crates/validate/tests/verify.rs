@@ -384,6 +384,20 @@ fn the_hello_example_passes_static_analysis() {
     assert!(!v.report().has_errors(), "{}", v.report());
 }
 
+/// The install record a host keeps for `version` of the test app, pinned to `publisher`.
+fn record(version: Option<&str>, publisher: u8) -> BTreeMap<AppId, Installed> {
+    let mut r = BTreeMap::new();
+    r.insert(
+        ID.parse().unwrap(),
+        Installed {
+            publisher: key(publisher).public_key(),
+            version: version.map(|v| v.parse().unwrap()),
+            capabilities: Vec::new(),
+        },
+    );
+    r
+}
+
 #[test]
 fn a_receipt_reinstates_exactly_the_package_it_was_made_for() {
     let secret = [5u8; 32];
@@ -391,48 +405,88 @@ fn a_receipt_reinstates_exactly_the_package_it_was_made_for() {
     let v = verify_with(&Validator::new(), &bytes).unwrap();
     let receipt = v.receipt(&secret);
     let validator = Validator::new();
+    let trust = trust();
+    let installed = record(Some("1.0.0"), 1);
+    let home = Context::new(&trust, &installed);
     let back = validator
-        .reinstate(&bytes, &receipt, &secret, &trust())
+        .reinstate(&bytes, &receipt, &secret, &home)
         .unwrap();
     assert_eq!(back.package().digest(), v.package().digest());
 
     // Another host's secret, a bent receipt, a short receipt: refused.
     assert!(matches!(
-        validator.reinstate(&bytes, &receipt, &[6; 32], &trust()),
+        validator.reinstate(&bytes, &receipt, &[6; 32], &home),
         Err(ValidateError::BadReceipt)
     ));
     let mut bent = receipt;
     bent[0] ^= 1;
     assert!(matches!(
-        validator.reinstate(&bytes, &bent, &secret, &trust()),
+        validator.reinstate(&bytes, &bent, &secret, &home),
         Err(ValidateError::BadReceipt)
     ));
     assert!(matches!(
-        validator.reinstate(&bytes, &receipt[..31], &secret, &trust()),
+        validator.reinstate(&bytes, &receipt[..31], &secret, &home),
         Err(ValidateError::BadReceipt)
     ));
 
     // The receipt of one package does not launch another (validly signed) one.
     let other = package_with(&manifest("1.0.1", ""), wasm(), &key(1));
     assert!(matches!(
-        validator.reinstate(&other, &receipt, &secret, &trust()),
+        validator.reinstate(&other, &receipt, &secret, &home),
         Err(ValidateError::BadReceipt)
     ));
     // Changed bytes fail parsing or the receipt.
     let mut b = bytes.clone();
     let last = b.len() - 1;
     b[last] ^= 1;
-    assert!(
-        validator
-            .reinstate(&b, &receipt, &secret, &trust())
-            .is_err()
-    );
+    assert!(validator.reinstate(&b, &receipt, &secret, &home).is_err());
 
     // A publisher revoked since install does not launch.
-    let mut revoked = trust();
+    let mut revoked = trust.clone();
     revoked.revoke(key(1).public_key());
-    let r = rejected(validator.reinstate(&bytes, &receipt, &secret, &revoked));
+    let r = rejected(validator.reinstate(
+        &bytes,
+        &receipt,
+        &secret,
+        &Context::new(&revoked, &installed),
+    ));
     assert!(r.has(codes::REVOKED), "{r}");
+}
+
+/// A receipt is valid only for the version the install record names: an older package put
+/// back beside its own old (once valid) receipt is a downgrade, and a package without a
+/// record naming its version, or pinned to another publisher, does not launch either.
+#[test]
+fn an_older_package_put_back_with_its_old_receipt_is_refused_as_a_downgrade() {
+    let secret = [5u8; 32];
+    let old = package(&good_module()); // 1.0.0
+    let old_receipt = verify_with(&Validator::new(), &old)
+        .unwrap()
+        .receipt(&secret);
+    let validator = Validator::new();
+    let trust = trust();
+    let reinstate = |installed: &BTreeMap<AppId, Installed>| {
+        validator.reinstate(
+            &old,
+            &old_receipt,
+            &secret,
+            &Context::new(&trust, installed),
+        )
+    };
+    // The record says 1.0.1 is installed (the attacker put 1.0.0 and its receipt back).
+    let r = rejected(reinstate(&record(Some("1.0.1"), 1)));
+    assert!(r.has(codes::DOWNGRADE), "{r}");
+    assert!(r.to_string().contains("put back"), "{r}");
+    // An uninstalled app (a tombstone), or no record at all.
+    let r = rejected(reinstate(&record(None, 1)));
+    assert!(r.has(codes::MALFORMED), "{r}");
+    let r = rejected(reinstate(&BTreeMap::new()));
+    assert!(r.has(codes::MALFORMED), "{r}");
+    // Pinned to another publisher since.
+    let r = rejected(reinstate(&record(Some("1.0.0"), 2)));
+    assert!(r.has(codes::PINNED_ELSEWHERE), "{r}");
+    // The record that names it: it launches.
+    assert!(reinstate(&record(Some("1.0.0"), 1)).is_ok());
 }
 
 /// Package bytes encoded by hand from `docs/format.md` (as an attacker's tool would, with no
