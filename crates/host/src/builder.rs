@@ -14,12 +14,13 @@ use sandframe_monitor::{Rules, SandframeMonitor};
 use sandframe_package::{PublicKey, TrustStore};
 use sandframe_render::{HtmlSurface, RenderSide};
 use sandframe_runtime::{LogicPool, Runtime, RuntimeConfig};
-use sandframe_storage::{DiskStorage, FileKeySource, StorageConfig};
+use sandframe_storage::{DiskStorage, MemoryKeySource, StorageConfig};
 use sandframe_validate::{Caps, Check, Validator};
 
 use crate::error::{HostError, Misuse, home_err};
 use crate::glue::UiApi;
-use crate::home::{DiskArtifacts, host_secret};
+use crate::home::DiskArtifacts;
+use crate::keys::HomeKeys;
 use crate::lifecycle::Live;
 use crate::{DEFAULT_IDLE, Host, storage_api};
 
@@ -149,7 +150,7 @@ impl HostBuilder {
     }
 
     /// Swaps in another [`Storage`] for the default [`DiskStorage`] (under `<home>/storage/`,
-    /// its master key in `<home>/storage.key`, mode 0600).
+    /// its master key derived from the anchor's root secret, outside the home).
     pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
         self.set.push("storage");
         self.storage = Some(storage);
@@ -296,17 +297,22 @@ impl HostBuilder {
                 "the home is on a network filesystem: its lock may not keep out a process on another machine; keep each home on one machine"
             );
         }
-        let secret = host_secret(&home)?;
-        let open = |d: &str| home.open_dir(d).map_err(home_err(format!("open {d}/")));
-        let runtime = Arc::new(Runtime::new(
-            self.runtime,
-            secret,
-            Arc::new(DiskArtifacts(open("artifacts")?)),
-        ));
         let anchor = match self.anchor {
             Some(a) => a,
             None => Arc::new(FileAnchor::open(&default_anchor(&path))?),
         };
+        // Every key comes from the anchor's root secret, outside the home; made under the
+        // lock, so two processes starting on a new home agree on one.
+        let keys = {
+            let _held = crate::error::hold(&lock)?;
+            HomeKeys::derive(&anchor.home_secret()?)
+        };
+        let open = |d: &str| home.open_dir(d).map_err(home_err(format!("open {d}/")));
+        let runtime = Arc::new(Runtime::new(
+            self.runtime,
+            keys.artifacts,
+            Arc::new(DiskArtifacts(open("artifacts")?)),
+        ));
         let audit = Arc::new(AuditLog::open_locked(
             &home,
             Arc::clone(&anchor),
@@ -324,10 +330,7 @@ impl HostBuilder {
             Some(s) => s,
             None => Arc::new(DiskStorage::new(
                 open("storage")?,
-                Arc::new(FileKeySource::new(
-                    home.try_clone().map_err(home_err("open the home"))?,
-                    "storage.key",
-                )),
+                Arc::new(MemoryKeySource::new(*keys.storage)),
                 StorageConfig::default(),
             )),
         };
@@ -372,12 +375,13 @@ impl HostBuilder {
             }
         };
         let pool = LogicPool::new(Arc::clone(&runtime), self.threads)?;
-        Ok(Host {
+        let host = Host {
             lock,
             apps: open("apps")?,
             artifacts: open("artifacts")?,
             home,
-            secret,
+            receipts: keys.receipts,
+            storage_key: keys.storage,
             trust: self.trust,
             validator: self.validator,
             runtime,
@@ -394,7 +398,9 @@ impl HostBuilder {
             idle: self.idle,
             started: Instant::now(),
             last_sweep_ms: AtomicU64::new(0),
-        })
+        };
+        host.settle_keys()?;
+        Ok(host)
     }
 }
 

@@ -1,5 +1,5 @@
-//! The home directory's own records: per-app install records, the host secret, durable
-//! writes, the artifact cache and the registry `validate::verify` reads.
+//! The home directory's own records: per-app install records, durable writes, the artifact
+//! cache and the registry `validate::verify` reads. (The keys live outside it: `keys`.)
 
 use cap_std::fs::Dir;
 use sandframe_core::AppId;
@@ -8,7 +8,7 @@ use sandframe_runtime::ArtifactStore;
 use sandframe_validate::{Installed, Registry};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{HomeError, HostError, home_err};
+use crate::error::{HostError, home_err};
 
 /// The per-app record kept in the home (`apps/<id>/record.toml`).
 #[derive(Serialize, Deserialize)]
@@ -17,42 +17,6 @@ pub(crate) struct Record {
     pub(crate) publisher: String,
     pub(crate) version: Option<String>,
     pub(crate) capabilities: Vec<String>,
-}
-
-/// The host secret (`host.key`, 32 random bytes, mode 0600), created on first use.
-pub(crate) fn host_secret(home: &Dir) -> Result<[u8; 32], HostError> {
-    host_secret_tries(home, 2)
-}
-
-/// [`host_secret`], reading again at most `tries - 1` times when another process made the
-/// file first. A name that exists but cannot be read (a dangling symlink a home-writer
-/// planted) ends as damaged, never as a loop.
-fn host_secret_tries(home: &Dir, tries: u32) -> Result<[u8; 32], HostError> {
-    match home.read("host.key") {
-        Ok(bytes) => bytes
-            .try_into()
-            .map_err(|_| HostError::from(HomeError::Damaged("host.key".into()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut key = [0u8; 32];
-            getrandom::fill(&mut key).map_err(|e| {
-                HostError::from(HomeError::Io {
-                    what: "generate the host secret".into(),
-                    source: std::io::Error::other(e.to_string()),
-                })
-            })?;
-            // Whole or not at all; if another process made it first, theirs is the secret.
-            if sandframe_durable::create_new(home, "host.key", &key, 0o600)
-                .map_err(home_err("create host.key"))?
-            {
-                Ok(key)
-            } else if tries > 1 {
-                host_secret_tries(home, tries - 1)
-            } else {
-                Err(HomeError::Damaged("host.key (it exists but cannot be read)".into()).into())
-            }
-        }
-        Err(e) => Err(home_err("read host.key")(e)),
-    }
 }
 
 /// Writes `bytes` to `name` in `dir` durably (`sandframe_durable::replace`, mode 0600).

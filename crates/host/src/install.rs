@@ -77,7 +77,7 @@ impl Host {
             }
         }
         write_durably(&dir, "package.sfpkg", bytes)?;
-        write_durably(&dir, "receipt", &verified.receipt(&self.secret))?;
+        write_durably(&dir, "receipt", &verified.receipt(&self.receipts))?;
         let record = Record {
             publisher: package.publisher().to_string(),
             version: Some(manifest.version().to_string()),
@@ -133,7 +133,7 @@ impl Host {
         let verified = self.validator.reinstate(
             &bytes,
             &receipt,
-            &self.secret,
+            &self.receipts,
             &Context::new(&self.trust, &HomeRegistry(&self.apps)),
         );
         drop(held);

@@ -11,7 +11,8 @@
 //!   installed versions), then the package, its record and its install receipt are written,
 //!   each durably (temp file, fsync, rename, directory fsync).
 //! - `launch(app)`: reads the package and re-mints its `VerifiedPackage` from its install
-//!   receipt (a keyed blake3 MAC under the host secret; digests and origin re-checked, the
+//!   receipt (a keyed blake3 MAC under a key derived from the anchor's root secret, which
+//!   lives outside the home; digests, install record and origin re-checked, the
 //!   signature and static analysis not repeated), prepares it (the runtime's authenticated
 //!   artifact cache lives under the home) and starts it on a logic thread.
 //! - `dispatch`, `terminate`, `uninstall` (which keeps the app id's publisher pin as a
@@ -27,7 +28,8 @@
 //!   install, launch, terminate and uninstall there; it flushes (fsync + anchor) after
 //!   install, uninstall, on [`Host::flush_audit`] and when dropped, not on launch (an fsync
 //!   would cost a warm launch ten times over).
-//! - Storage is [`DiskStorage`] under `<home>/storage/` (master key `<home>/storage.key`)
+//! - Storage is [`DiskStorage`] under `<home>/storage/` (master key derived from the anchor's
+//!   root secret)
 //!   unless the builder swaps in another `Storage`; apps reach it through `storage.*`, and
 //!   uninstall wipes it.
 //!
@@ -60,6 +62,7 @@ mod glue;
 mod grants;
 mod home;
 mod install;
+mod keys;
 mod lifecycle;
 mod storage_api;
 mod typed;
@@ -120,7 +123,10 @@ pub struct Host {
     apps: Dir,
     artifacts: Dir,
     home: Dir,
-    secret: [u8; 32],
+    /// MACs install receipts (derived from the anchor's root secret, see `keys`).
+    receipts: [u8; 32],
+    /// The default storage's master key (derived likewise), for the move of an old home.
+    storage_key: zeroize::Zeroizing<[u8; 32]>,
     trust: TrustStore,
     validator: Validator,
     runtime: Arc<Runtime>,

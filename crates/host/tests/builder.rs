@@ -9,12 +9,13 @@
     clippy::panic
 )] // a test: failing loudly is the point
 
+mod common;
 use std::sync::Arc;
 
 use sandframe_host::danger::MinimalGateway;
 use sandframe_host::{
-    Caps, HomeError, Host, HostBuilder, HostError, Misuse, Policy, Rules, SandframeMonitor,
-    TracingAlerts, ValidateError, Validator,
+    Caps, Host, HostBuilder, HostError, Misuse, Policy, Rules, SandframeMonitor, TracingAlerts,
+    ValidateError, Validator,
 };
 
 fn builder(dir: &tempfile::TempDir) -> HostBuilder {
@@ -124,15 +125,19 @@ fn a_missing_home_or_definitions_without_a_key_are_refused() {
 /// a damaged home, reported once; before, the host read and created it in a loop until its
 /// stack overflowed and the embedder's process aborted.
 #[test]
-fn a_dangling_host_key_symlink_is_a_damaged_home_not_a_crash() {
+fn a_planted_host_key_is_never_read_not_even_a_dangling_symlink() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
+    // Before the first host: the move to keys outside the home removes it unread.
     std::os::unix::fs::symlink("nowhere", home.join("host.key")).unwrap();
-    match builder(&dir).build() {
-        Err(HostError::Home(HomeError::Damaged(what))) => {
-            assert!(what.contains("host.key"), "{what}");
-        }
-        other => panic!("expected a damaged home, got {other:?}"),
-    }
+    drop(builder(&dir).build().unwrap());
+    assert!(home.join("host.key").symlink_metadata().is_err());
+    // After it: never read, left as evidence, audited as tampering at every start.
+    std::os::unix::fs::symlink("nowhere", home.join("host.key")).unwrap();
+    std::fs::write(home.join("storage.key"), [7u8; 32]).unwrap();
+    let h = builder(&dir).build().unwrap();
+    let tampered = common::audited(&h, "tamper");
+    assert_eq!(tampered, ["host.key", "storage.key"]);
+    assert!(home.join("host.key").symlink_metadata().is_ok());
 }

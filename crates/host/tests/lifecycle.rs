@@ -136,19 +136,18 @@ fn a_fresh_host_on_the_same_home_runs_installed_apps() {
     host(home.path())
         .install(&package("com.example.persist", "1.0.0", CLOCK_APP))
         .unwrap();
-    let key_before = std::fs::read(home.path().join("home/host.key")).unwrap();
+    // No key in the home: the keys come from the anchor beside it (mode 0600), whose root
+    // secret a second host reads as it is.
+    let anchor = home.path().join("home.audit-anchor");
+    let root_before = std::fs::read(&anchor).unwrap()[40..72].to_vec();
     let h = host(home.path());
-    assert_eq!(
-        std::fs::read(home.path().join("home/host.key")).unwrap(),
-        key_before
-    );
+    assert!(!home.path().join("home/host.key").exists());
+    assert!(!home.path().join("home/storage.key").exists());
+    assert_eq!(std::fs::read(&anchor).unwrap()[40..72], root_before[..]);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(home.path().join("home/host.key"))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(&anchor).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     let app = id("com.example.persist");

@@ -270,7 +270,8 @@ impl Prepared {
 }
 
 impl Runtime {
-    /// A runtime with `config`, artifacts MAC'd under `secret` (the host secret) and kept in
+    /// A runtime with `config`, artifacts MAC'd under `secret` (a key kept where whoever can
+    /// write the artifact store cannot read it: the host derives it from its anchor) and kept in
     /// `artifacts`.
     pub fn new(
         config: RuntimeConfig,

@@ -85,6 +85,9 @@ pub fn serve(host: Host, parts: Parts, mut options: Options) -> Result<(), SimEr
             .map_err(|e| SimError::Start(e.to_string()))?
             .port();
         let url = format!("http://127.0.0.1:{port}/?t={}", shared.token);
+        // The handlers go in before anyone is told the address: a SIGTERM sent the moment
+        // the address is read must stop the server cleanly, not kill the process.
+        let stop_signals = Signals::register();
         if let Some(ready) = options.on_ready.take() {
             ready(&url);
         }
@@ -108,7 +111,7 @@ pub fn serve(host: Host, parts: Parts, mut options: Options) -> Result<(), SimEr
             .layer(middleware::from_fn_with_state(app.clone(), guard))
             .with_state(app);
         let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-            stopped().await;
+            stop_signals.stopped().await;
             let _ = stop_tx.send(true);
         });
         // Open event streams end on the stop signal; whatever else is still open after a
@@ -130,27 +133,50 @@ pub fn serve(host: Host, parts: Parts, mut options: Options) -> Result<(), SimEr
     Ok(())
 }
 
-/// Resolves when the process is asked to stop: Ctrl-C (SIGINT) or, on Unix, SIGTERM. Either
-/// way `serve` returns and the caller cleans up (a `dev` home is deleted).
-async fn stopped() {
+/// The stop signals, registered at once: Ctrl-C (SIGINT) and, on Unix, SIGTERM. Either way
+/// `serve` returns and the caller cleans up (a `dev` home is deleted).
+struct Signals {
     #[cfg(unix)]
-    {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn register() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = term => {}
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Resolves when one of them arrives.
+    async fn stopped(self) {
+        #[cfg(unix)]
+        {
+            async fn next(s: Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = next(self.interrupt) => {}
+                () = next(self.terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

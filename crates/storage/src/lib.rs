@@ -95,6 +95,38 @@ struct AppKeys {
     name: Zeroizing<[u8; 32]>,
 }
 
+impl AppKeys {
+    /// The app's keys under `master`: one context per purpose, bound to the app id and salt.
+    fn derive(master: &[u8; 32], app: &AppId, salt: &[u8]) -> AppKeys {
+        let derive = |context: &str| {
+            let mut h = blake3::Hasher::new_derive_key(context);
+            h.update(master);
+            h.update(&(app.as_str().len() as u64).to_le_bytes());
+            h.update(app.as_str().as_bytes());
+            h.update(salt);
+            Zeroizing::new(*h.finalize().as_bytes())
+        };
+        AppKeys {
+            seal: derive("sandframe storage value key v1"),
+            name: derive("sandframe storage name key v1"),
+        }
+    }
+}
+
+/// What [`DiskStorage::reseal_from`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resealed {
+    /// App namespaces looked at.
+    pub apps: u64,
+    /// Values re-sealed under the new master key.
+    pub values: u64,
+    /// Values already under the new key (a run that a crash cut short did them).
+    pub already: u64,
+    /// Value files that open under neither key (damaged, or forged by whoever knew neither):
+    /// left where they are; reading them is an integrity error.
+    pub unreadable: u64,
+}
+
 /// What is known of one app in this process (usage, derived once).
 #[derive(Debug, Default)]
 struct AppState {
@@ -253,18 +285,7 @@ impl DiskStorage {
             return Err(Error::Integrity("an app's storage salt"));
         }
         let master = self.keys.master_key()?;
-        let derive = |context: &str| {
-            let mut h = blake3::Hasher::new_derive_key(context);
-            h.update(&master[..]);
-            h.update(&(app.as_str().len() as u64).to_le_bytes());
-            h.update(app.as_str().as_bytes());
-            h.update(&salt);
-            Zeroizing::new(*h.finalize().as_bytes())
-        };
-        let keys = Arc::new(AppKeys {
-            seal: derive("sandframe storage value key v1"),
-            name: derive("sandframe storage name key v1"),
-        });
+        let keys = Arc::new(AppKeys::derive(&master, app, &salt));
         if let Ok(mut c) = self.key_cache.lock() {
             c.insert(app.clone(), Arc::clone(&keys));
         }
@@ -413,6 +434,85 @@ impl DiskStorage {
                     .filter_map(move |r| r.parse().ok().map(|r| (k.clone(), r)))
             })
             .collect())
+    }
+}
+
+impl DiskStorage {
+    /// Re-seals every value sealed under `old`'s master key under this storage's own (its
+    /// new file name and a new seal, written durably) before the old file goes. A value
+    /// that already opens under the new key is left; one that opens under neither is
+    /// counted and left. Safe to run again after a crash part-way: what was done opens under
+    /// the new key, what was not still opens under the old. The salts stay.
+    ///
+    /// # Errors
+    /// I/O errors, or the old key that cannot be read.
+    pub fn reseal_from(&self, old: &dyn KeySource) -> Result<Resealed, Error> {
+        let old_master = old.master_key()?;
+        let new_master = self.keys.master_key()?;
+        let mut done = Resealed::default();
+        for e in self.root.entries().map_err(io("list apps"))? {
+            let e = e.map_err(io("list apps"))?;
+            let Some(app) = e.file_name().to_str().and_then(|n| n.parse::<AppId>().ok()) else {
+                continue;
+            };
+            let state = self.state(&app)?;
+            let mut state = state
+                .lock()
+                .map_err(|_| Error::Unavailable("a storage lock is poisoned".into()))?;
+            let Some(dir) = self.app_dir(&app, false)? else {
+                continue;
+            };
+            let salt = match dir.read(SALT) {
+                Ok(s) if s.len() == 32 => s,
+                // No salt: nothing of the app opens under any key (a wipe cut short).
+                Ok(_) => return Err(Error::Integrity("an app's storage salt")),
+                Err(e) if not_found(&e) => continue,
+                Err(e) => return Err(io("read an app's salt")(e)),
+            };
+            done.apps += 1;
+            let old_keys = AppKeys::derive(&old_master, &app, &salt);
+            let new_keys = AppKeys::derive(&new_master, &app, &salt);
+            let values = match dir.open_dir(VALUES) {
+                Ok(v) => v,
+                Err(e) if not_found(&e) => continue,
+                Err(e) => return Err(io("open values")(e)),
+            };
+            let mut names = Vec::new();
+            for v in values.entries().map_err(io("list values"))? {
+                let v = v.map_err(io("list values"))?;
+                if let Some(name) = v.file_name().to_str().filter(|n| n.len() == 64) {
+                    names.push(name.to_owned());
+                }
+            }
+            for file in names {
+                let bytes = values.read(&file).map_err(io("read a value"))?;
+                if Self::open(&new_keys, &app, &file, bytes.clone()).is_ok() {
+                    done.already += 1;
+                    continue;
+                }
+                let Ok((key, value)) = Self::open(&old_keys, &app, &file, bytes) else {
+                    done.unreadable += 1;
+                    continue;
+                };
+                let value = Zeroizing::new(value);
+                let new_file = Self::file_name(&new_keys, &key);
+                let sealed = Self::seal(&new_keys, &app, &new_file, &key, &value)?;
+                write_durably(&values, &new_file, &sealed)?;
+                if new_file != file {
+                    values.remove_file(&file).map_err(io("remove a value"))?;
+                }
+                done.values += 1;
+            }
+            values
+                .open(".")
+                .and_then(|d| d.sync_all())
+                .map_err(io("sync values"))?;
+            if let Ok(mut c) = self.key_cache.lock() {
+                c.remove(&app);
+            }
+            state.usage = None;
+        }
+        Ok(done)
     }
 }
 

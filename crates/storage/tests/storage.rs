@@ -429,3 +429,68 @@ fn keys_cached_before_a_wipe_never_seal_new_data() {
     // salt, not under the cached keys of the wiped one.
     assert_eq!(storage(t.path()).get(&a, "k").unwrap().unwrap(), b"after");
 }
+
+/// Moving storage from one master key to another (a home's `storage.key` to a key derived
+/// outside the home): every value opens under the new key and no longer under the old; a
+/// second run (as after a crash part-way) finds them done and re-seals only what was written
+/// under the old key since; a file that opens under neither is counted and left.
+#[test]
+fn reseal_moves_every_value_to_the_new_key_and_can_run_again() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("s");
+    let under = |k: u8| {
+        DiskStorage::new(
+            dir(&root),
+            Arc::new(MemoryKeySource::new([k; 32])),
+            StorageConfig::default(),
+        )
+    };
+    let (a, b) = (id("com.example.a"), id("com.example.b"));
+    let old = under(1);
+    for i in 0..20 {
+        old.set(&a, &format!("k{i}"), format!("value {i}").as_bytes())
+            .unwrap();
+    }
+    old.set(&b, "only", b"b's").unwrap();
+    old.share(&a, "k1", &b).unwrap();
+    let new = under(2);
+    // Under another key a value's file has another name: nothing is found yet.
+    assert_eq!(
+        new.get(&a, "k1").unwrap(),
+        None,
+        "the new key cannot read yet"
+    );
+
+    let done = new.reseal_from(&MemoryKeySource::new([1; 32])).unwrap();
+    assert_eq!(
+        (done.apps, done.values, done.already, done.unreadable),
+        (2, 21, 0, 0)
+    );
+    for i in 0..20 {
+        assert_eq!(
+            new.get(&a, &format!("k{i}")).unwrap().unwrap(),
+            format!("value {i}").as_bytes()
+        );
+    }
+    assert_eq!(new.get(&b, "only").unwrap().unwrap(), b"b's");
+    assert_eq!(new.get_shared(&b, &a, "k1").unwrap().unwrap(), b"value 1");
+    assert_eq!(
+        value_files(&root, "com.example.a").len(),
+        20,
+        "old files gone"
+    );
+    assert_eq!(
+        under(1).get(&a, "k1").unwrap(),
+        None,
+        "the old key reads nothing now"
+    );
+
+    // Written under the old key after a first run (as if that run had stopped half-way),
+    // and one file nobody's key opens.
+    under(1).set(&a, "late", b"late value").unwrap();
+    std::fs::write(root.join("com.example.a/v").join("f".repeat(64)), [1u8; 80]).unwrap();
+    let again = new.reseal_from(&MemoryKeySource::new([1; 32])).unwrap();
+    assert_eq!((again.values, again.already, again.unreadable), (1, 21, 1));
+    assert_eq!(new.get(&a, "late").unwrap().unwrap(), b"late value");
+    assert_eq!(new.get(&a, "k7").unwrap().unwrap(), b"value 7");
+}
