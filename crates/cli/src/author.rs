@@ -8,7 +8,7 @@ use sandframe_package::{PublicKey, SecretKey, TrustStore, source};
 use sandframe_validate::{Context, Installed, Registry, Validator};
 
 use crate::CliError;
-use crate::home::{read_input, trust_store, validator};
+use crate::home::read_input;
 use crate::out::{Out, shown};
 
 pub(crate) fn keygen(dir: &Path, force: bool, out: &mut Out) -> Result<(), CliError> {
@@ -64,8 +64,8 @@ pub(crate) fn verify(
 ) -> Result<(), CliError> {
     let bytes = read_input(package)?;
     let (store, validator) = if trust.is_empty() {
-        let home = home()?;
-        (trust_store(&home)?, validator(&home)?)
+        let config = sandframe_host::HomeConfig::open(home()?)?;
+        (config.trust()?, config.validator()?)
     } else {
         let mut store = TrustStore::new();
         for t in trust {

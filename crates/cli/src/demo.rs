@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use sandframe_host::AppId;
-use sandframe_package::{PackageContents, SecretKey, TrustStore, source};
+use sandframe_package::{PackageContents, SecretKey, source};
 use serde_json::json;
 
-use crate::home::{profile_api, write_home_file};
+use crate::home::profile_api;
 use crate::out::{Out, shown};
 use crate::run::{Answers, PolicyFile, Session};
 use crate::{CliError, exit};
@@ -108,9 +108,8 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
         "1. a throwaway publisher key, trusted by a temporary home",
     );
     let key = SecretKey::generate()?;
-    let mut trust = TrustStore::new();
-    trust.trust(key.public_key(), "demo publisher");
-    write_home_file(home, "trust.toml", trust.to_toml()?.as_bytes())?;
+    sandframe_host::HomeConfig::open(home)?
+        .change_trust(|t| t.trust(key.public_key(), "demo publisher"))?;
     out.line(format!("publisher {}", key.public_key()));
 
     step(

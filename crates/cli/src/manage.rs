@@ -3,20 +3,16 @@
 
 use std::path::Path;
 
-use sandframe_host::{AppId, Capability};
+use sandframe_host::{AppId, Capability, HomeConfig};
 use sandframe_package::PublicKey;
-use sandframe_validate::Validator;
 
 use crate::CliError;
 use crate::args::{DefsAction, TrustAction};
-use crate::home::{
-    DEFS_FILE, DEFS_KEY_FILE, TRUST_FILE, app_id, capability, host, installed, read_input,
-    trust_store, validator, write_home_file,
-};
+use crate::home::{app_id, capability, host, installed, read_input};
 use crate::out::{Out, quoted, shown};
 
 pub(crate) fn trust(home: &Path, action: TrustAction, out: &mut Out) -> Result<(), CliError> {
-    let mut store = trust_store(home)?;
+    let config = HomeConfig::open(home)?;
     match action {
         TrustAction::Add { pubfile, name } => {
             let key = PublicKey::from_file_text(&read_input(&pubfile)?)?;
@@ -31,14 +27,14 @@ pub(crate) fn trust(home: &Path, action: TrustAction, out: &mut Out) -> Result<(
                         .into(),
                 ));
             }
-            store.trust(key, name.clone());
-            write_home_file(home, TRUST_FILE, store.to_toml()?.as_bytes())?;
+            config.change_trust(|store| store.trust(key, name.clone()))?;
             out.line(format!("trusted {key} as {}", quoted(&name)));
             out.set("publisher", key.to_string());
             out.set("name", name);
         }
         TrustAction::List => {
-            let mut list: Vec<(String, String)> = store
+            let mut list: Vec<(String, String)> = config
+                .trust()?
                 .publishers()
                 .map(|(k, n)| (k.to_string(), n.to_owned()))
                 .collect();
@@ -62,13 +58,12 @@ pub(crate) fn trust(home: &Path, action: TrustAction, out: &mut Out) -> Result<(
                 Ok(k) => k,
                 Err(_) => PublicKey::from_file_text(&read_input(Path::new(&key))?)?,
             };
-            if !store.remove(&key) {
+            if !config.change_trust(|store| store.remove(&key))? {
                 return Err(CliError::Usage(format!(
                     "{key} is not trusted by this home; `sandframe trust list` shows the keys it \
                      trusts"
                 )));
             }
-            write_home_file(home, TRUST_FILE, store.to_toml()?.as_bytes())?;
             out.line(format!(
                 "no longer trusting {key}: its installed apps will not launch"
             ));
@@ -244,10 +239,6 @@ pub(crate) fn audit(
 pub(crate) fn defs(home: &Path, action: DefsAction, out: &mut Out) -> Result<(), CliError> {
     let DefsAction::Update { file, key } = action;
     let signed = read_input(&file)?;
-    let current = std::fs::read(home.join(DEFS_KEY_FILE))
-        .ok()
-        .map(|t| PublicKey::from_file_text(&t))
-        .transpose()?;
     let new_key = match &key {
         Some(path) => {
             let text = read_input(path)?;
@@ -256,20 +247,16 @@ pub(crate) fn defs(home: &Path, action: DefsAction, out: &mut Out) -> Result<(),
         None => None,
     };
     // Checked before anything is written: a refused file changes nothing, not even the key.
-    let mut v = match &new_key {
-        // A new signer starts afresh: the old signer's set does not bind it.
-        Some((k, _)) if current.as_ref() != Some(k) => Validator::new().with_definitions_key(*k),
-        _ => validator(home)?,
-    };
-    let version = v.update_definitions(&signed)?;
-    if let (Some((k, text)), Some(path)) = (&new_key, &key) {
-        write_home_file(home, DEFS_KEY_FILE, text)?;
+    let version = HomeConfig::open(home)?.update_definitions(
+        &signed,
+        new_key.as_ref().map(|(k, text)| (*k, text.as_slice())),
+    )?;
+    if let (Some((k, _)), Some(path)) = (&new_key, &key) {
         out.line(format!(
             "definitions signer set to {k} from {} (only definitions it signs are accepted)",
             path.display()
         ));
     }
-    write_home_file(home, DEFS_FILE, &signed)?;
     out.line(format!(
         "security definitions version {version} accepted: every install is checked against them"
     ));

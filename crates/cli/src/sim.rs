@@ -3,11 +3,11 @@
 use std::path::Path;
 
 use sandframe_host::AppId;
-use sandframe_package::{SecretKey, TrustStore};
+use sandframe_package::SecretKey;
 use sandframe_sim::{Options, Parts};
 
 use crate::CliError;
-use crate::home::{host, profile_api, write_home_file};
+use crate::home::{host, profile_api};
 use crate::out::Out;
 
 /// Prints the page's address as soon as the server listens (standard output, flushed: a
@@ -90,9 +90,8 @@ pub(crate) fn dev(
     })?;
     let home = tmp.path().join("home");
     let key = SecretKey::generate()?;
-    let mut trust = TrustStore::new();
-    trust.trust(key.public_key(), "development key (this simulator only)");
-    write_home_file(&home, "trust.toml", trust.to_toml()?.as_bytes())?;
+    sandframe_host::HomeConfig::open(&home)?
+        .change_trust(|t| t.trust(key.public_key(), "development key (this simulator only)"))?;
     let dir = src.canonicalize().map_err(|e| {
         CliError::Usage(format!(
             "cannot open {}: {e}; {}",

@@ -103,23 +103,29 @@ impl HomeLock {
     }
 
     /// Whether the home is on a network filesystem (NFS, SMB/CIFS, 9p, AFS, Ceph), where
-    /// `flock` may not exclude a process on another machine: warn the person.
+    /// `flock` may not exclude a process on another machine, or (NFS) fail on a directory:
+    /// warn the person.
     #[must_use]
     pub fn on_network_filesystem(&self) -> bool {
         self.inner.network
     }
 
-    /// Takes the lock, waiting for another thread of this process (as long as it holds it)
-    /// and for another process (at most the lock's wait, saying so after a second). The
+    /// Takes the lock, waiting for another thread of this process or another process (at
+    /// most the lock's wait in all, saying so after a second if it is another process). The
     /// thread that holds it may take it again.
     ///
     /// # Errors
-    /// [`io::ErrorKind::WouldBlock`] when another process held it for the whole wait; the
-    /// I/O error if `flock` fails.
+    /// [`io::ErrorKind::WouldBlock`] when another thread or process held it for the whole
+    /// wait; the I/O error if `flock` fails (on a network filesystem, the message says so).
     pub fn hold(&self) -> io::Result<HomeGuard<'_>> {
-        let depth = self.inner.held.lock();
+        let start = Instant::now();
+        let depth = self
+            .inner
+            .held
+            .try_lock_for(self.inner.wait)
+            .ok_or_else(|| self.inner.busy("another thread of this process"))?;
         if depth.get() == 0 {
-            self.inner.take()?;
+            self.inner.take(start)?;
         }
         depth.set(depth.get().saturating_add(1));
         Ok(HomeGuard {
@@ -130,27 +136,43 @@ impl HomeLock {
 }
 
 impl Inner {
-    fn take(&self) -> io::Result<()> {
-        let start = Instant::now();
+    fn busy(&self, who: &str) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!(
+                "{who} has been writing {} for {} s; wait for it to finish \
+                 (another sandframe command, or a host using the same home), then retry",
+                self.what,
+                self.wait.as_secs()
+            ),
+        )
+    }
+
+    /// Takes the `flock`, waiting until `start` plus the wait at most.
+    fn take(&self, start: Instant) -> io::Result<()> {
         let mut pause = Duration::from_millis(1);
         let mut told = false;
         loop {
             match self.dir.try_lock() {
                 Ok(()) => return Ok(()),
-                Err(TryLockError::Error(e)) => return Err(e),
+                Err(TryLockError::Error(e)) => {
+                    // On NFS, Linux emulates flock with a byte-range lock, which a read-only
+                    // descriptor (a directory's) cannot take.
+                    let hint = if self.network {
+                        "; the home is on a network filesystem, where it cannot be locked: keep it on a local disk"
+                    } else {
+                        ""
+                    };
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("the home lock on {} cannot be taken: {e}{hint}", self.what),
+                    ));
+                }
                 Err(TryLockError::WouldBlock) => {}
             }
             let waited = start.elapsed();
             if waited >= self.wait {
-                return Err(io::Error::new(
-                    io::ErrorKind::WouldBlock,
-                    format!(
-                        "another process has been writing {} for {} s; wait for it to finish \
-                         (another sandframe command, or a host using the same home), then retry",
-                        self.what,
-                        self.wait.as_secs()
-                    ),
-                ));
+                return Err(self.busy("another process"));
             }
             if !told && waited >= NOTICE_AFTER {
                 told = true;
@@ -253,5 +275,28 @@ mod tests {
         rx.recv_timeout(Duration::from_secs(10)).unwrap();
         t.join().unwrap();
         assert!(other.hold().is_ok());
+    }
+
+    #[test]
+    fn another_thread_of_this_process_is_waited_for_at_most_the_wait() {
+        let (_t, d) = home();
+        let a = HomeLock::open(&d, "home")
+            .unwrap()
+            .with_wait(Duration::from_millis(100));
+        let b = a.clone();
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let _g = b.hold().unwrap();
+            held_tx.send(()).unwrap();
+            let _ = done_rx.recv();
+        });
+        held_rx.recv().unwrap();
+        let e = a.hold().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        assert!(e.to_string().contains("another thread"), "{e}");
+        done_tx.send(()).unwrap();
+        t.join().unwrap();
+        drop(a.hold().unwrap());
     }
 }

@@ -490,58 +490,84 @@ fn two_logs_open_on_one_home_append_to_one_chain_and_lose_nothing() {
     }
 }
 
-/// A first-format anchor (`"SFANCHR1"`, no root secret), as a home made before the root
-/// secret existed has it: read as it is, given a root secret (migration pending) by
-/// `home_secret`, and its key and head kept. The secret is stable across opens, each purpose
-/// gets its own key, and another open of the same file that advances the head afterwards
-/// keeps the secret (it reads the file before writing it).
+/// The root secret lives beside the anchor, in `<anchor>.secret` (0600): beside a fresh
+/// anchor it is made with its migration done; it is stable across opens and flushes; each
+/// purpose gets its own derived key; and starting a new log with a new anchor keeps it.
 #[test]
-fn a_first_format_anchor_gets_a_root_secret_and_keeps_its_key_and_head() {
+fn the_home_secret_lives_beside_the_anchor_and_outlives_a_new_log() {
     let t = tempfile::tempdir().unwrap();
     let path = t.path().join("home.audit-anchor");
-    let mut v1 = b"SFANCHR1".to_vec();
-    v1.extend_from_slice(&KEY);
-    v1.extend_from_slice(&2u64.to_le_bytes());
-    v1.extend_from_slice(&9u64.to_le_bytes());
-    v1.extend_from_slice(&[7; 32]);
-    std::fs::write(&path, &v1).unwrap();
-    let head = Head {
+    let secret_path = t.path().join("home.audit-anchor.secret");
+    let a = FileAnchor::open(&path).unwrap();
+    let secret = a.home_secret().unwrap();
+    assert_eq!(
+        secret.migration,
+        Migration::Done,
+        "a fresh home has no old keys"
+    );
+    let stored = std::fs::read(&secret_path).unwrap();
+    assert_eq!((&stored[..8], stored.len()), (&b"SFSECRT1"[..], 48));
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&secret_path)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    a.advance(&Head {
+        frames: 1,
+        records: 1,
+        mac: [3; 32],
+    })
+    .unwrap();
+    assert_eq!(
+        std::fs::read(&secret_path).unwrap(),
+        stored,
+        "a flush never writes it"
+    );
+    let purpose = |s: &HomeSecret, p: &str| *s.derive(p);
+    let again = FileAnchor::open(&path).unwrap().home_secret().unwrap();
+    assert_eq!(
+        purpose(&again, "sandframe test a"),
+        purpose(&secret, "sandframe test a")
+    );
+    assert_ne!(
+        purpose(&again, "sandframe test a"),
+        purpose(&again, "sandframe test b")
+    );
+    assert_ne!(purpose(&again, "sandframe test a"), a.key());
+
+    // A new log: the anchor moved aside, a new one made; the secret, and so every key, stays.
+    std::fs::rename(&path, t.path().join("evidence.anchor")).unwrap();
+    let fresh = FileAnchor::open(&path).unwrap();
+    assert_ne!(fresh.key(), a.key(), "a new log gets a new audit key");
+    assert_eq!(
+        purpose(&fresh.home_secret().unwrap(), "sandframe test a"),
+        purpose(&secret, "sandframe test a")
+    );
+
+    // A secret file the format does not know is damaged, never replaced.
+    let mut bytes = stored.clone();
+    bytes[40] = 9;
+    std::fs::write(&secret_path, &bytes).unwrap();
+    assert!(matches!(fresh.home_secret(), Err(GatewayError::Damaged(_))));
+}
+
+/// An anchor that already vouches for frames but has no secret beside it belongs to a home
+/// made before the secret existed: its secret is made with the migration pending (the host
+/// moves the keys out of the home, then records it done).
+#[test]
+fn an_older_homes_anchor_gets_a_secret_with_its_migration_pending() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("home.audit-anchor");
+    let a = FileAnchor::open(&path).unwrap();
+    a.advance(&Head {
         frames: 2,
         records: 9,
         mac: [7; 32],
-    };
-
-    let a = FileAnchor::open(&path).unwrap();
-    let stale = FileAnchor::open(&path).unwrap(); // opened before the secret exists
-    assert_eq!((a.key(), a.head()), (KEY, head));
-    assert_eq!(std::fs::read(&path).unwrap(), v1, "opening changes nothing");
-    let secret = a.home_secret().unwrap();
-    assert_eq!(secret.migration, Migration::Pending);
-    let bytes = std::fs::read(&path).unwrap();
-    assert_eq!(&bytes[..8], b"SFANCHR2");
-    assert_eq!(bytes.len(), 128);
-
-    // The other open advances the head: the secret survives.
-    let later = Head {
-        frames: 3,
-        records: 12,
-        mac: [8; 32],
-    };
-    stale.advance(&later).unwrap();
+    })
+    .unwrap();
     let b = FileAnchor::open(&path).unwrap();
-    assert_eq!((b.key(), b.head()), (KEY, later));
-    let again = b.home_secret().unwrap();
-    assert_eq!(
-        *again.derive("sandframe test purpose a"),
-        *secret.derive("sandframe test purpose a")
-    );
-    assert_ne!(
-        *again.derive("sandframe test purpose a"),
-        *again.derive("sandframe test purpose b")
-    );
-    // Neither the audit key nor the root secret is a derived key.
-    assert_ne!(*again.derive("sandframe test purpose a"), KEY);
-
+    assert_eq!(b.home_secret().unwrap().migration, Migration::Pending);
     b.set_migration(Migration::Done).unwrap();
     assert_eq!(
         FileAnchor::open(&path)
@@ -551,23 +577,4 @@ fn a_first_format_anchor_gets_a_root_secret_and_keeps_its_key_and_head() {
             .migration,
         Migration::Done
     );
-    // A migration state the format does not know is a damaged anchor, not a guess.
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes[72] = 9;
-    std::fs::write(&path, &bytes).unwrap();
-    assert!(matches!(
-        FileAnchor::open(&path),
-        Err(GatewayError::Damaged(_))
-    ));
-}
-
-/// A fresh anchor is made in the second format, with its root secret and migration pending
-/// (the host records it done once it has looked for keys inside the home).
-#[test]
-fn a_fresh_anchor_has_a_root_secret_from_the_start() {
-    let t = tempfile::tempdir().unwrap();
-    let path = t.path().join("a");
-    let a = FileAnchor::open(&path).unwrap();
-    assert_eq!(&std::fs::read(&path).unwrap()[..8], b"SFANCHR2");
-    assert_eq!(a.home_secret().unwrap().migration, Migration::Pending);
 }

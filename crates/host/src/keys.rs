@@ -14,7 +14,7 @@
 use cap_std::fs::Dir;
 use sandframe_core::{AppId, AuditOutcome};
 use sandframe_gateway::{HomeSecret, Migration};
-use sandframe_storage::{DiskStorage, FileKeySource, MemoryKeySource, StorageConfig};
+use sandframe_storage::{DiskStorage, MemoryKeySource, StorageConfig};
 use sandframe_validate::Context;
 use zeroize::Zeroizing;
 
@@ -63,6 +63,29 @@ struct Moved {
 
 fn exists(home: &Dir, name: &str) -> bool {
     home.symlink_metadata(name).is_ok()
+}
+
+/// An old key file's 32 bytes, if it is a regular 32-byte file: opened without following a
+/// symlink and without blocking (a FIFO planted there must not hang a host holding the
+/// home lock).
+fn old_key(home: &Dir, name: &str) -> Option<Zeroizing<[u8; 32]>> {
+    use cap_std::fs::OpenOptionsExt as _;
+    use std::io::Read as _;
+    let meta = home.symlink_metadata(name).ok()?;
+    if !meta.is_file() || meta.len() != 32 {
+        return None;
+    }
+    let mut options = cap_std::fs::OpenOptions::new();
+    options
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    let mut file = home.open_with(name, &options).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut key = Zeroizing::new([0u8; 32]);
+    file.read_exact(&mut key[..]).ok()?;
+    Some(key)
 }
 
 impl Host {
@@ -132,16 +155,16 @@ impl Host {
     fn move_home(&self, old_keys: &[&str]) -> Result<Moved, HostError> {
         let mut moved = Moved::default();
         // 1. Every cached artifact goes: any may be a home-writer's, MAC'd with host.key.
+        //    (One that cannot be removed, a directory say, fails the new key's MAC anyway.)
         for e in self
             .artifacts
             .entries()
             .map_err(home_err("list artifacts/"))?
+            .filter_map(Result::ok)
         {
-            let name = e.map_err(home_err("list artifacts/"))?.file_name();
-            if let Some(name) = name.to_str() {
-                self.artifacts
-                    .remove_file(name)
-                    .map_err(home_err(format!("remove artifacts/{name}")))?;
+            if let Some(name) = e.file_name().to_str()
+                && self.artifacts.remove_file(name).is_ok()
+            {
                 moved.artifacts_dropped += 1;
             }
         }
@@ -196,19 +219,28 @@ impl Host {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => return Err(home_err("open storage/")(e)),
             };
-            if let Some(root) = root {
-                let disk = DiskStorage::new(
-                    root,
-                    std::sync::Arc::new(MemoryKeySource::new(*self.storage_key)),
-                    StorageConfig::default(),
-                );
-                let old = FileKeySource::new(
-                    self.home.try_clone().map_err(home_err("open the home"))?,
-                    OLD_STORAGE_KEY,
-                );
-                let done = disk.reseal_from(&old)?;
-                moved.values_resealed = done.values;
-                moved.values_unreadable = done.unreadable;
+            match (root, old_key(&self.home, OLD_STORAGE_KEY)) {
+                (None, _) => {}
+                (Some(root), Some(old)) => {
+                    let disk = DiskStorage::new(
+                        root,
+                        std::sync::Arc::new(MemoryKeySource::new(*self.storage_key)),
+                        StorageConfig::default(),
+                    );
+                    let done = disk.reseal_from(&MemoryKeySource::new(*old))?;
+                    moved.values_resealed = done.values;
+                    moved.values_unreadable = done.unreadable;
+                }
+                (Some(_), None) => {
+                    // Not a key: what was sealed under the real one cannot be opened.
+                    self.record(
+                        None,
+                        "migrate",
+                        OLD_STORAGE_KEY,
+                        AuditOutcome::Denied,
+                        "storage.key is not a 32-byte file; values sealed under it cannot be read",
+                    )?;
+                }
             }
         }
         Ok(moved)

@@ -56,6 +56,7 @@
 mod apps;
 mod audit_trail;
 mod builder;
+mod config;
 pub mod danger;
 mod error;
 mod glue;
@@ -77,6 +78,7 @@ use sandframe_runtime::{LogicPool, Runtime};
 
 pub use apps::{AppInfo, AppState, AppSummary, DeclaredInfo};
 pub use builder::HostBuilder;
+pub use config::{DEFINITIONS_FILE, DEFINITIONS_KEY_FILE, HomeConfig, TRUST_FILE};
 pub use error::{Denied, HomeError, HostError, LayerError, Misuse, Rejected};
 pub use install::Installation;
 /// The error every core contract returns (a layer behind one of the traits above).

@@ -129,14 +129,13 @@ fn an_artifact_forged_with_a_planted_host_key_is_never_loaded() {
 fn an_old_home_is_moved_to_keys_outside_it_trusting_nothing_of_its_old_keys() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let anchor = dir.path().join("home.audit-anchor");
     let (kept, smuggled) = (id("com.example.kept"), id("com.example.smuggled"));
     {
         let h = common::host_in(&home).threads(1).build().unwrap();
         h.install(&package(kept.as_str(), &answering(1))).unwrap();
     }
     // The home as a build before this change left it: host.key and storage.key inside,
-    // values sealed under storage.key, receipts MAC'd with host.key, a first-format anchor.
+    // values sealed under storage.key, receipts MAC'd with host.key, no secret beside the anchor.
     let old_host_key = [9u8; 32];
     std::fs::write(home.join("host.key"), old_host_key).unwrap();
     let kept_pkg = std::fs::read(home.join("apps/com.example.kept/package.sfpkg")).unwrap();
@@ -177,21 +176,18 @@ fn an_old_home_is_moved_to_keys_outside_it_trusting_nothing_of_its_old_keys() {
         ),
     )
     .unwrap();
-    let v2 = std::fs::read(&anchor).unwrap();
-    assert_eq!(&v2[..8], b"SFANCHR2");
-    let mut v1 = b"SFANCHR1".to_vec();
-    v1.extend_from_slice(&v2[8..40]); // the audit key
-    v1.extend_from_slice(&v2[80..128]); // the head
-    std::fs::write(&anchor, &v1).unwrap();
+    // Before this build there was no secret beside the anchor.
+    let secret = dir.path().join("home.audit-anchor.secret");
+    std::fs::remove_file(&secret).unwrap();
 
     // A new host moves the home.
     let h = common::host_in(&home).threads(1).build().unwrap();
     assert!(!home.join("host.key").exists() && !home.join("storage.key").exists());
-    let a = std::fs::read(&anchor).unwrap();
+    let a = std::fs::read(&secret).unwrap();
     assert_eq!(
-        (&a[..8], a[72]),
-        (&b"SFANCHR2"[..], 1),
-        "the anchor records the move done"
+        (&a[..8], a[40]),
+        (&b"SFSECRT1"[..], 1),
+        "the secret beside the anchor records the move done"
     );
     assert_ne!(
         std::fs::read(home.join("apps/com.example.kept/receipt")).unwrap(),

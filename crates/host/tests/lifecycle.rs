@@ -136,14 +136,14 @@ fn a_fresh_host_on_the_same_home_runs_installed_apps() {
     host(home.path())
         .install(&package("com.example.persist", "1.0.0", CLOCK_APP))
         .unwrap();
-    // No key in the home: the keys come from the anchor beside it (mode 0600), whose root
-    // secret a second host reads as it is.
-    let anchor = home.path().join("home.audit-anchor");
-    let root_before = std::fs::read(&anchor).unwrap()[40..72].to_vec();
+    // No key in the home: the keys come from the secret beside the anchor (mode 0600),
+    // which a second host reads as it is.
+    let anchor = home.path().join("home.audit-anchor.secret");
+    let root_before = std::fs::read(&anchor).unwrap();
     let h = host(home.path());
     assert!(!home.path().join("home/host.key").exists());
     assert!(!home.path().join("home/storage.key").exists());
-    assert_eq!(std::fs::read(&anchor).unwrap()[40..72], root_before[..]);
+    assert_eq!(std::fs::read(&anchor).unwrap(), root_before);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -122,8 +122,9 @@ pub struct Resealed {
     pub values: u64,
     /// Values already under the new key (a run that a crash cut short did them).
     pub already: u64,
-    /// Value files that open under neither key (damaged, or forged by whoever knew neither):
-    /// left where they are; reading them is an integrity error.
+    /// Value files (or apps' salts, or listings) that could not be read or open under
+    /// neither key (damaged, or forged by whoever knew neither): left where they are. Their
+    /// keys read as absent under the new key (a value's file name comes from the key).
     pub unreadable: u64,
 }
 
@@ -445,7 +446,9 @@ impl DiskStorage {
     /// the new key, what was not still opens under the old. The salts stay.
     ///
     /// # Errors
-    /// I/O errors, or the old key that cannot be read.
+    /// The old or new key that cannot be had; a re-sealed value that cannot be written, or
+    /// its old file removed (the run can be repeated). What cannot be read is counted in
+    /// [`Resealed::unreadable`], not an error.
     pub fn reseal_from(&self, old: &dyn KeySource) -> Result<Resealed, Error> {
         let old_master = old.master_key()?;
         let new_master = self.keys.master_key()?;
@@ -459,33 +462,42 @@ impl DiskStorage {
             let mut state = state
                 .lock()
                 .map_err(|_| Error::Unavailable("a storage lock is poisoned".into()))?;
-            let Some(dir) = self.app_dir(&app, false)? else {
+            done.apps += 1;
+            // One app's damaged files (a salt of the wrong size, a directory where a value
+            // should be) are counted, and the others still move.
+            let Ok(Some(dir)) = self.app_dir(&app, false) else {
                 continue;
             };
             let salt = match dir.read(SALT) {
                 Ok(s) if s.len() == 32 => s,
                 // No salt: nothing of the app opens under any key (a wipe cut short).
-                Ok(_) => return Err(Error::Integrity("an app's storage salt")),
                 Err(e) if not_found(&e) => continue,
-                Err(e) => return Err(io("read an app's salt")(e)),
+                _ => {
+                    done.unreadable += 1;
+                    continue;
+                }
             };
-            done.apps += 1;
             let old_keys = AppKeys::derive(&old_master, &app, &salt);
             let new_keys = AppKeys::derive(&new_master, &app, &salt);
-            let values = match dir.open_dir(VALUES) {
-                Ok(v) => v,
-                Err(e) if not_found(&e) => continue,
-                Err(e) => return Err(io("open values")(e)),
+            let Ok(values) = dir.open_dir(VALUES) else {
+                continue;
             };
-            let mut names = Vec::new();
-            for v in values.entries().map_err(io("list values"))? {
-                let v = v.map_err(io("list values"))?;
-                if let Some(name) = v.file_name().to_str().filter(|n| n.len() == 64) {
-                    names.push(name.to_owned());
+            let names: Vec<String> = match values.entries() {
+                Ok(entries) => entries
+                    .filter_map(Result::ok)
+                    .filter_map(|v| v.file_name().to_str().map(str::to_owned))
+                    .filter(|n| n.len() == 64)
+                    .collect(),
+                Err(_) => {
+                    done.unreadable += 1;
+                    continue;
                 }
-            }
+            };
             for file in names {
-                let bytes = values.read(&file).map_err(io("read a value"))?;
+                let Ok(bytes) = values.read(&file) else {
+                    done.unreadable += 1;
+                    continue;
+                };
                 if Self::open(&new_keys, &app, &file, bytes.clone()).is_ok() {
                     done.already += 1;
                     continue;

@@ -1,13 +1,13 @@
 //! What lives outside the home: the audit log's key and head, and the home's root secret
-//! from which the host derives every other key (receipts, artifacts, storage, the home's
-//! state). The [`Anchor`] trait, [`FileAnchor`] (a 0600 file written durably) and
-//! [`MemoryAnchor`] (in memory only, for tests).
+//! from which the host derives every other key (receipts, artifacts, storage). The [`Anchor`]
+//! trait, [`FileAnchor`] (two 0600 files written durably) and [`MemoryAnchor`] (in memory
+//! only, for tests).
 
 use std::sync::Mutex;
 
 use cap_std::fs::Dir;
 
-use super::io;
+use super::{ANCHOR_BYTES, ANCHOR_MAGIC, io};
 use crate::GatewayError;
 
 /// Where a log stands: how many frames and records, and the last frame's MAC.
@@ -105,28 +105,27 @@ fn random() -> Result<[u8; 32], GatewayError> {
     Ok(key)
 }
 
-/// An [`Anchor`] in one small file (mode 0600) that the embedder keeps outside the home;
-/// created with a fresh random key and root secret on first use.
+/// An [`Anchor`] in two small files (mode 0600) that the embedder keeps outside the home,
+/// each created whole on first use:
 ///
-/// The file is `"SFANCHR2" ‖ audit key (32) ‖ root secret (32) ‖ migration (u64 LE: 0
-/// pending, 1 done) ‖ frames (u64 LE) ‖ records (u64 LE) ‖ mac (32)`, replaced atomically
-/// (temp file, fsync, rename, directory fsync). A file of the first format (`"SFANCHR1" ‖ key
-/// ‖ frames ‖ records ‖ mac`, no root secret) is read, and rewritten in the second when
-/// [`Anchor::home_secret`] first makes the root secret.
+/// - the anchor itself, `"SFANCHR1" ‖ audit key (32) ‖ frames (u64 LE) ‖ records (u64 LE) ‖
+///   mac (32)`, replaced atomically (temp file, fsync, rename, directory fsync) at every
+///   flush;
+/// - beside it, `<name>.secret`: `"SFSECRT1" ‖ root secret (32) ‖ migration (u64 LE: 0
+///   pending, 1 done)`, written when it is made and when the migration is done, never by a
+///   flush. It outlives the log: to start a new audit log (after keeping a tampered one as
+///   evidence), move the log and the anchor aside and keep the secret, and the home's keys
+///   stay the same.
+///
+/// A secret made beside an anchor that already vouches for frames belongs to a home made
+/// before the secret existed: its migration starts pending. Beside a fresh anchor it starts
+/// done, so a key file a home-writer plants in a new home is never read.
 pub struct FileAnchor {
     dir: Dir,
     name: String,
+    secret_name: String,
     key: [u8; 32],
-    stored: Mutex<Stored>,
-}
-
-/// What the file holds besides the audit key.
-#[derive(Clone)]
-struct Stored {
-    head: Head,
-    /// `None` in a file of the first format.
-    root: Option<zeroize::Zeroizing<[u8; 32]>>,
-    migration: Migration,
+    head: Mutex<Head>,
 }
 
 impl std::fmt::Debug for FileAnchor {
@@ -156,34 +155,38 @@ impl FileAnchor {
         std::fs::create_dir_all(parent).map_err(io("create the anchor's directory"))?;
         let dir = Dir::open_ambient_dir(parent, cap_std::ambient_authority())
             .map_err(io("open the anchor's directory"))?;
+        let secret_name = format!("{name}.secret");
         // Two processes opening a fresh home at once must end with one key: the file is
         // created whole or not at all, and the one that loses reads the winner's.
         for _ in 0..2 {
             match dir.read(&name) {
                 Ok(bytes) => {
-                    let (key, stored) = decode(&bytes).ok_or_else(|| not_an_anchor(path))?;
+                    let (key, head) = decode_anchor(&bytes).ok_or_else(|| {
+                        GatewayError::Damaged(format!(
+                            "{} is not a sandframe audit anchor; restore it from a backup",
+                            path.display()
+                        ))
+                    })?;
                     return Ok(FileAnchor {
                         dir,
                         name,
+                        secret_name,
                         key,
-                        stored: Mutex::new(stored),
+                        head: Mutex::new(head),
                     });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     let key = random()?;
-                    let stored = Stored {
-                        head: Head::default(),
-                        root: Some(zeroize::Zeroizing::new(random()?)),
-                        migration: Migration::Pending,
-                    };
-                    if sandframe_durable::create_new(&dir, &name, &encode(&key, &stored), 0o600)
+                    let bytes = encode_anchor(&key, &Head::default());
+                    if sandframe_durable::create_new(&dir, &name, &bytes, 0o600)
                         .map_err(io("create the anchor"))?
                     {
                         return Ok(FileAnchor {
                             dir,
                             name,
+                            secret_name,
                             key,
-                            stored: Mutex::new(stored),
+                            head: Mutex::new(Head::default()),
                         });
                     }
                 }
@@ -196,112 +199,92 @@ impl FileAnchor {
         )))
     }
 
-    /// Reads the file again (another process sharing it may have written it); its key must
-    /// still be this anchor's.
-    fn read_stored(&self) -> Result<Stored, GatewayError> {
-        let bytes = self
-            .dir
-            .read(&self.name)
-            .map_err(io("read the audit anchor"))?;
-        match decode(&bytes) {
-            Some((key, stored)) if key == self.key => Ok(stored),
-            _ => Err(GatewayError::Damaged(format!(
-                "the audit anchor {} was replaced while this host had it open; restore it from a backup",
-                self.name
-            ))),
-        }
+    pub(crate) fn write(&self, head: &Head) -> Result<(), GatewayError> {
+        sandframe_durable::replace(
+            &self.dir,
+            &self.name,
+            &encode_anchor(&self.key, head),
+            0o600,
+        )
+        .map_err(io("write the anchor"))
     }
 
-    /// Writes `stored` durably and keeps it as the cached state.
-    fn store(&self, stored: Stored) -> Result<(), GatewayError> {
-        sandframe_durable::replace(&self.dir, &self.name, &encode(&self.key, &stored), 0o600)
-            .map_err(io("write the anchor"))?;
-        if let Ok(mut s) = self.stored.lock() {
-            *s = stored;
-        }
-        Ok(())
+    fn damaged_secret(&self) -> GatewayError {
+        GatewayError::Damaged(format!(
+            "{} is not a sandframe home secret; restore it from a backup (without it the home's stored values and receipts cannot be read)",
+            self.secret_name
+        ))
     }
 
-    /// Reads the file, changes it with `change`, writes it back (with the home lock held).
-    fn update(&self, change: impl FnOnce(&mut Stored)) -> Result<Stored, GatewayError> {
-        let mut stored = self.read_stored()?;
-        change(&mut stored);
-        self.store(stored.clone())?;
-        Ok(stored)
+    /// The secret file's content, if it exists.
+    fn read_secret(&self) -> Result<Option<HomeSecret>, GatewayError> {
+        match self.dir.read(&self.secret_name) {
+            Ok(bytes) => decode_secret(&bytes)
+                .map(Some)
+                .ok_or_else(|| self.damaged_secret()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("read the home secret")(e)),
+        }
     }
 }
 
-fn not_an_anchor(path: &std::path::Path) -> GatewayError {
-    GatewayError::Damaged(format!(
-        "{} is not a sandframe audit anchor; restore it from a backup",
-        path.display()
-    ))
-}
-
-const MAGIC_V1: &[u8; 8] = b"SFANCHR1";
-const MAGIC_V2: &[u8; 8] = b"SFANCHR2";
-const BYTES_V1: usize = 8 + 32 + 8 + 8 + 32;
-const BYTES_V2: usize = 8 + 32 + 32 + 8 + 8 + 8 + 32;
-
-fn encode(key: &[u8; 32], stored: &Stored) -> Vec<u8> {
-    let head = &stored.head;
-    let mut bytes = Vec::with_capacity(BYTES_V2);
-    match &stored.root {
-        Some(root) => {
-            bytes.extend_from_slice(MAGIC_V2);
-            bytes.extend_from_slice(key);
-            bytes.extend_from_slice(&root[..]);
-            let migration: u64 = match stored.migration {
-                Migration::Pending => 0,
-                Migration::Done => 1,
-            };
-            bytes.extend_from_slice(&migration.to_le_bytes());
-        }
-        None => {
-            bytes.extend_from_slice(MAGIC_V1);
-            bytes.extend_from_slice(key);
-        }
-    }
+fn encode_anchor(key: &[u8; 32], head: &Head) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(ANCHOR_BYTES);
+    bytes.extend_from_slice(ANCHOR_MAGIC);
+    bytes.extend_from_slice(key);
     bytes.extend_from_slice(&head.frames.to_le_bytes());
     bytes.extend_from_slice(&head.records.to_le_bytes());
     bytes.extend_from_slice(&head.mac);
     bytes
 }
 
-fn decode(bytes: &[u8]) -> Option<([u8; 32], Stored)> {
-    let u64_at = |at: usize| {
-        bytes
-            .get(at..at + 8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-    };
+fn decode_anchor(bytes: &[u8]) -> Option<([u8; 32], Head)> {
+    if bytes.len() != ANCHOR_BYTES || bytes.get(..8)? != ANCHOR_MAGIC {
+        return None;
+    }
     let key: [u8; 32] = bytes.get(8..40)?.try_into().ok()?;
-    let (root, migration, at) = match bytes.get(..8)? {
-        m if m == MAGIC_V1 && bytes.len() == BYTES_V1 => (None, Migration::Pending, 40),
-        m if m == MAGIC_V2 && bytes.len() == BYTES_V2 => {
-            let root: [u8; 32] = bytes.get(40..72)?.try_into().ok()?;
-            let migration = match u64_at(72)? {
-                0 => Migration::Pending,
-                1 => Migration::Done,
-                _ => return None,
-            };
-            (Some(zeroize::Zeroizing::new(root)), migration, 80)
-        }
-        _ => return None,
-    };
-    let head = Head {
-        frames: u64_at(at)?,
-        records: u64_at(at + 8)?,
-        mac: bytes.get(at + 16..at + 48)?.try_into().ok()?,
-    };
+    let frames = u64::from_le_bytes(bytes.get(40..48)?.try_into().ok()?);
+    let records = u64::from_le_bytes(bytes.get(48..56)?.try_into().ok()?);
+    let mac: [u8; 32] = bytes.get(56..88)?.try_into().ok()?;
     Some((
         key,
-        Stored {
-            head,
-            root,
-            migration,
+        Head {
+            frames,
+            records,
+            mac,
         },
     ))
+}
+
+const SECRET_MAGIC: &[u8; 8] = b"SFSECRT1";
+const SECRET_BYTES: usize = 8 + 32 + 8;
+
+fn encode_secret(secret: &HomeSecret) -> zeroize::Zeroizing<Vec<u8>> {
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(SECRET_BYTES));
+    bytes.extend_from_slice(SECRET_MAGIC);
+    bytes.extend_from_slice(&secret.root[..]);
+    let migration: u64 = match secret.migration {
+        Migration::Pending => 0,
+        Migration::Done => 1,
+    };
+    bytes.extend_from_slice(&migration.to_le_bytes());
+    bytes
+}
+
+fn decode_secret(bytes: &[u8]) -> Option<HomeSecret> {
+    if bytes.len() != SECRET_BYTES || bytes.get(..8)? != SECRET_MAGIC {
+        return None;
+    }
+    let root: [u8; 32] = bytes.get(8..40)?.try_into().ok()?;
+    let migration = match u64::from_le_bytes(bytes.get(40..48)?.try_into().ok()?) {
+        0 => Migration::Pending,
+        1 => Migration::Done,
+        _ => return None,
+    };
+    Some(HomeSecret {
+        root: zeroize::Zeroizing::new(root),
+        migration,
+    })
 }
 
 impl Anchor for FileAnchor {
@@ -309,50 +292,75 @@ impl Anchor for FileAnchor {
         self.key
     }
     fn head(&self) -> Head {
-        self.stored.lock().map(|s| s.head).unwrap_or_default()
+        self.head.lock().map(|h| *h).unwrap_or_default()
     }
     fn advance(&self, head: &Head) -> Result<(), GatewayError> {
-        // Read first: another process may have made the root secret since this one looked.
-        self.update(|s| s.head = *head).map(|_| ())
+        self.write(head)?;
+        if let Ok(mut h) = self.head.lock() {
+            *h = *head;
+        }
+        Ok(())
     }
     fn reload(&self) -> Result<Head, GatewayError> {
-        let stored = self.read_stored()?;
-        let head = stored.head;
-        if let Ok(mut s) = self.stored.lock() {
-            *s = stored;
+        let bytes = self
+            .dir
+            .read(&self.name)
+            .map_err(io("read the audit anchor"))?;
+        let head = match decode_anchor(&bytes) {
+            Some((key, head)) if key == self.key => head,
+            _ => {
+                return Err(GatewayError::Damaged(format!(
+                    "the audit anchor {} was replaced while this host had it open; restore it from a backup",
+                    self.name
+                )));
+            }
+        };
+        if let Ok(mut h) = self.head.lock() {
+            *h = head;
         }
         Ok(head)
     }
     fn home_secret(&self) -> Result<HomeSecret, GatewayError> {
-        let mut stored = self.read_stored()?;
-        if stored.root.is_none() {
-            // A first-format anchor: the home's keys were inside it until now.
-            let root = random()?;
-            stored = self.update(|s| {
-                s.root = Some(zeroize::Zeroizing::new(root));
-                s.migration = Migration::Pending;
-            })?;
-        } else if let Ok(mut s) = self.stored.lock() {
-            *s = stored.clone();
+        for _ in 0..2 {
+            if let Some(secret) = self.read_secret()? {
+                return Ok(secret);
+            }
+            // An anchor that vouches for frames is an older home's: its keys were inside it
+            // until now. A fresh one's are not: nothing found in its home is ever read.
+            let migration = if self.reload()?.frames > 0 {
+                Migration::Pending
+            } else {
+                Migration::Done
+            };
+            let secret = HomeSecret {
+                root: zeroize::Zeroizing::new(random()?),
+                migration,
+            };
+            if sandframe_durable::create_new(
+                &self.dir,
+                &self.secret_name,
+                &encode_secret(&secret),
+                0o600,
+            )
+            .map_err(io("create the home secret"))?
+            {
+                return Ok(secret);
+            }
         }
-        match stored.root {
-            Some(root) => Ok(HomeSecret {
-                root,
-                migration: stored.migration,
-            }),
-            None => Err(GatewayError::Damaged(format!(
-                "the audit anchor {} lost its root secret while being written; restore it from a backup",
-                self.name
-            ))),
-        }
+        Err(self.damaged_secret())
     }
     fn set_migration(&self, migration: Migration) -> Result<(), GatewayError> {
-        self.update(|s| s.migration = migration).map(|_| ())
+        let mut secret = self.read_secret()?.ok_or_else(|| self.damaged_secret())?;
+        secret.migration = migration;
+        sandframe_durable::replace(&self.dir, &self.secret_name, &encode_secret(&secret), 0o600)
+            .map_err(io("write the home secret"))
     }
 }
 
-/// An [`Anchor`] in memory (tests, or an embedder that persists the head itself): its root
-/// secret is random, so keys derived from it last as long as the process.
+/// An [`Anchor`] in memory (tests, or an embedder that persists the head itself). Its root
+/// secret lives as long as the value: over a home that outlives the process, give it the
+/// same root every time ([`MemoryAnchor::with_root`]), or the home's stored values and
+/// receipts cannot be read after a restart.
 pub struct MemoryAnchor {
     key: [u8; 32],
     head: Mutex<Head>,
@@ -367,19 +375,23 @@ impl std::fmt::Debug for MemoryAnchor {
 }
 
 impl MemoryAnchor {
-    /// An anchor with audit key `key`, an empty head and a random root secret.
+    /// An anchor with audit key `key`, an empty head and a random root secret (lasting as
+    /// long as this value), migration done.
     pub fn new(key: [u8; 32]) -> MemoryAnchor {
-        let mut root = zeroize::Zeroizing::new([0u8; 32]);
-        // A memory anchor is for tests and embedders that keep state themselves; with no
-        // randomness, its root is derived from the audit key (still its own key: one purpose).
-        if getrandom::fill(&mut root[..]).is_err() {
-            *root = blake3::derive_key("sandframe memory anchor root fallback", &key);
-        }
+        // With no randomness at all (never seen on Linux), a root of its own derived from
+        // the key: `blake3::derive_key`'s mode is not the keyed hash the log uses.
+        let root = random()
+            .unwrap_or_else(|_| blake3::derive_key("sandframe 2026-12 memory anchor root", &key));
+        MemoryAnchor::with_root(key, root)
+    }
+
+    /// An anchor with audit key `key`, an empty head and root secret `root`, migration done.
+    pub fn with_root(key: [u8; 32], root: [u8; 32]) -> MemoryAnchor {
         MemoryAnchor {
             key,
             head: Mutex::new(Head::default()),
-            root,
-            migration: Mutex::new(Migration::Pending),
+            root: zeroize::Zeroizing::new(root),
+            migration: Mutex::new(Migration::Done),
         }
     }
 }

@@ -20,7 +20,7 @@ use sandframe_durable::HomeLock;
 
 use super::verify::{Verified, continue_from, read, verify};
 use super::wire::{Last, StoredRecord, encode, frame_mac, stored};
-use super::{FRAME_BYTES, LOG_FILE, io};
+use super::{FRAME_BYTES, LOG_FILE, MAX_FRAME_BYTES, io};
 use crate::GatewayError;
 
 pub(crate) struct State {
@@ -83,7 +83,8 @@ impl AuditLog {
     /// # Errors
     /// [`GatewayError::Tampered`] if the log fails verification: sandframe will not append to
     /// a log it cannot vouch for; keep it as evidence, move it aside and start a new one with a
-    /// new anchor. [`GatewayError::Io`] if the file cannot be read or opened, or the lock not
+    /// new anchor (a [`FileAnchor`](super::FileAnchor)'s secret file stays: the home's keys
+    /// do not change). [`GatewayError::Io`] if the file cannot be read or opened, or the lock not
     /// taken.
     pub fn open_locked(
         dir: &Dir,
@@ -157,6 +158,20 @@ impl AuditLog {
         };
         read(&bytes, &anchor.key(), &anchor.head()).map_err(GatewayError::Tampered)
     }
+}
+
+/// Whether an open frame of `body_len` bytes (its 4-byte length included) is past what a
+/// frame may declare: records that would take it there are refused, not buffered, so a frame
+/// that could not be sealed for a while (the home lock held elsewhere) never grows into one
+/// that no reader accepts.
+fn over_cap(body_len: usize) -> bool {
+    body_len.saturating_sub(4) > MAX_FRAME_BYTES as usize
+}
+
+fn unsealed() -> Error {
+    Error::Unavailable(
+        "the audit log's open frame is full and cannot be written yet (another process holds the home lock); retry later".into(),
+    )
 }
 
 /// Wall-clock milliseconds from the monotonic clock: a wall-clock base re-read at every frame
@@ -305,22 +320,39 @@ impl LogInner {
 
     /// Seals the open frame if it is full, taking the home lock first (lock order: the
     /// home lock, then the state).
+    ///
+    /// The records are in the open frame already: if the lock cannot be had (another
+    /// process holds it past the wait), they stay there, and the next record or flush seals
+    /// them; only a log that failed to write refuses them.
     fn seal_if_full(&self) -> Result<(), Error> {
-        let _held = self
-            .lock
-            .hold()
-            .map_err(|e| Error::Unavailable(format!("the home lock cannot be taken: {e}")))?;
-        let mut s = self.lock_state()?;
-        if s.body.len() >= FRAME_BYTES {
-            self.seal(&mut s)?;
+        let sealed = (|| {
+            let _held = self
+                .lock
+                .hold()
+                .map_err(|e| Error::Unavailable(format!("the home lock cannot be taken: {e}")))?;
+            let mut s = self.lock_state()?;
+            if s.body.len() >= FRAME_BYTES {
+                self.seal(&mut s)?;
+            }
+            Ok(())
+        })();
+        match sealed {
+            Err(e) if self.broken.load(Ordering::Acquire) => Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "an audit frame waits to be written");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
         }
-        Ok(())
     }
 
     /// Appends `count` encoded records to the open frame, sealing it when full.
     fn append(&self, encoded: &[u8], count: u64) -> Result<(), Error> {
         let full = {
             let mut s = self.lock_state()?;
+            if over_cap(s.body.len() + encoded.len()) {
+                return Err(unsealed());
+            }
             s.body.extend_from_slice(encoded);
             s.open_records += count;
             s.next_seq += count;
@@ -364,8 +396,13 @@ impl AuditSink for AuditLog {
     fn record(&self, r: &AuditRecord<'_>) -> Result<(), Error> {
         let full = {
             let mut s = self.inner.lock_state()?;
+            let before = s.body.len();
             let record = stored(r, &s.clock);
             encode(&record, None, &mut s.body)?;
+            if over_cap(s.body.len()) {
+                s.body.truncate(before);
+                return Err(unsealed());
+            }
             s.open_records += 1;
             s.next_seq += 1;
             s.body.len() >= FRAME_BYTES
