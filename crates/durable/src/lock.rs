@@ -135,6 +135,31 @@ impl HomeLock {
     }
 }
 
+impl HomeLock {
+    /// Takes the lock if no other thread or process holds it, without waiting: `None` if one
+    /// does (for a writer that can put its write off, such as an audit frame).
+    ///
+    /// # Errors
+    /// The I/O error if `flock` fails.
+    pub fn try_hold(&self) -> io::Result<Option<HomeGuard<'_>>> {
+        let Some(depth) = self.inner.held.try_lock() else {
+            return Ok(None);
+        };
+        if depth.get() == 0 {
+            match self.inner.dir.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => return Ok(None),
+                Err(TryLockError::Error(e)) => return Err(e),
+            }
+        }
+        depth.set(depth.get().saturating_add(1));
+        Ok(Some(HomeGuard {
+            lock: &self.inner,
+            depth,
+        }))
+    }
+}
+
 impl Inner {
     fn busy(&self, who: &str) -> io::Error {
         io::Error::new(
@@ -243,6 +268,11 @@ mod tests {
             .unwrap()
             .with_wait(Duration::from_millis(200));
         let held = a.hold().unwrap();
+        assert!(b.try_hold().unwrap().is_none(), "try_hold never waits");
+        assert!(
+            a.try_hold().unwrap().is_some(),
+            "the holding thread may take it again"
+        );
         let e = b.hold().unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
         assert!(e.to_string().contains("the test home"), "{e}");

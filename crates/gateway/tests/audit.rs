@@ -578,3 +578,56 @@ fn an_older_homes_anchor_gets_a_secret_with_its_migration_pending() {
         Migration::Done
     );
 }
+
+/// While another process holds the home lock past the log's wait, records gather in the open
+/// frame, up to what a frame may hold (1 MiB), and past that are refused: the frame never
+/// grows into one no reader accepts. Once the lock is free, a flush writes it, and the log
+/// verifies with every record it took.
+#[test]
+fn a_frame_that_cannot_be_written_is_bounded_and_written_once_the_lock_is_free() {
+    use std::time::Duration;
+    let t = tempfile::tempdir().unwrap();
+    let anchor: Arc<dyn Anchor> = Arc::new(MemoryAnchor::new(KEY));
+    let lock = sandframe_durable::HomeLock::open(&dir(&t), "the test home")
+        .unwrap()
+        .with_wait(Duration::from_millis(20));
+    let log = AuditLog::open_locked(&dir(&t), Arc::clone(&anchor), lock).unwrap();
+    // "Another process": a descriptor of its own on the same directory.
+    let other = sandframe_durable::HomeLock::open(&dir(&t), "the test home").unwrap();
+    let held = other.hold().unwrap();
+    let app = "com.example.audit".parse().unwrap();
+    let detail = "x".repeat(400);
+    let (mut taken, mut refused) = (0u64, 0u64);
+    for i in 0..6000u64 {
+        let r = log.record(&AuditRecord {
+            app: Some(&app),
+            layer: Layer::Gateway,
+            action: "call",
+            subject: "clock.now",
+            capability: "",
+            outcome: AuditOutcome::Allowed,
+            detail: &detail,
+            latency_ns: i,
+            bytes_in: 0,
+            bytes_out: 12,
+            unix_ms: 0,
+        });
+        match r {
+            Ok(()) => taken += 1,
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(refused > 0, "past 1 MiB, records are refused");
+    assert!(taken > 2000, "until then they are kept: {taken}");
+    assert!(
+        log.flush().is_err(),
+        "the flush cannot take the lock either"
+    );
+    drop(held);
+    log.flush().unwrap();
+    drop(log);
+    let bytes = std::fs::read(t.path().join("audit.log")).unwrap();
+    let v = audit::verify(&bytes, &KEY, &anchor.head()).unwrap();
+    assert_eq!(v.head.records, taken);
+    assert_eq!(v.unanchored_frames, 0);
+}

@@ -321,15 +321,19 @@ impl LogInner {
     /// Seals the open frame if it is full, taking the home lock first (lock order: the
     /// home lock, then the state).
     ///
-    /// The records are in the open frame already: if the lock cannot be had (another
-    /// process holds it past the wait), they stay there, and the next record or flush seals
-    /// them; only a log that failed to write refuses them.
+    /// The records are in the open frame already, and this runs on a guest's call: it never
+    /// waits for the lock. If another thread or process holds it, the records stay in the
+    /// frame, and a later record or the next flush seals them; only a log that failed to
+    /// write refuses them.
     fn seal_if_full(&self) -> Result<(), Error> {
         let sealed = (|| {
-            let _held = self
+            let Some(_held) = self
                 .lock
-                .hold()
-                .map_err(|e| Error::Unavailable(format!("the home lock cannot be taken: {e}")))?;
+                .try_hold()
+                .map_err(|e| Error::Unavailable(format!("the home lock cannot be taken: {e}")))?
+            else {
+                return Ok(());
+            };
             let mut s = self.lock_state()?;
             if s.body.len() >= FRAME_BYTES {
                 self.seal(&mut s)?;
