@@ -140,6 +140,19 @@ impl CliError {
 
 /// Runs the `sandframe` command with the process's arguments; what `main` returns.
 pub fn main() -> ExitCode {
+    // What the layers report as it happens (a wait for the home lock, a key file planted in
+    // the home, an old home's keys moved out, a monitor's alert) reaches the person on
+    // standard error; `SANDFRAME_LOG` (an `EnvFilter`, e.g. `info`) shows more.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .with_target(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SANDFRAME_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .try_init();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -1056,3 +1056,32 @@ fn findings_are_printed_once_with_one_position_and_no_empty_location() {
     );
     assert!(!stderr.contains(" at 1:"), "a second position: {stderr}");
 }
+
+/// A key file planted in a home whose keys live outside it is never read, and the person
+/// hears of it on standard error at every command, with `--json` too (stdout stays one
+/// object).
+#[test]
+fn a_key_planted_in_the_home_is_reported_on_stderr_and_never_read() {
+    let s = Scratch::new();
+    s.ok(&["list"]);
+    std::fs::write(s.path("home/host.key"), [7u8; 32]).unwrap();
+    for args in [&["list"][..], &["--json", "list"]] {
+        let out = s.sf(args);
+        assert_eq!(out.status.code(), Some(0));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("ERROR"), "{stderr}");
+        assert!(stderr.contains("never read"), "{stderr}");
+        assert!(
+            !stderr.contains('\u{1b}'),
+            "no colour codes off a terminal: {stderr:?}"
+        );
+    }
+    let v = s.json(0, &["audit"]);
+    let tampers = v["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "tamper" && r["subject"] == "host.key")
+        .count();
+    assert!(tampers >= 2, "audited at every start: {v}");
+}

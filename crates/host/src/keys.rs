@@ -121,9 +121,17 @@ impl Host {
         }
         let moved = self.move_home(&planted)?;
         for file in &planted {
-            self.home
-                .remove_file(file)
-                .map_err(home_err(format!("remove {file}")))?;
+            // One that cannot go (a directory planted under the name) is never read either:
+            // it is reported at every start from now on.
+            if let Err(e) = self.home.remove_file(file) {
+                self.record(
+                    None,
+                    "migrate",
+                    file,
+                    AuditOutcome::Denied,
+                    &format!("{file} could not be removed ({e}); remove it by hand"),
+                )?;
+            }
         }
         sandframe_durable::sync_dir(&self.home).map_err(home_err("sync the home"))?;
         self.anchor.set_migration(Migration::Done)?;

@@ -101,7 +101,9 @@ pub use sandframe_render::{
     HtmlSurface, RecordingSurface, RenderError, TextSurface, identity_text, terminal_text,
 };
 pub use sandframe_runtime::{RuntimeConfig, RuntimeError};
-pub use sandframe_storage::DiskStorage;
+pub use sandframe_storage::{
+    DiskStorage, FileKeySource, KeySource, MemoryKeySource, Resealed, StorageConfig,
+};
 pub use sandframe_validate::{
     Caps, Check, Finding, Pin, Report, Severity, ValidateError, Validator, codes,
 };

@@ -16,9 +16,10 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use sandframe_host::{AppId, HostError, Storage};
+use sandframe_host::{
+    AppId, DiskStorage, FileKeySource, HostError, MemoryKeySource, Storage, StorageConfig,
+};
 use sandframe_package::Package;
-use sandframe_storage::{DiskStorage, FileKeySource, MemoryKeySource, StorageConfig};
 use sandframe_testkit::{manifest, sign};
 
 fn id(s: &str) -> AppId {
