@@ -1085,3 +1085,30 @@ fn a_key_planted_in_the_home_is_reported_on_stderr_and_never_read() {
         .count();
     assert!(tampers >= 2, "audited at every start: {v}");
 }
+
+/// A command that finds the home locked by another process waits, says so on standard
+/// error after a second, and goes on once the lock is released (here a plain `flock` on the
+/// home directory, as another sandframe process would hold it).
+#[test]
+fn a_command_waits_for_another_process_holding_the_home_and_says_so() {
+    let s = Scratch::new();
+    s.ok(&["list"]);
+    let holder = std::fs::File::open(s.path("home")).unwrap();
+    holder.lock().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_sandframe"))
+        .arg("--home")
+        .arg(s.path("home"))
+        .arg("list")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("SANDFRAME_HOME")
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    holder.unlock().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("waiting for another process"), "{stderr}");
+}

@@ -24,24 +24,27 @@ fn dir(t: &tempfile::TempDir) -> cap_std::fs::Dir {
     cap_std::fs::Dir::open_ambient_dir(t.path(), cap_std::ambient_authority()).unwrap()
 }
 
-fn write(log: &AuditLog, n: usize, what: &str) {
+/// Records one allowed `clock.now` call of the test app, with `detail`.
+fn record(log: &AuditLog, i: u64, detail: &str) -> Result<(), sandframe_core::Error> {
     let app = "com.example.audit".parse().unwrap();
+    log.record(&AuditRecord {
+        app: Some(&app),
+        layer: Layer::Gateway,
+        action: "call",
+        subject: "clock.now",
+        capability: "",
+        outcome: AuditOutcome::Allowed,
+        detail,
+        latency_ns: i,
+        bytes_in: 0,
+        bytes_out: 12,
+        unix_ms: 0,
+    })
+}
+
+fn write(log: &AuditLog, n: usize, what: &str) {
     for i in 0..n {
-        let detail = format!("{what} {i} {}", "x".repeat(100));
-        log.record(&AuditRecord {
-            app: Some(&app),
-            layer: Layer::Gateway,
-            action: "call",
-            subject: "clock.now",
-            capability: "",
-            outcome: AuditOutcome::Allowed,
-            detail: &detail,
-            latency_ns: i as u64,
-            bytes_in: 0,
-            bytes_out: 12,
-            unix_ms: 0,
-        })
-        .unwrap();
+        record(log, i as u64, &format!("{what} {i} {}", "x".repeat(100))).unwrap();
     }
 }
 
@@ -595,24 +598,10 @@ fn a_frame_that_cannot_be_written_is_bounded_and_written_once_the_lock_is_free()
     // "Another process": a descriptor of its own on the same directory.
     let other = sandframe_durable::HomeLock::open(&dir(&t), "the test home").unwrap();
     let held = other.hold().unwrap();
-    let app = "com.example.audit".parse().unwrap();
     let detail = "x".repeat(400);
     let (mut taken, mut refused) = (0u64, 0u64);
     for i in 0..6000u64 {
-        let r = log.record(&AuditRecord {
-            app: Some(&app),
-            layer: Layer::Gateway,
-            action: "call",
-            subject: "clock.now",
-            capability: "",
-            outcome: AuditOutcome::Allowed,
-            detail: &detail,
-            latency_ns: i,
-            bytes_in: 0,
-            bytes_out: 12,
-            unix_ms: 0,
-        });
-        match r {
+        match record(&log, i, &detail) {
             Ok(()) => taken += 1,
             Err(_) => refused += 1,
         }

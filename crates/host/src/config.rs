@@ -14,6 +14,9 @@ use crate::error::{HomeError, HostError, hold, home_err};
 use crate::home::write_durably;
 use crate::{Host, HostBuilder};
 
+/// The definitions key and the signed definitions kept under it, if any.
+type Kept = (PublicKey, Option<Vec<u8>>);
+
 /// The trust store's file in the home.
 pub const TRUST_FILE: &str = "trust.toml";
 /// The definitions signer's public key file in the home.
@@ -131,13 +134,21 @@ impl HomeConfig {
     /// As [`HomeConfig::definitions_key`]; the kept definitions refused by their key.
     pub fn validator(&self) -> Result<Validator, HostError> {
         let mut v = Validator::new();
-        if let Some(key) = self.definitions_key()? {
+        if let Some((key, signed)) = self.definitions()? {
             v = v.with_definitions_key(key);
-            if let Some(signed) = self.read(DEFINITIONS_FILE)? {
+            if let Some(signed) = signed {
                 v.update_definitions(&signed)?;
             }
         }
         Ok(v)
+    }
+
+    /// The definitions key, if set, and the definitions accepted under it, if any.
+    fn definitions(&self) -> Result<Option<Kept>, HostError> {
+        match self.definitions_key()? {
+            Some(key) => Ok(Some((key, self.read(DEFINITIONS_FILE)?))),
+            None => Ok(None),
+        }
     }
 
     /// Accepts signed definitions and keeps them: checked first (signed by the home's key,
@@ -179,9 +190,9 @@ impl HomeConfig {
     pub fn builder(&self) -> Result<HostBuilder, HostError> {
         let _held = hold(&self.lock)?;
         let mut b = Host::builder().home(&self.path).trust(self.trust()?);
-        if let Some(key) = self.definitions_key()? {
+        if let Some((key, signed)) = self.definitions()? {
             b = b.definitions_key(key);
-            if let Some(signed) = self.read(DEFINITIONS_FILE)? {
+            if let Some(signed) = signed {
                 b = b.definitions(signed);
             }
         }
