@@ -91,8 +91,8 @@ enum Cmd {
     },
     /// Run the benchmarks (criterion; each figure beside its baseline from the same run).
     Bench {
-        /// One benchmark (install, compile_caps, runtime, runaway, launch, storage, monitor,
-        /// render, extism); all but extism when omitted.
+        /// One benchmark (install, compile_caps, runtime, runaway, launch, home, storage,
+        /// monitor, render, extism); all but extism when omitted.
         name: Option<String>,
     },
     /// Run what CI runs (.ci/run).

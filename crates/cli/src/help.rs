@@ -72,8 +72,8 @@ fn package_step(e: &PackageError) -> Option<String> {
             "get a fresh copy from its publisher; a publisher re-signs with `sandframe pack`".into()
         }
         PackageError::TrustStore(_) => {
-            "fix trust.toml in the home, or move it aside and trust your publishers again with \
-             `sandframe trust add PUBFILE`"
+            "trust your publishers again with `sandframe trust add PUBFILE` (the trust store \
+             is sealed in the home's state; trust.toml is only a view of it)"
                 .into()
         }
         PackageError::Random(_) => {

@@ -40,6 +40,27 @@ impl Scratch {
         self.path(p).to_str().unwrap().to_owned()
     }
 
+    /// Quarantines `app` the way a monitor in another process does: a value committed to the
+    /// home's sealed state, under the key derived from the anchor's root secret
+    /// (docs/format.md), not a file anyone can write.
+    fn quarantine(&self, app: &str, rule: &str) {
+        use sandframe_gateway::{Anchor as _, FileAnchor, SealedState};
+        let anchor =
+            std::sync::Arc::new(FileAnchor::open(&self.path("home.audit-anchor")).unwrap());
+        let key = *anchor
+            .home_secret()
+            .unwrap()
+            .derive("sandframe 2026-12 home state MAC key");
+        let home =
+            cap_std::fs::Dir::open_ambient_dir(self.path("home"), cap_std::ambient_authority())
+                .unwrap();
+        let lock = sandframe_durable::HomeLock::open(&home, "home").unwrap();
+        let state = SealedState::open(&home, anchor, key, lock).unwrap();
+        let q = serde_json::json!({ "app": app, "rule": rule, "evidence": "x", "unix_ms": 1 });
+        sandframe_core::HomeState::set(&state, "quarantine", app, Some(q.to_string().as_bytes()))
+            .unwrap();
+    }
+
     /// Runs `sandframe --home <dir>/home ARGS` with no stdin (as in CI).
     fn sf(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_sandframe"))
@@ -256,10 +277,8 @@ fn a_mini_app_from_keygen_to_uninstall() {
     assert_eq!(v["apps"], Value::Array(vec![]));
     let left = sandframe_testkit::tree(&s.path("home"));
     assert!(
-        left.iter()
-            .filter(|f| f.contains(HELLO))
-            .all(|f| f.ends_with(&format!("apps/{HELLO}/")) || f.ends_with("record.toml")),
-        "only the tombstone of the app stays: {left:?}"
+        !left.iter().any(|f| f.contains(HELLO)),
+        "nothing of the app stays in the home's files (its tombstone is sealed): {left:?}"
     );
     s.json(2, &["info", HELLO]);
     // The audit trail outlives the app, and still verifies.
@@ -640,17 +659,37 @@ fn a_quarantined_app_is_denied_and_a_tampered_home_is_an_internal_error() {
     s.trust();
     let pkg = s.pack(&example("hello"), "hello.sfpkg");
     s.ok(&["install", &pkg]);
-    // A quarantine the monitor wrote in an earlier process survives into this one: denied.
+    // A trust file edited by hand trusts no one new: the sealed store is in force, and the
+    // person is told the file was not read.
+    let trust_file = s.path("home/trust.toml");
+    let mut text = std::fs::read_to_string(&trust_file).unwrap();
+    text.push_str("# edited by hand\n");
+    std::fs::write(&trust_file, text).unwrap();
+    let out = s.sf(&["--json", "list"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("trust.toml") && stderr.contains("not read"),
+        "{stderr}"
+    );
+    s.trust(); // a change through the command writes the view again
+    // A quarantine file planted in the home quarantines nothing (and lifts nothing): it is
+    // reported as planted and never read.
     let dir = s.path("home/quarantine");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join(format!("{HELLO}.json")),
-        serde_json::json!({
-            "app": HELLO, "rule": "traps.repeat", "evidence": "3 traps in 10 events", "unix_ms": 1
-        })
-        .to_string(),
-    )
-    .unwrap();
+    std::fs::write(dir.join(format!("{HELLO}.json")), "{}").unwrap();
+    let out = s.sf(&["--json", "list"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("planted") && stderr.contains("quarantine"),
+        "{stderr}"
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["apps"][0]["quarantined"], false, "{v}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    // A quarantine a monitor committed in an earlier process survives into this one: denied.
+    s.quarantine(HELLO, "traps.repeat");
     let v = s.json(5, &["run", HELLO]);
     assert!(v["error"].as_str().unwrap().contains("quarantined"), "{v}");
     let release = format!("sandframe release {HELLO}");
@@ -660,7 +699,6 @@ fn a_quarantined_app_is_denied_and_a_tampered_home_is_an_internal_error() {
     // The step it names works: released, audited, and the app runs again.
     let v = s.json(0, &["release", HELLO]);
     assert_eq!(v["app"], HELLO);
-    assert!(!dir.join(format!("{HELLO}.json")).exists());
     let v = s.json(0, &["list"]);
     assert_eq!(v["apps"][0]["quarantined"], false);
     let v = s.json(0, &["audit", HELLO]);
@@ -834,14 +872,7 @@ fn run_serve_shows_an_installed_app_and_refuses_a_quarantined_one() {
     let actions = s.host_actions(HELLO);
     assert_eq!(actions, ["install", "launch", "terminate"]);
 
-    let dir = s.path("home/quarantine");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join(format!("{HELLO}.json")),
-        serde_json::json!({ "app": HELLO, "rule": "fuel.burn", "evidence": "x", "unix_ms": 1 })
-            .to_string(),
-    )
-    .unwrap();
+    s.quarantine(HELLO, "fuel.burn");
     s.json(5, &["run", HELLO, "--serve", "--port", "0"]);
 }
 

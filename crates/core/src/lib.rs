@@ -12,6 +12,7 @@
 //! - [`Monitor`] / [`AppMonitor`], [`MonitorEvent`], [`Verdict`], [`AlertSink`]: behaviour watch.
 //! - [`Consent`]: the embedder's answer to "may this app have that capability?".
 //! - [`AuditSink`]: where every layer writes its audit records.
+//! - [`HomeState`]: where layers keep their persistent security decisions (grants, quarantines).
 //! - [`Surface`], [`ViewNode`], [`ViewPatch`], [`SurfaceEvent`]: the render side's output.
 //!
 //! **Boundary:** this crate depends on no other sandframe crate and on nothing but `serde` and
@@ -26,6 +27,7 @@ mod gateway;
 mod id;
 mod limits;
 mod monitor;
+mod state;
 mod storage;
 mod surface;
 
@@ -40,5 +42,6 @@ pub use limits::Limits;
 pub use monitor::{
     Alert, AlertSink, AppMonitor, DenyReason, Monitor, MonitorEvent, TrapKind, Verdict, Watch,
 };
+pub use state::HomeState;
 pub use storage::{ShareList, Storage, Usage};
 pub use surface::{EventKind, Surface, SurfaceEvent, ViewNode, ViewPatch};

@@ -341,10 +341,19 @@ impl SandframeGateway {
             .unwrap_or(0)
     }
 
-    /// Forgets everything the gateway holds for `app` (uninstall): its grants file and state.
+    /// Reads `app`'s stored grants again (another process sharing the home may have changed
+    /// them); a running session sees the difference at its next call.
     ///
     /// # Errors
-    /// If the grants file cannot be removed.
+    /// If the stored grants do not parse.
+    pub fn reload_grants(&self, app: &AppId) -> Result<(), GatewayError> {
+        self.inner.grants.reload(app)
+    }
+
+    /// Forgets everything the gateway holds for `app` (uninstall): its grants and state.
+    ///
+    /// # Errors
+    /// If the change to the stored grants cannot be committed.
     pub fn forget(&self, app: &AppId) -> Result<(), GatewayError> {
         // Under the apps lock, so a consent decision still in flight cannot grant after this
         // (it checks, under the same lock, that its app was not forgotten).

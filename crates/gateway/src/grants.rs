@@ -1,23 +1,23 @@
 //! Grants: which declared capabilities each app holds, persisted per app.
 //!
-//! Each app's grants are one JSON file, `<app id>.json`, in the directory the store is given
-//! (the host gives it `<home>/grants/`), replaced atomically and durably on every change. The
-//! file name is the validated [`AppId`], never guest input. A running app's session sees a
-//! grant or a revocation at its next call: each app's grants carry an epoch that every change
-//! bumps, and a session re-reads them when the epoch moved.
+//! Each app's grants are one JSON value, under kind [`GRANTS_KIND`] and the validated
+//! [`AppId`] (never guest input) in the [`HomeState`] the store is given (the host gives it the
+//! home's sealed state, so a grant written into the home by hand is never read), committed
+//! before a change returns. A running app's session sees a grant or a revocation at its next
+//! call: each app's grants carry an epoch that every change bumps, and a session re-reads them
+//! when the epoch moved.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cap_std::fs::Dir;
-use sandframe_core::{AppId, Capability, Grant, GrantSource};
+use sandframe_core::{AppId, Capability, Grant, GrantSource, HomeState};
 
 use crate::GatewayError;
 
-/// Largest grants file read back, in bytes (a larger one is damage, not grants).
-pub const MAX_GRANTS_FILE_BYTES: u64 = 64 << 10;
+/// The [`HomeState`] kind under which grants are kept.
+pub const GRANTS_KIND: &str = "grants";
 
 /// One app's grants in memory.
 #[derive(Debug, Default)]
@@ -43,22 +43,18 @@ impl AppGrants {
     }
 }
 
-/// Where grants live: a directory (durable) or memory only.
+/// Where grants live: a [`HomeState`] (durable) or memory only.
 pub struct GrantStore {
-    dir: Option<Dir>,
+    state: Option<Arc<dyn HomeState>>,
     apps: Mutex<HashMap<AppId, Arc<AppGrants>>>,
 }
 
 impl std::fmt::Debug for GrantStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GrantStore")
-            .field("durable", &self.dir.is_some())
+            .field("durable", &self.state.is_some())
             .finish_non_exhaustive()
     }
-}
-
-fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> GatewayError {
-    move |source| GatewayError::Io { what, source }
 }
 
 fn now_ms() -> u64 {
@@ -68,10 +64,10 @@ fn now_ms() -> u64 {
 }
 
 impl GrantStore {
-    /// Grants kept in `dir`, one file per app.
-    pub fn open(dir: Dir) -> GrantStore {
+    /// Grants kept in `state`, one value per app.
+    pub fn open(state: Arc<dyn HomeState>) -> GrantStore {
         GrantStore {
-            dir: Some(dir),
+            state: Some(state),
             apps: Mutex::new(HashMap::new()),
         }
     }
@@ -79,13 +75,9 @@ impl GrantStore {
     /// Grants kept in memory only (lost when the process ends).
     pub fn in_memory() -> GrantStore {
         GrantStore {
-            dir: None,
+            state: None,
             apps: Mutex::new(HashMap::new()),
         }
-    }
-
-    fn file(app: &AppId) -> String {
-        format!("{app}.json")
     }
 
     /// The app's grants, loaded on first use.
@@ -97,9 +89,9 @@ impl GrantStore {
         if let Some(g) = apps.get(app) {
             return Ok(Arc::clone(g));
         }
-        let grants = match &self.dir {
+        let grants = match &self.state {
             None => Vec::new(),
-            Some(dir) => self.load(dir, app)?,
+            Some(state) => Self::load(state.as_ref(), app)?,
         };
         let g = Arc::new(AppGrants {
             grants: RwLock::new(grants),
@@ -109,40 +101,57 @@ impl GrantStore {
         Ok(g)
     }
 
-    fn load(&self, dir: &Dir, app: &AppId) -> Result<Vec<Grant>, GatewayError> {
-        let name = Self::file(app);
+    fn load(state: &dyn HomeState, app: &AppId) -> Result<Vec<Grant>, GatewayError> {
         let damaged = |why: String| {
             GatewayError::Damaged(format!(
-                "grants/{name} {why}; revoke the app's grants (delete the file) to start over"
+                "the grants of {app} {why}; revoke them (`sandframe revoke`) to start over"
             ))
         };
-        match dir.metadata(&name) {
-            Ok(m) if m.len() > MAX_GRANTS_FILE_BYTES => {
-                return Err(damaged(format!("is over {MAX_GRANTS_FILE_BYTES} bytes")));
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io("read a grants file")(e)),
-        }
-        let bytes = dir.read(&name).map_err(io("read a grants file"))?;
-        let grants: Vec<Grant> = serde_json::from_slice(&bytes)
-            .map_err(|e| damaged(format!("is not a grants file ({e})")))?;
+        let Some(bytes) = state.get(GRANTS_KIND, app.as_str()) else {
+            return Ok(Vec::new());
+        };
+        let grants: Vec<Grant> =
+            serde_json::from_slice(&bytes).map_err(|e| damaged(format!("are not grants ({e})")))?;
         if grants.iter().any(|g| g.app() != app) {
-            return Err(damaged("holds another app's grants".into()));
+            return Err(damaged("hold another app's grants".into()));
         }
         Ok(grants)
     }
 
     fn save(&self, app: &AppId, grants: &[Grant]) -> Result<(), GatewayError> {
-        let Some(dir) = &self.dir else {
+        let Some(state) = &self.state else {
             return Ok(());
         };
-        let name = Self::file(app);
-        let bytes = serde_json::to_vec_pretty(grants).map_err(|e| GatewayError::Io {
+        if grants.is_empty() {
+            return Ok(state.set(GRANTS_KIND, app.as_str(), None)?);
+        }
+        let bytes = serde_json::to_vec(grants).map_err(|e| GatewayError::Io {
             what: "encode grants",
             source: std::io::Error::other(e),
         })?;
-        sandframe_durable::replace(dir, &name, &bytes, 0o600).map_err(io("write a grants file"))
+        Ok(state.set(GRANTS_KIND, app.as_str(), Some(&bytes))?)
+    }
+
+    /// Reads the app's grants again from the state (which another process may have changed),
+    /// so that a running session sees the difference at its next call.
+    ///
+    /// # Errors
+    /// [`GatewayError::Damaged`] if the stored grants do not parse.
+    pub fn reload(&self, app: &AppId) -> Result<(), GatewayError> {
+        let Some(state) = &self.state else {
+            return Ok(());
+        };
+        let stored = Self::load(state.as_ref(), app)?;
+        let g = self.app(app)?;
+        let mut grants = g
+            .grants
+            .write()
+            .map_err(|_| GatewayError::Damaged("the grants lock is poisoned".into()))?;
+        if *grants != stored {
+            *grants = stored;
+            g.epoch.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(())
     }
 
     /// The app's grants.
@@ -209,11 +218,14 @@ impl GrantStore {
         Ok(true)
     }
 
-    /// Forgets every grant of `app` and deletes its file (uninstall).
+    /// Forgets every grant of `app` (uninstall).
     ///
     /// # Errors
-    /// [`GatewayError::Io`] if the file cannot be removed.
+    /// [`GatewayError::Io`] if the change cannot be stored.
     pub fn forget(&self, app: &AppId) -> Result<(), GatewayError> {
+        if let Some(state) = &self.state {
+            state.set(GRANTS_KIND, app.as_str(), None)?;
+        }
         if let Ok(apps) = self.apps.lock()
             && let Some(g) = apps.get(app)
         {
@@ -221,18 +233,6 @@ impl GrantStore {
                 grants.clear();
             }
             g.epoch.fetch_add(1, Ordering::AcqRel);
-        }
-        if let Some(dir) = &self.dir {
-            let name = Self::file(app);
-            for n in [format!("{name}.tmp"), name.clone()] {
-                match dir.remove_file(&n) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io("remove a grants file")(e)),
-                }
-            }
-            // What a crash mid-write may have left (`sandframe_durable`'s temporary files).
-            sandframe_durable::remove_leftovers(dir, &name).map_err(io("list the grants"))?;
         }
         Ok(())
     }

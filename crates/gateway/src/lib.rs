@@ -30,21 +30,23 @@ mod gateway;
 mod grants;
 mod minimal;
 mod policy;
+mod state;
 
 pub use apis::{
     APIS, ApiSpec, MAX_LOG_BYTES, MAX_RANDOM_BYTES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
 };
 pub use audit::{
-    Anchor, AuditLog, FileAnchor, Head, HomeSecret, MemoryAnchor, Migration, StoredRecord,
-    Tampering,
+    Anchor, AuditLog, FileAnchor, Head, HomeSecret, MemoryAnchor, Migration, StateHead,
+    StoredRecord, Tampering,
 };
 pub use gateway::{CONSENT_EVENT, FOLD_MAX, GatewayBuilder, MAX_PENDING_CONSENT, SandframeGateway};
-pub use grants::{GrantStore, MAX_GRANTS_FILE_BYTES};
+pub use grants::{GRANTS_KIND, GrantStore};
 pub use minimal::MinimalGateway;
 pub use policy::{CONSENT_RATE, DEFAULT_RATE, DEFAULT_SLOW_RATE, Policy, Rate};
 /// The trait of host-registered APIs, in the contracts crate since the facade issue (a layer
 /// serving APIs implements it without depending on the gateway); re-exported here.
 pub use sandframe_core::Api;
+pub use state::{MAX_STATE_VALUE_BYTES, MemoryState, STATE_FILE, SealedState};
 
 /// Errors of the gateway layer.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,10 @@ pub enum GatewayError {
     /// A file the gateway keeps is damaged.
     #[error("damaged: {0}")]
     Damaged(String),
+    /// The home's sealed state does not match its anchor: it was edited, removed or rolled
+    /// back, and nothing in it is read.
+    #[error("the home's security state cannot be trusted: {0}")]
+    StateTampered(String),
     /// The audit log fails verification.
     #[error("the audit log fails verification: {0}")]
     Tampered(#[source] audit::Tampering),

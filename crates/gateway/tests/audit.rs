@@ -287,6 +287,12 @@ impl Anchor for Recording {
     fn set_migration(&self, migration: Migration) -> Result<(), GatewayError> {
         self.inner.set_migration(migration)
     }
+    fn state_head(&self) -> Result<sandframe_gateway::StateHead, GatewayError> {
+        self.inner.state_head()
+    }
+    fn advance_state(&self, head: &sandframe_gateway::StateHead) -> Result<(), GatewayError> {
+        self.inner.advance_state(head)
+    }
 }
 
 #[test]

@@ -14,31 +14,56 @@ use std::sync::{Arc, Mutex};
 
 use sandframe_core::{
     ApiError, AppContext, AuditSink, Capability, Consent, ConsentDecision, ConsentRequest,
-    Declared, ErrorCode, EventSender, Gateway, GatewaySession,
+    Declared, ErrorCode, EventSender, Gateway, GatewaySession, HomeState as _,
 };
 use sandframe_gateway::{
-    APIS, Api, AuditLog, GrantStore, MemoryAnchor, Policy, Rate, SandframeGateway, StoredRecord,
-    audit,
+    APIS, Api, AuditLog, GrantStore, MemoryAnchor, Policy, Rate, SandframeGateway, SealedState,
+    StoredRecord, audit,
 };
 
 struct Fixture {
     home: tempfile::TempDir,
     anchor: Arc<MemoryAnchor>,
     log: Arc<AuditLog>,
+    lock: sandframe_durable::HomeLock,
+    state: Arc<SealedState>,
 }
 
 impl Fixture {
     fn new() -> Fixture {
         let home = tempfile::tempdir().unwrap();
         let anchor = Arc::new(MemoryAnchor::new([9; 32]));
-        let log = Arc::new(AuditLog::open(&self_dir(&home), anchor.clone()).unwrap());
-        Fixture { home, anchor, log }
+        let lock = sandframe_durable::HomeLock::open(&self_dir(&home), "home").unwrap();
+        let log = Arc::new(
+            AuditLog::open_locked(&self_dir(&home), anchor.clone(), lock.clone()).unwrap(),
+        );
+        let state = Arc::new(
+            SealedState::open(&self_dir(&home), anchor.clone(), [5; 32], lock.clone()).unwrap(),
+        );
+        Fixture {
+            home,
+            anchor,
+            log,
+            lock,
+            state,
+        }
     }
 
     fn grants(&self) -> Arc<GrantStore> {
-        let dir = self_dir(&self.home);
-        dir.create_dir_all("grants").unwrap();
-        Arc::new(GrantStore::open(dir.open_dir("grants").unwrap()))
+        Arc::new(GrantStore::open(self.state.clone()))
+    }
+
+    /// The sealed state read again from disk, as a restarted host would.
+    fn reopened_state(&self) -> Arc<SealedState> {
+        Arc::new(
+            SealedState::open(
+                &self_dir(&self.home),
+                self.anchor.clone(),
+                [5; 32],
+                self.lock.clone(),
+            )
+            .unwrap(),
+        )
     }
 
     /// Every record so far, after a flush, verified against the anchor.
@@ -275,8 +300,7 @@ fn consent_is_asked_off_thread_and_the_decision_arrives_as_an_event() {
         list["granted"],
         serde_json::json!(["user:readProfile", "ui:render"])
     );
-    let dir = self_dir(&f.home).open_dir("grants").unwrap();
-    let reopened = GrantStore::open(dir);
+    let reopened = GrantStore::open(f.reopened_state());
     let stored = reopened.list(&ctx.app).unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].capability().as_str(), "user:readProfile");
@@ -590,7 +614,10 @@ fn a_consent_answered_after_uninstall_grants_nothing() {
     let event: serde_json::Value = serde_json::from_slice(&events.recv().unwrap()).unwrap();
     assert_eq!(event["detail"]["granted"], false);
     assert!(grants.list(&ctx.app).unwrap().is_empty());
-    assert!(!f.home.path().join("grants/com.example.door.json").exists());
+    assert!(
+        !f.reopened_state()
+            .contains(sandframe_gateway::GRANTS_KIND, "com.example.door")
+    );
 }
 
 #[test]

@@ -6,8 +6,9 @@ use sandframe_validate::Registry as _;
 use serde::Serialize;
 
 use crate::Host;
-use crate::error::{HostError, LayerError, Misuse, home_err};
-use crate::home::HomeRegistry;
+use crate::error::{HostError, LayerError, Misuse};
+use crate::home::{HomeRegistry, RECORD_KIND};
+use sandframe_core::HomeState as _;
 
 /// An installed app, as [`Host::list`] shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -87,7 +88,7 @@ impl Host {
     /// Whether `app` is installed (its record has a version: not uninstalled), read from the
     /// home's records alone (no trust or package check).
     pub fn is_installed(&self, app: &AppId) -> bool {
-        HomeRegistry(&self.apps)
+        HomeRegistry(self.state.as_ref())
             .installed(app)
             .is_some_and(|i| i.version.is_some())
     }
@@ -97,15 +98,11 @@ impl Host {
     /// # Errors
     /// [`HostError::Home`] if the home cannot be listed.
     pub fn list(&self) -> Result<Vec<AppSummary>, HostError> {
-        let registry = HomeRegistry(&self.apps);
+        self.state.refresh()?;
+        let registry = HomeRegistry(self.state.as_ref());
         let mut out = Vec::new();
-        for entry in self.apps.entries().map_err(home_err("list apps/"))? {
-            let entry = entry.map_err(home_err("list apps/"))?;
-            let Some(app) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<AppId>().ok())
-            else {
+        for name in self.state.names(RECORD_KIND) {
+            let Ok(app) = name.parse::<AppId>() else {
                 continue;
             };
             let Some(installed) = registry.installed(&app) else {

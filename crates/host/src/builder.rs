@@ -285,7 +285,7 @@ impl HostBuilder {
         std::fs::create_dir_all(&path).map_err(home_err("create the home"))?;
         let home = Dir::open_ambient_dir(&path, cap_std::ambient_authority())
             .map_err(home_err("open the home"))?;
-        for d in ["apps", "artifacts", "grants", "storage"] {
+        for d in ["apps", "artifacts", "storage"] {
             home.create_dir_all(d)
                 .map_err(home_err(format!("create {d}/")))?;
         }
@@ -317,6 +317,14 @@ impl HostBuilder {
             &home,
             Arc::clone(&anchor),
             lock.clone(),
+        )?);
+        // Install records, grants and quarantines: sealed, their head in the anchor.
+        let state = Arc::new(crate::home::open_state(
+            &home,
+            &anchor,
+            keys.state,
+            &lock,
+            Some(&audit),
         )?);
         // The render side: its own thread, holding the surface and nothing else.
         let (render, html) = match self.surface {
@@ -356,7 +364,7 @@ impl HostBuilder {
                 }
                 let g = configure
                     .audit(audit.clone())
-                    .grants(Arc::new(GrantStore::open(open("grants")?)))
+                    .grants(Arc::new(GrantStore::open(state.clone())))
                     .build()?;
                 (Arc::new(g.clone()), Some(g))
             }
@@ -367,7 +375,7 @@ impl HostBuilder {
                 let mut m = SandframeMonitor::builder()
                     .rules(self.rules)
                     .audit(audit.clone())
-                    .quarantine_dir(&path.join("quarantine"))?;
+                    .quarantine_state(state.clone());
                 if let Some(alerts) = self.alerts {
                     m = m.alerts(alerts);
                 }
@@ -381,6 +389,7 @@ impl HostBuilder {
             artifacts: open("artifacts")?,
             home,
             receipts: keys.receipts,
+            state,
             storage_key: keys.storage,
             trust: self.trust,
             validator: self.validator,
@@ -399,13 +408,13 @@ impl HostBuilder {
             started: Instant::now(),
             last_sweep_ms: AtomicU64::new(0),
         };
-        host.settle_keys()?;
+        host.settle_home()?;
         Ok(host)
     }
 }
 
 /// `<home>.audit-anchor`, beside the home.
-fn default_anchor(home: &Path) -> std::path::PathBuf {
+pub(crate) fn default_anchor(home: &Path) -> std::path::PathBuf {
     let mut name = home
         .file_name()
         .map(std::ffi::OsStr::to_os_string)

@@ -1,18 +1,27 @@
 //! [`HomeConfig`]: the trust store and the security definitions a front end keeps in the home
-//! (the `sandframe` command does: `trust.toml`, `definitions.pub`, `definitions.signed`), read
-//! and changed under the home lock, written durably, so that no front end writes the home
-//! itself.
+//! (the `sandframe` command does), sealed in the home's state (kind `config`: `trust.toml`,
+//! `definitions.pub`, `definitions.signed`), read and changed under the home lock, so that no
+//! front end writes the home itself and no hand edit of the home changes what is trusted.
+//! Each is also written out as a file of that name, for people to read: a view, never read
+//! back (one that differs from the sealed value is reported).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cap_std::fs::Dir;
+use sandframe_core::HomeState as _;
 use sandframe_durable::HomeLock;
+use sandframe_gateway::{Anchor, FileAnchor, Migration, SealedState};
 use sandframe_package::{PublicKey, TrustStore};
 use sandframe_validate::Validator;
 
 use crate::error::{HomeError, HostError, hold, home_err};
 use crate::home::write_durably;
+use crate::keys::HomeKeys;
 use crate::{Host, HostBuilder};
+
+/// The sealed state's kind of configuration values.
+const CONFIG_KIND: &str = "config";
 
 /// The definitions key and the signed definitions kept under it, if any.
 type Kept = (PublicKey, Option<Vec<u8>>);
@@ -37,6 +46,8 @@ pub struct HomeConfig {
     path: PathBuf,
     home: Dir,
     lock: HomeLock,
+    anchor: Arc<dyn Anchor>,
+    state: SealedState,
 }
 
 impl std::fmt::Debug for HomeConfig {
@@ -48,18 +59,77 @@ impl std::fmt::Debug for HomeConfig {
 }
 
 impl HomeConfig {
-    /// The configuration of the home at `path` (created if missing).
+    /// The configuration of the home at `path` (created if missing), with the default anchor
+    /// beside it (`<home>.audit-anchor`).
     ///
     /// # Errors
-    /// [`HostError::Home`] if the home cannot be created or opened.
+    /// [`HostError::Home`] if the home cannot be created or opened; the anchor's and the
+    /// sealed state's errors.
     pub fn open(path: impl AsRef<Path>) -> Result<HomeConfig, HostError> {
+        let anchor = Arc::new(FileAnchor::open(&crate::builder::default_anchor(
+            path.as_ref(),
+        ))?);
+        HomeConfig::open_with_anchor(path, anchor)
+    }
+
+    /// The configuration of the home at `path`, whose anchor is `anchor` (give the host the
+    /// same one: [`HomeConfig::builder`] does).
+    ///
+    /// # Errors
+    /// As [`HomeConfig::open`].
+    pub fn open_with_anchor(
+        path: impl AsRef<Path>,
+        anchor: Arc<dyn Anchor>,
+    ) -> Result<HomeConfig, HostError> {
         let path = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&path).map_err(home_err("create the home"))?;
         let home = Dir::open_ambient_dir(&path, cap_std::ambient_authority())
             .map_err(home_err("open the home"))?;
         let lock = HomeLock::open(&home, path.display().to_string())
             .map_err(home_err("open the home for its lock"))?;
-        Ok(HomeConfig { path, home, lock })
+        let held = hold(&lock)?;
+        let secret = anchor.home_secret()?;
+        let state =
+            crate::home::open_state(&home, &anchor, HomeKeys::derive(&secret).state, &lock, None)?;
+        let config = HomeConfig {
+            path,
+            home,
+            lock: lock.clone(),
+            anchor,
+            state,
+        };
+        if secret.migration != Migration::Done {
+            config.carry_over()?;
+        }
+        drop(held);
+        Ok(config)
+    }
+
+    /// A home made before its state was sealed kept these as plain files: they are carried
+    /// into the sealed state once (what they say was never authenticated; nothing else is
+    /// there to trust instead), in one commit, before the host marks the move done.
+    fn carry_over(&self) -> Result<(), HostError> {
+        let mut found = Vec::new();
+        for name in [TRUST_FILE, DEFINITIONS_KEY_FILE, DEFINITIONS_FILE] {
+            if !self.state.contains(CONFIG_KIND, name)
+                && let Some(bytes) = self.file(name)?
+            {
+                found.push((name, bytes));
+            }
+        }
+        if found.is_empty() {
+            return Ok(());
+        }
+        let items: Vec<(&str, &str, Option<&[u8]>)> = found
+            .iter()
+            .map(|(n, b)| (CONFIG_KIND, *n, Some(b.as_slice())))
+            .collect();
+        self.state.set_many(&items)?;
+        tracing::warn!(
+            files = ?found.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            "an older home's trust files were carried into its sealed state as they were; check them with `sandframe trust list`"
+        );
+        Ok(())
     }
 
     /// The home's directory.
@@ -68,12 +138,34 @@ impl HomeConfig {
     }
 
     /// The file's bytes, or `None` if it does not exist.
-    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, HostError> {
+    fn file(&self, name: &str) -> Result<Option<Vec<u8>>, HostError> {
         match self.home.read(name) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(home_err(format!("read {name}"))(e)),
         }
+    }
+
+    /// The sealed value of `name` (what other processes committed included). Its file in the
+    /// home is only a view: one that differs is reported, never read.
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>, HostError> {
+        self.state.refresh()?;
+        let sealed = self.state.get(CONFIG_KIND, name);
+        if let Ok(view) = self.file(name)
+            && view != sealed
+        {
+            tracing::warn!(
+                home_file = name,
+                "{name} in the home differs from the sealed value, which is the one in force: it was changed outside sandframe and is not read (change it with the `sandframe` command)"
+            );
+        }
+        Ok(sealed)
+    }
+
+    /// Commits `name`'s new value, then writes its view.
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<(), HostError> {
+        self.state.set_many(&[(CONFIG_KIND, name, Some(bytes))])?;
+        write_durably(&self.home, name, bytes)
     }
 
     /// The home's trust store (empty if none was kept yet).
@@ -85,8 +177,8 @@ impl HomeConfig {
             None => Ok(TrustStore::new()),
             Some(bytes) => TrustStore::from_toml(&bytes).map_err(|e| {
                 HomeError::Damaged(format!(
-                    "{} ({e}; fix it, or move it aside and trust the publishers again)",
-                    self.path.join(TRUST_FILE).display()
+                    "the sealed trust store of {} ({e}; trust the publishers again)",
+                    self.path.display()
                 ))
                 .into()
             }),
@@ -107,7 +199,7 @@ impl HomeConfig {
         let mut store = self.trust()?;
         let answer = change(&mut store);
         let text = store.to_toml()?;
-        write_durably(&self.home, TRUST_FILE, text.as_bytes())?;
+        self.write(TRUST_FILE, text.as_bytes())?;
         Ok(answer)
     }
 
@@ -120,8 +212,8 @@ impl HomeConfig {
             .map(|text| {
                 PublicKey::from_file_text(&text).map_err(|e| {
                     HostError::from(HomeError::Damaged(format!(
-                        "{} ({e}; set the signer again with its next definitions)",
-                        self.path.join(DEFINITIONS_KEY_FILE).display()
+                        "the sealed definitions key of {} ({e}; set the signer again with its next definitions)",
+                        self.path.display()
                     )))
                 })
             })
@@ -175,6 +267,12 @@ impl HomeConfig {
             _ => self.validator()?,
         };
         let version = v.update_definitions(signed)?;
+        // One commit: a crash never leaves a new key beside the old key's definitions.
+        let mut items = vec![(CONFIG_KIND, DEFINITIONS_FILE, Some(signed))];
+        if let Some((_, text)) = new_key {
+            items.push((CONFIG_KIND, DEFINITIONS_KEY_FILE, Some(text)));
+        }
+        self.state.set_many(&items)?;
         if let Some((_, text)) = new_key {
             write_durably(&self.home, DEFINITIONS_KEY_FILE, text)?;
         }
@@ -189,7 +287,10 @@ impl HomeConfig {
     /// As [`HomeConfig::trust`] and [`HomeConfig::definitions_key`].
     pub fn builder(&self) -> Result<HostBuilder, HostError> {
         let _held = hold(&self.lock)?;
-        let mut b = Host::builder().home(&self.path).trust(self.trust()?);
+        let mut b = Host::builder()
+            .home(&self.path)
+            .anchor(Arc::clone(&self.anchor))
+            .trust(self.trust()?);
         if let Some((key, signed)) = self.definitions()? {
             b = b.definitions_key(key);
             if let Some(signed) = signed {

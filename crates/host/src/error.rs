@@ -125,7 +125,8 @@ pub enum HomeError {
     /// An install receipt does not match its package.
     #[error(transparent)]
     Receipt(ValidateError),
-    /// The gateway's files (the audit log, grants) fail verification or cannot be used.
+    /// The gateway's files (the audit log, the sealed state) fail verification or cannot be
+    /// used.
     #[error(transparent)]
     Gateway(GatewayError),
     /// The quarantine directory cannot be used.
@@ -204,9 +205,10 @@ impl From<RuntimeError> for HostError {
 impl From<GatewayError> for HostError {
     fn from(e: GatewayError) -> Self {
         match e {
-            GatewayError::Tampered(_) | GatewayError::Damaged(_) | GatewayError::Io { .. } => {
-                HostError::Home(HomeError::Gateway(e))
-            }
+            GatewayError::Tampered(_)
+            | GatewayError::StateTampered(_)
+            | GatewayError::Damaged(_)
+            | GatewayError::Io { .. } => HostError::Home(HomeError::Gateway(e)),
             e @ GatewayError::Config(_) => HostError::Misuse(Misuse::Gateway(e)),
             e => HostError::Layer(LayerError::Gateway(e)),
         }

@@ -1,27 +1,59 @@
-//! The home directory's own records: per-app install records, durable writes, the artifact
-//! cache and the registry `validate::verify` reads. (The keys live outside it: `keys`.)
+//! The home's own records: per-app install records (in the sealed state), durable writes,
+//! the artifact cache and the registry `validate::verify` reads. (The keys live outside the
+//! home: `keys`.)
 
 use cap_std::fs::Dir;
-use sandframe_core::AppId;
+use sandframe_core::{AppId, HomeState};
 use sandframe_package::PublicKey;
 use sandframe_runtime::ArtifactStore;
 use sandframe_validate::{Installed, Registry};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{HostError, home_err};
+use std::sync::Arc;
 
-/// The per-app record kept in the home (`apps/<id>/record.toml`).
+use sandframe_core::{AuditOutcome, AuditRecord, AuditSink as _, Layer};
+use sandframe_durable::HomeLock;
+use sandframe_gateway::{Anchor, AuditLog, GatewayError, STATE_FILE, SealedState};
+
+use crate::error::{HomeError, HostError, home_err};
+
+/// The sealed state's kind of install records, one per app id ever installed.
+pub(crate) const RECORD_KIND: &str = "record";
+
+/// The per-app install record, kept in the sealed state (postcard): the publisher pin, the
+/// installed version (none once uninstalled: a tombstone) and the declared capabilities.
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct Record {
     pub(crate) publisher: String,
     pub(crate) version: Option<String>,
     pub(crate) capabilities: Vec<String>,
 }
 
+impl Record {
+    /// Commits the record of `app` to the state.
+    pub(crate) fn save(&self, state: &dyn HomeState, app: &AppId) -> Result<(), HostError> {
+        let bytes = postcard::to_allocvec(self)
+            .map_err(|e| HostError::from(HomeError::Damaged(e.to_string())))?;
+        state
+            .set(RECORD_KIND, app.as_str(), Some(&bytes))
+            .map_err(|e| HostError::from(HomeError::Damaged(format!("the record of {app}: {e}"))))
+    }
+}
+
 /// Writes `bytes` to `name` in `dir` durably (`sandframe_durable::replace`, mode 0600).
 pub(crate) fn write_durably(dir: &Dir, name: &str, bytes: &[u8]) -> Result<(), HostError> {
     sandframe_durable::replace(dir, name, bytes, 0o600).map_err(home_err(format!("write {name}")))
+}
+
+/// Removes `name` from the app's directory `dir` (`apps/<app>/`), and what a crash mid-write
+/// may have left of it (`sandframe_durable`'s temporary files); a file already gone is fine.
+pub(crate) fn remove_app_file(dir: &Dir, app: &AppId, name: &str) -> Result<(), HostError> {
+    match dir.remove_file(name) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(home_err(format!("remove apps/{app}/{name}"))(e)),
+    }
+    sandframe_durable::remove_leftovers(dir, name).map_err(home_err(format!("list apps/{app}/")))
 }
 
 /// The runtime's artifact cache under `artifacts/` (records are MAC'd by the runtime).
@@ -49,12 +81,12 @@ impl ArtifactStore for DiskArtifacts {
 }
 
 /// The home's records, as `validate::verify` reads them.
-pub(crate) struct HomeRegistry<'a>(pub(crate) &'a Dir);
+pub(crate) struct HomeRegistry<'a>(pub(crate) &'a dyn HomeState);
 
 impl Registry for HomeRegistry<'_> {
     fn installed(&self, app: &AppId) -> Option<Installed> {
-        let text = self.0.read_to_string(format!("{app}/record.toml")).ok()?;
-        let r: Record = toml::from_str(&text).ok()?;
+        let bytes = self.0.get(RECORD_KIND, app.as_str())?;
+        let r: Record = postcard::from_bytes(&bytes).ok()?;
         Some(Installed {
             publisher: r.publisher.parse::<PublicKey>().ok()?,
             version: r.version.and_then(|v| v.parse().ok()),
@@ -64,5 +96,44 @@ impl Registry for HomeRegistry<'_> {
                 .filter_map(|c| c.parse().ok())
                 .collect(),
         })
+    }
+}
+
+/// Opens the home's sealed state. One that is refused (edited, removed, rolled back) is
+/// reported where people and operators look before the error is returned: an error through
+/// `tracing`, and a `tamper` record in the audit log (`audit`, or the home's log opened for
+/// it), at every start until the home is restored.
+pub(crate) fn open_state(
+    home: &Dir,
+    anchor: &Arc<dyn Anchor>,
+    key: [u8; 32],
+    lock: &HomeLock,
+    audit: Option<&AuditLog>,
+) -> Result<SealedState, HostError> {
+    match SealedState::open(home, Arc::clone(anchor), key, lock.clone()) {
+        Ok(state) => Ok(state),
+        Err(GatewayError::StateTampered(why)) => {
+            tracing::error!(home_file = STATE_FILE, "{why}");
+            let opened;
+            let log = match audit {
+                Some(log) => Some(log),
+                None => {
+                    opened = AuditLog::open_locked(home, Arc::clone(anchor), lock.clone()).ok();
+                    opened.as_ref()
+                }
+            };
+            if let Some(log) = log {
+                let record =
+                    AuditRecord::new(Layer::Host, "tamper", STATE_FILE, AuditOutcome::Denied)
+                        .detail(&why);
+                // The refusal is what matters; a log that cannot take the record says so
+                // at its next use.
+                if log.record(&record).is_ok() {
+                    let _ = log.flush();
+                }
+            }
+            Err(GatewayError::StateTampered(why).into())
+        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -7,7 +7,7 @@ use sandframe_validate::{Context, Pin, Registry as _, ValidateError};
 
 use crate::Host;
 use crate::error::{HomeError, HostError, Misuse, hold, home_err};
-use crate::home::{HomeRegistry, Record, write_durably};
+use crate::home::{HomeRegistry, Record, remove_app_file, write_durably};
 
 /// What [`Host::install`] did.
 #[derive(Clone, Debug)]
@@ -31,7 +31,9 @@ impl Host {
         // From reading the pins and versions to writing the new record, one writer: two
         // installs racing cannot both pass as "newer than what is installed".
         let held = hold(&self.lock)?;
-        let registry = HomeRegistry(&self.apps);
+        // What other processes sharing the home committed since: pins, versions, grants.
+        self.state.refresh()?;
+        let registry = HomeRegistry(self.state.as_ref());
         let verified = match self
             .validator
             .verify(bytes, &Context::new(&self.trust, &registry))
@@ -87,9 +89,7 @@ impl Host {
                 .map(|d| d.capability().to_string())
                 .collect(),
         };
-        let text = toml::to_string(&record)
-            .map_err(|e| HostError::from(HomeError::Damaged(e.to_string())))?;
-        write_durably(&dir, "record.toml", text.as_bytes())?;
+        record.save(self.state.as_ref(), id)?;
         // Never wait for a logic thread with the lock held: it may be waiting for the lock
         // (to write an audit frame).
         drop(held);
@@ -116,8 +116,13 @@ impl Host {
         &self,
         app: &AppId,
     ) -> Result<sandframe_validate::VerifiedPackage, HostError> {
-        // Package, receipt and record as one install left them, not one from each of two.
+        // Package, receipt and record as one install left them, not one from each of two,
+        // and the record, grants and quarantine as other processes last committed them.
         let held = hold(&self.lock)?;
+        self.state.refresh()?;
+        if let Some(g) = &self.sandframe {
+            g.reload_grants(app)?;
+        }
         let dir = self
             .apps
             .open_dir(app.as_str())
@@ -134,7 +139,7 @@ impl Host {
             &bytes,
             &receipt,
             &self.receipts,
-            &Context::new(&self.trust, &HomeRegistry(&self.apps)),
+            &Context::new(&self.trust, &HomeRegistry(self.state.as_ref())),
         );
         drop(held);
         let verified = match verified {
@@ -153,19 +158,21 @@ impl Host {
         Ok(verified)
     }
 
-    /// Uninstalls an app: stops it, removes its package, receipt and cached artifact, and
-    /// keeps only its record as a tombstone (publisher pin, no version).
+    /// Uninstalls an app: stops it, removes its package, receipt, cached artifact, grants,
+    /// storage and quarantine, and keeps only its record, sealed, as a tombstone (publisher
+    /// pin, no version).
     ///
     /// # Errors
     /// [`Misuse::NotInstalled`], or I/O errors (uninstall is safe to retry).
     pub fn uninstall(&self, app: &AppId) -> Result<(), HostError> {
         self.terminate(app)?;
         let held = hold(&self.lock)?;
+        self.state.refresh()?;
         let dir = self
             .apps
             .open_dir(app.as_str())
             .map_err(|_| HostError::from(Misuse::NotInstalled(app.clone())))?;
-        let installed = HomeRegistry(&self.apps)
+        let installed = HomeRegistry(self.state.as_ref())
             .installed(app)
             .ok_or_else(|| HostError::from(Misuse::NotInstalled(app.clone())))?;
         if let Ok(bytes) = dir.read("package.sfpkg")
@@ -185,19 +192,13 @@ impl Host {
             version: None,
             capabilities: Vec::new(),
         };
-        let text = toml::to_string(&tombstone)
-            .map_err(|e| HostError::from(HomeError::Damaged(e.to_string())))?;
-        write_durably(&dir, "record.toml", text.as_bytes())?;
+        tombstone.save(self.state.as_ref(), app)?;
         for f in ["package.sfpkg", "receipt"] {
-            match dir.remove_file(f) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(home_err(format!("remove apps/{app}/{f}"))(e)),
-            }
-            // What a crash mid-write may have left of it.
-            sandframe_durable::remove_leftovers(&dir, f)
-                .map_err(home_err(format!("list apps/{app}/")))?;
+            remove_app_file(&dir, app, f)?;
         }
+        // The tombstone is in the sealed state: the directory goes if nothing else is left.
+        drop(dir);
+        let _ = self.apps.remove_dir(app.as_str());
         self.storage.wipe(app)?;
         if let Some(g) = &self.sandframe {
             g.forget(app)?;

@@ -22,7 +22,10 @@
 //! names (`AppId`s, hex cache keys), never from guest input.
 //!
 //! - The gateway is [`SandframeGateway`] (capabilities, policy, rate limits, audit) unless
-//!   the builder swaps in another `Gateway`; grants persist under `<home>/grants/`.
+//!   the builder swaps in another `Gateway`; grants persist in the home's sealed state.
+//! - Install records (publisher pins, versions, tombstones), grants and quarantines live in
+//!   `<home>/home.state`, a [`SealedState`] whose every change is MAC-chained and committed by
+//!   one write of the anchor: a copy edited, removed or put back by hand is refused as a whole.
 //! - The audit log is `<home>/audit.log`, MAC-chained under an [`Anchor`] kept *outside* the
 //!   home (default: the file `<home>.audit-anchor` beside it, mode 0600). The host records
 //!   install, launch, terminate and uninstall there; it flushes (fsync + anchor) after
@@ -34,8 +37,8 @@
 //!   uninstall wipes it.
 //!
 //! - The monitor is [`SandframeMonitor`] (its [`Rules`], alerts to [`TracingAlerts`] unless
-//!   the builder sets an [`AlertSink`], verdicts audited, quarantines under
-//!   `<home>/quarantine/`) unless the builder swaps in another `Monitor`. Every launched app
+//!   the builder sets an [`AlertSink`], verdicts audited, quarantines in the sealed state)
+//!   unless the builder swaps in another `Monitor`. Every launched app
 //!   gets a [`Watch`] that the gateway, the runtime and the storage APIs report to; the host
 //!   applies its verdicts: a throttle swaps in the gateway's slower rate limits (until
 //!   [`Host::throttle`] lifts it), a terminate stops the instance at its next host call (or
@@ -92,7 +95,8 @@ pub use sandframe_core::{
 pub use sandframe_gateway::audit;
 pub use sandframe_gateway::audit::{StoredRecord, Verified};
 pub use sandframe_gateway::{
-    Anchor, AuditLog, FileAnchor, GatewayBuilder, GatewayError, Policy, Rate, SandframeGateway,
+    Anchor, AuditLog, FileAnchor, GatewayBuilder, GatewayError, Policy, Rate, STATE_FILE,
+    SandframeGateway, SealedState, StateHead,
 };
 pub use sandframe_monitor::{AlertLog, MonitorError, rule};
 pub use sandframe_monitor::{Rules, SandframeMonitor, TracingAlerts};
@@ -129,6 +133,8 @@ pub struct Host {
     home: Dir,
     /// MACs install receipts (derived from the anchor's root secret, see `keys`).
     receipts: [u8; 32],
+    /// Install records, grants and quarantines, sealed (see `sandframe_gateway::SealedState`).
+    state: Arc<sandframe_gateway::SealedState>,
     /// The default storage's master key (derived likewise), for the move of an old home.
     storage_key: zeroize::Zeroizing<[u8; 32]>,
     trust: TrustStore,

@@ -64,10 +64,11 @@ impl Host {
             }
         }
         let _launching = Launching { host: self, app };
+        // Read first: it catches up with the quarantines other processes committed.
+        let verified = self.installed_package(app)?;
         if self.monitor.is_quarantined(app) {
             return Err(HostError::from(Denied::Quarantined(app.clone())));
         }
-        let verified = self.installed_package(app)?;
         let prepared = self.runtime.prepare(&verified)?;
         self.launch_verified(app, &verified, prepared)
     }

@@ -1,8 +1,9 @@
 //! The home holds no key, attacked as SECURITY.md's attacker would (read and write anything
 //! in the home, not the anchor): a compiled artifact forged with a `host.key` they planted is
 //! never loaded; a home made before the keys moved out is moved, with nothing of its old keys
-//! trusted (every package verified again in full, storage re-sealed), and no file left in it
-//! opens what storage hides.
+//! trusted (every package verified again in full, storage re-sealed, records and quarantines
+//! carried into the sealed state, grants dropped), and no file left in it opens what storage
+//! hides.
 
 #![allow(
     clippy::unwrap_used,
@@ -38,6 +39,15 @@ fn answering(n: i32) -> String {
 
 fn package(app: &str, wat: &str) -> Vec<u8> {
     sign(&manifest(app, ""), wat::parse_str(wat).unwrap())
+}
+
+/// A package like [`package`], signed by `key` instead.
+fn package_by(key: &sandframe_host::SecretKey, app: &str, wat: &str) -> Vec<u8> {
+    let mut c = sandframe_package::PackageContents::new(manifest(app, "").into_bytes());
+    c.add_file("logic.wasm", wat::parse_str(wat).unwrap())
+        .unwrap();
+    c.add_file("views/index.xml", b"<view/>".to_vec()).unwrap();
+    c.sign(key).unwrap()
 }
 
 /// The files of a directory, by name.
@@ -177,9 +187,45 @@ fn an_old_home_is_moved_to_keys_outside_it_trusting_nothing_of_its_old_keys() {
         ),
     )
     .unwrap();
-    // Before this build there was no secret beside the anchor.
+    // Before this build there was no secret beside the anchor, the anchor had no state
+    // head, and records, grants and quarantines were plain files.
     let secret = dir.path().join("home.audit-anchor.secret");
     std::fs::remove_file(&secret).unwrap();
+    let anchor_file = dir.path().join("home.audit-anchor");
+    let a = std::fs::read(&anchor_file).unwrap();
+    let mut v1 = b"SFANCHR1".to_vec();
+    v1.extend_from_slice(&a[8..88]);
+    std::fs::write(&anchor_file, v1).unwrap();
+    std::fs::remove_file(home.join("home.state")).unwrap();
+    let publisher = sandframe_testkit::key().public_key();
+    let old_record =
+        |version: &str| format!("publisher = \"{publisher}\"\n{version}capabilities = []\n");
+    std::fs::write(
+        home.join("apps/com.example.kept/record.toml"),
+        old_record("version = \"1.0.0\"\n"),
+    )
+    .unwrap();
+    // An uninstalled app, quarantined: its pin and its quarantine are carried over.
+    let gone = id("com.example.gone");
+    std::fs::create_dir_all(home.join("apps/com.example.gone")).unwrap();
+    std::fs::write(
+        home.join("apps/com.example.gone/record.toml"),
+        old_record(""),
+    )
+    .unwrap();
+    std::fs::create_dir_all(home.join("quarantine")).unwrap();
+    std::fs::write(
+        home.join("quarantine/com.example.gone.json"),
+        r#"{"app":"com.example.gone","rule":"cpu","evidence":"burnt","unix_ms":1}"#,
+    )
+    .unwrap();
+    // A grant nothing says a person gave: dropped, the app asks again.
+    std::fs::create_dir_all(home.join("grants")).unwrap();
+    std::fs::write(
+        home.join("grants/com.example.kept.json"),
+        r#"[{"app":"com.example.kept","capability":"storage:local","source":"consent","unix_ms":1}]"#,
+    )
+    .unwrap();
 
     // A new host moves the home.
     let h = common::host_in(&home).threads(1).build().unwrap();
@@ -187,7 +233,7 @@ fn an_old_home_is_moved_to_keys_outside_it_trusting_nothing_of_its_old_keys() {
     let a = std::fs::read(&secret).unwrap();
     assert_eq!(
         (&a[..8], a[40]),
-        (&b"SFSECRT1"[..], 1),
+        (&b"SFSECRT1"[..], 2),
         "the secret beside the anchor records the move done"
     );
     assert_ne!(
@@ -216,6 +262,33 @@ fn an_old_home_is_moved_to_keys_outside_it_trusting_nothing_of_its_old_keys() {
     );
     let summary = migrate.iter().find(|r| r.outcome == "allowed").unwrap();
     assert!(summary.detail.contains("1 refused"), "{}", summary.detail);
+    for said in [
+        "1 uninstalled apps' pins and 1 quarantines carried over",
+        "grants of 1 apps dropped (com.example.kept",
+    ] {
+        assert!(summary.detail.contains(said), "{}", summary.detail);
+    }
+    assert!(h.is_quarantined(&gone), "the quarantine was carried over");
+    assert!(h.grants(&kept).unwrap().is_empty(), "the grant was not");
+    for old in ["grants", "quarantine", "apps/com.example.kept/record.toml"] {
+        assert!(!home.join(old).exists(), "{old} is gone once sealed");
+    }
+    // The tombstone's pin holds: another publisher cannot take the id.
+    let other = sandframe_host::SecretKey::from_seed(&[7; 32]);
+    let mut trust = sandframe_host::TrustStore::new();
+    trust.trust(other.public_key(), "other");
+    trust.trust(publisher, "ours");
+    drop(h);
+    let h = common::host_in(&home)
+        .threads(1)
+        .trust(trust)
+        .build()
+        .unwrap();
+    assert!(
+        h.install(&package_by(&other, gone.as_str(), &answering(2)))
+            .is_err()
+    );
+    assert!(h.is_quarantined(&gone), "still quarantined after a restart");
     assert!(
         summary.detail.contains("1 stored values re-sealed"),
         "{}",

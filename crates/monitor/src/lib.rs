@@ -29,17 +29,15 @@ mod rules;
 mod watch;
 
 pub use alerts::{AlertLog, AlertRecord, TracingAlerts};
-pub use quarantine::Quarantined;
+pub use quarantine::{QUARANTINE_KIND, Quarantined};
 pub use rules::Rules;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use cap_std::fs::Dir;
 use sandframe_core::{
-    AlertSink, AppId, AppMonitor, AuditOutcome, AuditRecord, AuditSink, Error, Layer,
+    AlertSink, AppId, AppMonitor, AuditOutcome, AuditRecord, AuditSink, Error, HomeState, Layer,
 };
 pub use sandframe_core::{Monitor, Watch};
 
@@ -53,8 +51,8 @@ pub enum MonitorError {
     /// An error reported through a core contract.
     #[error(transparent)]
     Core(#[from] sandframe_core::Error),
-    /// The quarantine directory could not be read or written.
-    #[error("cannot {what} in the quarantine directory: {source}; check its permissions")]
+    /// A quarantine could not be encoded or kept.
+    #[error("cannot {what}: {source}")]
     Io {
         /// What was being done.
         what: &'static str,
@@ -79,7 +77,7 @@ pub struct MonitorBuilder {
     rules: Rules,
     alerts: Arc<dyn AlertSink>,
     audit: Option<Arc<dyn AuditSink>>,
-    quarantine: Option<Dir>,
+    quarantine: Option<Arc<dyn HomeState>>,
 }
 
 impl std::fmt::Debug for MonitorBuilder {
@@ -116,25 +114,18 @@ impl MonitorBuilder {
         self
     }
 
-    /// Keeps quarantines as files in `dir` (created if missing), so they survive a restart.
-    /// Without one, quarantines last as long as the monitor.
-    ///
-    /// # Errors
-    /// [`MonitorError::Io`] if the directory cannot be created or opened.
-    pub fn quarantine_dir(mut self, dir: &Path) -> Result<Self, MonitorError> {
-        let io = |what| move |source| MonitorError::Io { what, source };
-        std::fs::create_dir_all(dir).map_err(io("create the directory"))?;
-        self.quarantine = Some(
-            Dir::open_ambient_dir(dir, cap_std::ambient_authority())
-                .map_err(io("open the directory"))?,
-        );
-        Ok(self)
+    /// Keeps quarantines in `state` (the host gives it the home's sealed state), so they
+    /// survive a restart and a file deleted by hand does not lift one. Without it, quarantines
+    /// last as long as the monitor.
+    pub fn quarantine_state(mut self, state: Arc<dyn HomeState>) -> Self {
+        self.quarantine = Some(state);
+        self
     }
 
-    /// Builds the monitor, reading the quarantines already on disk.
+    /// Builds the monitor.
     ///
     /// # Errors
-    /// [`MonitorError::Io`] if the quarantine directory cannot be listed.
+    /// None today; kept for settings that may fail.
     pub fn build(self) -> Result<SandframeMonitor, MonitorError> {
         Ok(SandframeMonitor {
             shared: Arc::new(Shared {
@@ -142,7 +133,7 @@ impl MonitorBuilder {
                 rules: self.rules,
                 alerts: self.alerts,
                 audit: self.audit,
-                quarantine: QuarantineStore::load(self.quarantine)?,
+                quarantine: QuarantineStore::new(self.quarantine),
                 apps: Mutex::new(HashMap::new()),
             }),
         })
@@ -207,6 +198,11 @@ impl SandframeMonitor {
         if let Ok(mut apps) = self.shared.apps.lock() {
             apps.remove(app);
         }
+    }
+
+    /// The stored quarantine of `app` (rule, evidence, time), if it has one.
+    pub fn quarantined(&self, app: &AppId) -> Option<Quarantined> {
+        self.shared.quarantine.record(app)
     }
 }
 

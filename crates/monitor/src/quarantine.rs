@@ -1,16 +1,18 @@
-//! Quarantines that survive a restart: one JSON file per app under the quarantine directory,
-//! written durably, read back at start.
+//! Quarantines that survive a restart: one JSON value per app in the host's [`HomeState`]
+//! (kind [`QUARANTINE_KIND`]), committed before a quarantine or a release is reported.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use cap_std::fs::Dir;
-use sandframe_core::AppId;
+use sandframe_core::{AppId, HomeState};
 use serde::{Deserialize, Serialize};
 
 use crate::MonitorError;
 
-/// A quarantine as stored (`<dir>/<app id>.json`).
+/// The [`HomeState`] kind under which quarantines are kept.
+pub const QUARANTINE_KIND: &str = "quarantine";
+
+/// A quarantine as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quarantined {
     /// The app.
@@ -23,81 +25,68 @@ pub struct Quarantined {
     pub unix_ms: u64,
 }
 
-/// Where quarantines are kept: a directory (survives restarts) or memory (tests).
+/// Where quarantines are kept: a [`HomeState`] (survives restarts) and, in memory, those of
+/// this process that could not be stored (they hold here whatever the state says).
 pub(crate) struct QuarantineStore {
-    pub(crate) dir: Option<Dir>,
+    pub(crate) state: Option<Arc<dyn HomeState>>,
     pub(crate) apps: Mutex<HashSet<AppId>>,
 }
 
 impl QuarantineStore {
-    fn file(app: &AppId) -> String {
-        format!("{}.json", app.as_str())
-    }
-
-    pub(crate) fn load(dir: Option<Dir>) -> Result<QuarantineStore, MonitorError> {
-        let io = |what| move |source| MonitorError::Io { what, source };
-        let mut apps = HashSet::new();
-        if let Some(d) = &dir {
-            for entry in d.entries().map_err(io("list quarantines"))? {
-                let entry = entry.map_err(io("list quarantines"))?;
-                let name = entry.file_name();
-                // Only `<valid app id>.json` counts; temp files and strays are ignored.
-                if let Some(app) = name
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".json"))
-                    .and_then(|n| n.parse::<AppId>().ok())
-                {
-                    apps.insert(app);
-                }
-            }
+    pub(crate) fn new(state: Option<Arc<dyn HomeState>>) -> QuarantineStore {
+        QuarantineStore {
+            state,
+            apps: Mutex::new(HashSet::new()),
         }
-        Ok(QuarantineStore {
-            dir,
-            apps: Mutex::new(apps),
-        })
     }
 
     pub(crate) fn contains(&self, app: &AppId) -> bool {
         self.apps.lock().is_ok_and(|a| a.contains(app))
+            || self
+                .state
+                .as_ref()
+                .is_some_and(|s| s.contains(QUARANTINE_KIND, app.as_str()))
     }
 
     /// Records a quarantine: in memory first (so it holds in this process whatever the disk
-    /// says), then durably (temp file, fsync, rename, directory fsync).
+    /// says), then in the state, committed before this returns.
     pub(crate) fn add(&self, record: &Quarantined, app: &AppId) -> Result<(), MonitorError> {
         if let Ok(mut a) = self.apps.lock() {
             a.insert(app.clone());
         }
-        if let Some(d) = &self.dir {
-            let io = |what| move |source| MonitorError::Io { what, source };
-            let bytes = serde_json::to_vec_pretty(record).map_err(|e| MonitorError::Io {
+        if let Some(state) = &self.state {
+            let bytes = serde_json::to_vec(record).map_err(|e| MonitorError::Io {
                 what: "encode a quarantine",
                 source: std::io::Error::other(e),
             })?;
-            sandframe_durable::replace(d, &Self::file(app), &bytes, 0o600)
-                .map_err(io("write a quarantine file"))?;
+            state
+                .set(QUARANTINE_KIND, app.as_str(), Some(&bytes))
+                .map_err(MonitorError::Core)?;
         }
         Ok(())
     }
 
-    /// Lifts a quarantine: the file first (so a failure leaves it in force everywhere), then
-    /// memory.
+    /// Lifts a quarantine: in the state first (so a failure leaves it in force everywhere),
+    /// then in memory.
     pub(crate) fn remove(&self, app: &AppId) -> Result<bool, MonitorError> {
         let mut was = false;
-        if let Some(d) = &self.dir {
-            match d.remove_file(Self::file(app)) {
-                Ok(()) => was = true,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(MonitorError::Io {
-                        what: "remove a quarantine file",
-                        source,
-                    });
-                }
-            }
+        if let Some(state) = &self.state
+            && state.contains(QUARANTINE_KIND, app.as_str())
+        {
+            state
+                .set(QUARANTINE_KIND, app.as_str(), None)
+                .map_err(MonitorError::Core)?;
+            was = true;
         }
         if self.apps.lock().is_ok_and(|mut a| a.remove(app)) {
             was = true;
         }
         Ok(was)
+    }
+
+    /// The stored quarantine of `app`, if any.
+    pub(crate) fn record(&self, app: &AppId) -> Option<Quarantined> {
+        let bytes = self.state.as_ref()?.get(QUARANTINE_KIND, app.as_str())?;
+        serde_json::from_slice(&bytes).ok()
     }
 }

@@ -296,11 +296,17 @@ fn a_storage_write_flood_and_quota_hammering_are_stopped() {
 fn repeated_terminations_become_a_quarantine_that_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let build = || {
+        // The host's own sealed state, over a real home and anchor file.
+        let home =
+            cap_std::fs::Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority()).unwrap();
+        let anchor =
+            Arc::new(sandframe_gateway::FileAnchor::open(&dir.path().join("anchor")).unwrap());
+        let lock = sandframe_durable::HomeLock::open(&home, "home").unwrap();
+        let state = sandframe_gateway::SealedState::open(&home, anchor, [7; 32], lock).unwrap();
         let alerts = Arc::new(Alerts::default());
         let m = SandframeMonitor::builder()
             .alerts(alerts.clone())
-            .quarantine_dir(dir.path())
-            .unwrap()
+            .quarantine_state(Arc::new(state))
             .build()
             .unwrap();
         (m, alerts)
@@ -320,7 +326,7 @@ fn repeated_terminations_become_a_quarantine_that_survives_a_restart() {
     let other: AppId = "com.example.other".parse().unwrap();
     assert!(m.watch(&other).is_ok());
     drop(m);
-    // A new monitor over the same directory (a host restart) still refuses it.
+    // A new monitor over the same state (a host restart) still refuses it.
     let (m, _) = build();
     assert!(m.is_quarantined(&app()));
     assert!(m.watch(&app()).is_err());

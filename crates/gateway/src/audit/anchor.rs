@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use cap_std::fs::Dir;
 
-use super::{ANCHOR_BYTES, ANCHOR_MAGIC, io};
+use super::{ANCHOR_BYTES, ANCHOR_MAGIC, ANCHOR_V1_BYTES, ANCHOR_V1_MAGIC, io};
 use crate::GatewayError;
 
 /// Where a log stands: how many frames and records, and the last frame's MAC.
@@ -21,7 +21,18 @@ pub struct Head {
     pub mac: [u8; 32],
 }
 
-/// Keeps the log's MAC key and its latest head somewhere the home's attacker cannot write.
+/// Where the home's sealed state stands (`crate::SealedState`): the sequence number of its last
+/// committed change and that change's chained MAC (zeros before the first).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateHead {
+    /// Changes committed.
+    pub seq: u64,
+    /// The last change's chained MAC.
+    pub mac: [u8; 32],
+}
+
+/// Keeps the log's MAC key and its latest head somewhere the home's attacker cannot write,
+/// and beside them the head of the home's sealed state, so that one write commits either.
 pub trait Anchor: Send + Sync {
     /// The MAC key.
     fn key(&self) -> [u8; 32];
@@ -55,18 +66,37 @@ pub trait Anchor: Send + Sync {
     /// # Errors
     /// When it cannot be stored.
     fn set_migration(&self, migration: Migration) -> Result<(), GatewayError>;
+
+    /// The sealed state's head as stored now (read again: another process sharing the anchor
+    /// under the home lock may have advanced it).
+    ///
+    /// # Errors
+    /// When it cannot be read.
+    fn state_head(&self) -> Result<StateHead, GatewayError>;
+
+    /// Records a new sealed-state head, durably, before returning: the commit point of a
+    /// change to the home's state. With the home lock held; it keeps the audit head as stored.
+    ///
+    /// # Errors
+    /// When it cannot be stored; the change then did not happen.
+    fn advance_state(&self, head: &StateHead) -> Result<(), GatewayError>;
 }
 
-/// Where a home's move to keys kept outside it stands. A home made before the anchor held a
-/// root secret kept `host.key` and `storage.key` inside; nothing of them is trusted, but what
-/// they protected is re-verified and re-sealed under the new keys first.
+/// Where a home's move to keys and state kept outside its reach stands. A home made before
+/// the anchor held a root secret kept `host.key` and `storage.key` inside, and its records,
+/// grants and quarantines in plain files; nothing of them is trusted as it is, but what they
+/// protected is re-verified, re-sealed or carried over first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Migration {
     /// The root secret exists; the home may still hold data under keys from inside it
-    /// (re-verify and re-seal it, then record [`Migration::Done`]).
+    /// (re-verify and re-seal it), and state in plain files.
     Pending,
-    /// Every key is derived from the root secret: a key file found in the home was planted.
+    /// The keys moved outside the home, but its records, grants and quarantines may still be
+    /// plain files, not yet carried into the sealed state.
+    KeysMoved,
+    /// Every key is derived from the root secret and all state is sealed: a key or state file
+    /// found in the home was planted.
     Done,
 }
 
@@ -108,12 +138,14 @@ fn random() -> Result<[u8; 32], GatewayError> {
 /// An [`Anchor`] in two small files (mode 0600) that the embedder keeps outside the home,
 /// each created whole on first use:
 ///
-/// - the anchor itself, `"SFANCHR1" ‖ audit key (32) ‖ frames (u64 LE) ‖ records (u64 LE) ‖
-///   mac (32)`, replaced atomically (temp file, fsync, rename, directory fsync) at every
-///   flush;
+/// - the anchor itself, `"SFANCHR2" ‖ audit key (32) ‖ frames (u64 LE) ‖ records (u64 LE) ‖
+///   mac (32) ‖ state seq (u64 LE) ‖ state mac (32)`, replaced atomically (temp file, fsync,
+///   rename, directory fsync) at every audit flush and every change of the sealed state, each
+///   time read first under the home lock so that one never undoes the other (an `"SFANCHR1"`
+///   anchor, without the state head, is read as one whose state is empty);
 /// - beside it, `<name>.secret`: `"SFSECRT1" ‖ root secret (32) ‖ migration (u64 LE: 0
-///   pending, 1 done)`, written when it is made and when the migration is done, never by a
-///   flush. It outlives the log: to start a new audit log (after keeping a tampered one as
+///   pending, 1 keys moved, 2 done)`, written when it is made and as the migration moves on,
+///   never by a flush. It outlives the log: to start a new audit log (after keeping a tampered one as
 ///   evidence), move the log and the anchor aside and keep the secret, and the home's keys
 ///   stay the same.
 ///
@@ -126,6 +158,13 @@ pub struct FileAnchor {
     secret_name: String,
     key: [u8; 32],
     head: Mutex<Head>,
+}
+
+/// What the anchor file holds.
+struct Stored {
+    key: [u8; 32],
+    head: Head,
+    state: StateHead,
 }
 
 impl std::fmt::Debug for FileAnchor {
@@ -161,7 +200,7 @@ impl FileAnchor {
         for _ in 0..2 {
             match dir.read(&name) {
                 Ok(bytes) => {
-                    let (key, head) = decode_anchor(&bytes).ok_or_else(|| {
+                    let Stored { key, head, .. } = decode_anchor(&bytes).ok_or_else(|| {
                         GatewayError::Damaged(format!(
                             "{} is not a sandframe audit anchor; restore it from a backup",
                             path.display()
@@ -177,7 +216,11 @@ impl FileAnchor {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     let key = random()?;
-                    let bytes = encode_anchor(&key, &Head::default());
+                    let bytes = encode_anchor(&Stored {
+                        key,
+                        head: Head::default(),
+                        state: StateHead::default(),
+                    });
                     if sandframe_durable::create_new(&dir, &name, &bytes, 0o600)
                         .map_err(io("create the anchor"))?
                     {
@@ -199,14 +242,29 @@ impl FileAnchor {
         )))
     }
 
-    pub(crate) fn write(&self, head: &Head) -> Result<(), GatewayError> {
-        sandframe_durable::replace(
-            &self.dir,
-            &self.name,
-            &encode_anchor(&self.key, head),
-            0o600,
-        )
-        .map_err(io("write the anchor"))
+    /// The anchor file as stored now, checked to hold this anchor's key.
+    fn stored(&self) -> Result<Stored, GatewayError> {
+        let bytes = self
+            .dir
+            .read(&self.name)
+            .map_err(io("read the audit anchor"))?;
+        match decode_anchor(&bytes) {
+            Some(stored) if stored.key == self.key => Ok(stored),
+            _ => Err(GatewayError::Damaged(format!(
+                "the audit anchor {} was replaced while this host had it open; restore it from a backup",
+                self.name
+            ))),
+        }
+    }
+
+    /// Writes the anchor file with `change` applied to what it holds now (read first: the
+    /// caller holds the home lock, and another process may have moved the other head).
+    fn update(&self, change: impl FnOnce(&mut Stored)) -> Result<Stored, GatewayError> {
+        let mut stored = self.stored()?;
+        change(&mut stored);
+        sandframe_durable::replace(&self.dir, &self.name, &encode_anchor(&stored), 0o600)
+            .map_err(io("write the anchor"))?;
+        Ok(stored)
     }
 
     fn damaged_secret(&self) -> GatewayError {
@@ -228,32 +286,40 @@ impl FileAnchor {
     }
 }
 
-fn encode_anchor(key: &[u8; 32], head: &Head) -> Vec<u8> {
+fn encode_anchor(stored: &Stored) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(ANCHOR_BYTES);
     bytes.extend_from_slice(ANCHOR_MAGIC);
-    bytes.extend_from_slice(key);
-    bytes.extend_from_slice(&head.frames.to_le_bytes());
-    bytes.extend_from_slice(&head.records.to_le_bytes());
-    bytes.extend_from_slice(&head.mac);
+    bytes.extend_from_slice(&stored.key);
+    bytes.extend_from_slice(&stored.head.frames.to_le_bytes());
+    bytes.extend_from_slice(&stored.head.records.to_le_bytes());
+    bytes.extend_from_slice(&stored.head.mac);
+    bytes.extend_from_slice(&stored.state.seq.to_le_bytes());
+    bytes.extend_from_slice(&stored.state.mac);
     bytes
 }
 
-fn decode_anchor(bytes: &[u8]) -> Option<([u8; 32], Head)> {
-    if bytes.len() != ANCHOR_BYTES || bytes.get(..8)? != ANCHOR_MAGIC {
-        return None;
-    }
+fn decode_anchor(bytes: &[u8]) -> Option<Stored> {
+    let state = match bytes.get(..8)? {
+        m if m == ANCHOR_MAGIC && bytes.len() == ANCHOR_BYTES => StateHead {
+            seq: u64::from_le_bytes(bytes.get(88..96)?.try_into().ok()?),
+            mac: bytes.get(96..128)?.try_into().ok()?,
+        },
+        m if m == ANCHOR_V1_MAGIC && bytes.len() == ANCHOR_V1_BYTES => StateHead::default(),
+        _ => return None,
+    };
     let key: [u8; 32] = bytes.get(8..40)?.try_into().ok()?;
     let frames = u64::from_le_bytes(bytes.get(40..48)?.try_into().ok()?);
     let records = u64::from_le_bytes(bytes.get(48..56)?.try_into().ok()?);
     let mac: [u8; 32] = bytes.get(56..88)?.try_into().ok()?;
-    Some((
+    Some(Stored {
         key,
-        Head {
+        head: Head {
             frames,
             records,
             mac,
         },
-    ))
+        state,
+    })
 }
 
 const SECRET_MAGIC: &[u8; 8] = b"SFSECRT1";
@@ -265,7 +331,8 @@ fn encode_secret(secret: &HomeSecret) -> zeroize::Zeroizing<Vec<u8>> {
     bytes.extend_from_slice(&secret.root[..]);
     let migration: u64 = match secret.migration {
         Migration::Pending => 0,
-        Migration::Done => 1,
+        Migration::KeysMoved => 1,
+        Migration::Done => 2,
     };
     bytes.extend_from_slice(&migration.to_le_bytes());
     bytes
@@ -278,7 +345,8 @@ fn decode_secret(bytes: &[u8]) -> Option<HomeSecret> {
     let root: [u8; 32] = bytes.get(8..40)?.try_into().ok()?;
     let migration = match u64::from_le_bytes(bytes.get(40..48)?.try_into().ok()?) {
         0 => Migration::Pending,
-        1 => Migration::Done,
+        1 => Migration::KeysMoved,
+        2 => Migration::Done,
         _ => return None,
     };
     Some(HomeSecret {
@@ -295,30 +363,28 @@ impl Anchor for FileAnchor {
         self.head.lock().map(|h| *h).unwrap_or_default()
     }
     fn advance(&self, head: &Head) -> Result<(), GatewayError> {
-        self.write(head)?;
+        self.update(|s| s.head = *head)?;
         if let Ok(mut h) = self.head.lock() {
             *h = *head;
         }
         Ok(())
     }
     fn reload(&self) -> Result<Head, GatewayError> {
-        let bytes = self
-            .dir
-            .read(&self.name)
-            .map_err(io("read the audit anchor"))?;
-        let head = match decode_anchor(&bytes) {
-            Some((key, head)) if key == self.key => head,
-            _ => {
-                return Err(GatewayError::Damaged(format!(
-                    "the audit anchor {} was replaced while this host had it open; restore it from a backup",
-                    self.name
-                )));
-            }
-        };
+        let head = self.stored()?.head;
         if let Ok(mut h) = self.head.lock() {
             *h = head;
         }
         Ok(head)
+    }
+    fn state_head(&self) -> Result<StateHead, GatewayError> {
+        Ok(self.stored()?.state)
+    }
+    fn advance_state(&self, head: &StateHead) -> Result<(), GatewayError> {
+        let stored = self.update(|s| s.state = *head)?;
+        if let Ok(mut h) = self.head.lock() {
+            *h = stored.head;
+        }
+        Ok(())
     }
     fn home_secret(&self) -> Result<HomeSecret, GatewayError> {
         for _ in 0..2 {
@@ -327,7 +393,8 @@ impl Anchor for FileAnchor {
             }
             // An anchor that vouches for frames is an older home's: its keys were inside it
             // until now. A fresh one's are not: nothing found in its home is ever read.
-            let migration = if self.reload()?.frames > 0 {
+            let stored = self.stored()?;
+            let migration = if stored.head.frames > 0 || stored.state.seq > 0 {
                 Migration::Pending
             } else {
                 Migration::Done
@@ -364,6 +431,7 @@ impl Anchor for FileAnchor {
 pub struct MemoryAnchor {
     key: [u8; 32],
     head: Mutex<Head>,
+    state: Mutex<StateHead>,
     root: zeroize::Zeroizing<[u8; 32]>,
     migration: Mutex<Migration>,
 }
@@ -390,6 +458,7 @@ impl MemoryAnchor {
         MemoryAnchor {
             key,
             head: Mutex::new(Head::default()),
+            state: Mutex::new(StateHead::default()),
             root: zeroize::Zeroizing::new(root),
             migration: Mutex::new(Migration::Done),
         }
@@ -424,6 +493,19 @@ impl Anchor for MemoryAnchor {
             .migration
             .lock()
             .map_err(|_| GatewayError::Damaged("the anchor lock is poisoned".into()))? = migration;
+        Ok(())
+    }
+    fn state_head(&self) -> Result<StateHead, GatewayError> {
+        self.state
+            .lock()
+            .map(|s| *s)
+            .map_err(|_| GatewayError::Damaged("the anchor lock is poisoned".into()))
+    }
+    fn advance_state(&self, head: &StateHead) -> Result<(), GatewayError> {
+        *self
+            .state
+            .lock()
+            .map_err(|_| GatewayError::Damaged("the anchor lock is poisoned".into()))? = *head;
         Ok(())
     }
 }

@@ -31,7 +31,7 @@ mod log;
 mod verify;
 mod wire;
 
-pub use anchor::{Anchor, FileAnchor, Head, HomeSecret, MemoryAnchor, Migration};
+pub use anchor::{Anchor, FileAnchor, Head, HomeSecret, MemoryAnchor, Migration, StateHead};
 pub use log::AuditLog;
 pub use verify::{Tampering, Verified, read, verify};
 pub use wire::{StoredRecord, outcome_name};
@@ -50,8 +50,10 @@ pub const MAX_DETAIL_BYTES: usize = 512;
 pub const MAX_SUBJECT_BYTES: usize = 128;
 
 pub(crate) const DOMAIN: &[u8] = b"sandframe audit frame v2";
-pub(crate) const ANCHOR_MAGIC: &[u8; 8] = b"SFANCHR1";
-pub(crate) const ANCHOR_BYTES: usize = 8 + 32 + 8 + 8 + 32;
+pub(crate) const ANCHOR_MAGIC: &[u8; 8] = b"SFANCHR2";
+pub(crate) const ANCHOR_BYTES: usize = 8 + 32 + 8 + 8 + 32 + 8 + 32;
+pub(crate) const ANCHOR_V1_MAGIC: &[u8; 8] = b"SFANCHR1";
+pub(crate) const ANCHOR_V1_BYTES: usize = 8 + 32 + 8 + 8 + 32;
 
 pub(crate) fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> GatewayError {
     move |source| GatewayError::Io { what, source }
