@@ -9,11 +9,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use sandframe_gateway::{Anchor as _, FileAnchor, SealedState};
 use sandframe_host::{AppId, Host};
 use sandframe_validate::{Context, Installed, Validator};
 
@@ -46,27 +44,7 @@ fn home(id: &AppId, apps: usize) -> tempfile::TempDir {
         h.install(&package(id, "1.0.0")).unwrap();
         h.launch(id).unwrap();
     }
-    if apps > 1 {
-        let anchor = Arc::new(FileAnchor::open(&dir.path().join("home.audit-anchor")).unwrap());
-        let key = *anchor
-            .home_secret()
-            .unwrap()
-            .derive("sandframe 2026-12 home state MAC key");
-        let root = cap_std::fs::Dir::open_ambient_dir(
-            dir.path().join("home"),
-            cap_std::ambient_authority(),
-        )
-        .unwrap();
-        let lock = sandframe_durable::HomeLock::open(&root, "home").unwrap();
-        let state = SealedState::open(&root, anchor, key, lock).unwrap();
-        let record = sandframe_core::HomeState::get(&state, "record", id.as_str()).unwrap();
-        let names: Vec<String> = (1..apps).map(|i| format!("com.example.app{i}")).collect();
-        let items: Vec<(&str, &str, Option<&[u8]>)> = names
-            .iter()
-            .map(|n| ("record", n.as_str(), Some(record.as_slice())))
-            .collect();
-        state.set_many(&items).unwrap();
-    }
+    common::seed_records(dir.path(), id, apps);
     dir
 }
 

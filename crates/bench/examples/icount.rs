@@ -6,9 +6,9 @@
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/examples/icount launch 20
 //! ```
 //!
-//! - `launch N`: N warm launches, each a fresh `Host` over a home where the hello example is
-//!   installed and its artifact cached, then `launch` (receipt, artifact, instantiate,
-//!   `sf_init`).
+//! - `launch N [APPS]`: N warm launches, each a fresh `Host` over a home where the hello
+//!   example is installed and its artifact cached (beside `APPS - 1` more install records,
+//!   default none), then `launch` (receipt, artifact, instantiate, `sf_init`).
 //! - `call N`: N events through `Host::dispatch`, each making 100 mediated `clock.now` calls.
 //!
 //! The difference between two counts (say N = 20 and N = 10) divided by the difference in N
@@ -34,6 +34,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let what = args.next().unwrap_or_default();
     let n: u32 = args.next().and_then(|n| n.parse().ok()).unwrap_or(10);
+    let apps: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
     let dir = tempfile::tempdir().unwrap();
     let id: AppId = "com.example.icount".parse().unwrap();
     let wat = match what.as_str() {
@@ -54,7 +55,7 @@ fn main() {
       (br_if $l (i32.lt_u (local.get $i) (i32.const {CALLS_PER_EVENT}))))
     i32.const 0))"#
         ),
-        _ => panic!("usage: icount launch|call N"),
+        _ => panic!("usage: icount launch N [APPS] | call N"),
     };
     {
         let h = host(dir.path());
@@ -66,6 +67,7 @@ fn main() {
         .unwrap();
         h.launch(&id).unwrap(); // compiles and caches the artifact
     }
+    common::seed_records(dir.path(), &id, apps);
     match what.as_str() {
         "launch" => {
             for _ in 0..n {

@@ -42,6 +42,6 @@ pub use limits::Limits;
 pub use monitor::{
     Alert, AlertSink, AppMonitor, DenyReason, Monitor, MonitorEvent, TrapKind, Verdict, Watch,
 };
-pub use state::HomeState;
+pub use state::{HomeState, StateChange};
 pub use storage::{ShareList, Storage, Usage};
 pub use surface::{EventKind, Surface, SurfaceEvent, ViewNode, ViewPatch};

@@ -3,6 +3,10 @@
 
 use crate::Error;
 
+/// How [`HomeState::update`] changes a value: given the stored one (if any), the new one
+/// (`None` removes it).
+pub type StateChange<'a> = dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>> + 'a;
+
 /// Small named values, grouped by kind (`"grants"`, `"quarantine"`, …), whose every change is
 /// committed durably before [`HomeState::set`] returns.
 ///
@@ -27,4 +31,24 @@ pub trait HomeState: Send + Sync {
     /// # Errors
     /// When the change cannot be committed; then it did not happen.
     fn set(&self, kind: &str, name: &str, value: Option<&[u8]>) -> Result<(), Error>;
+
+    /// Reads `name` in `kind` as stored now (what other processes committed included), lets
+    /// `change` compute its new value (`None` removes it), and commits that, as one step
+    /// that no other writer interleaves with. Returns the new value.
+    ///
+    /// The default reads with [`HomeState::get`] and writes with [`HomeState::set`], which is
+    /// one step only for a state no other process shares.
+    ///
+    /// # Errors
+    /// When the change cannot be committed; then it did not happen.
+    fn update(
+        &self,
+        kind: &str,
+        name: &str,
+        change: &mut StateChange<'_>,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let next = change(self.get(kind, name).as_deref());
+        self.set(kind, name, next.as_deref())?;
+        Ok(next)
+    }
 }

@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
-use sandframe_core::{Error, HomeState};
+use sandframe_core::{Error, HomeState, StateChange};
 use sandframe_durable::HomeLock;
 use serde::{Deserialize, Serialize};
 
@@ -430,6 +430,49 @@ impl SealedState {
         let _held = self.lock.hold().map_err(io("take the home lock"))?;
         let mut known = self.known()?;
         self.catch_up(&mut known)?;
+        self.commit(&mut known, items)
+    }
+
+    /// Reads `name` in `kind` as committed now, lets `change` compute its new value, and
+    /// commits it, all under the home lock (see [`HomeState::update`]). Returns the new value.
+    ///
+    /// # Errors
+    /// As [`SealedState::set_many`].
+    pub fn update(
+        &self,
+        kind: &str,
+        name: &str,
+        change: &mut StateChange<'_>,
+    ) -> Result<Option<Vec<u8>>, GatewayError> {
+        let _held = self.lock.hold().map_err(io("take the home lock"))?;
+        let mut known = self.known()?;
+        self.catch_up(&mut known)?;
+        let next = change(
+            known
+                .values
+                .get(kind)
+                .and_then(|k| k.get(name))
+                .map(Vec::as_slice),
+        );
+        if next
+            .as_ref()
+            .is_some_and(|v| v.len() > MAX_STATE_VALUE_BYTES)
+        {
+            return Err(GatewayError::Damaged(format!(
+                "a home state value is over {MAX_STATE_VALUE_BYTES} bytes"
+            )));
+        }
+        self.commit(&mut known, &[(kind, name, next.as_deref())])?;
+        Ok(next)
+    }
+
+    /// Appends `items` (those that change something) as one change and commits it, with the
+    /// home lock held and `known` caught up.
+    fn commit(
+        &self,
+        known: &mut Known,
+        items: &[(&str, &str, Option<&[u8]>)],
+    ) -> Result<(), GatewayError> {
         let changed: Vec<(String, String, Option<Vec<u8>>)> = items
             .iter()
             .filter(|(kind, name, value)| {
@@ -469,6 +512,10 @@ impl SealedState {
             let mut options = OpenOptions::new();
             options.write(true).mode(0o600);
             let mut file = self.dir.open_with(STATE_FILE, &options)?;
+            // Shorter than what was read under this lock: changed behind its back.
+            if file.metadata()?.len() < known.end {
+                return Err(std::io::Error::other("the file shrank since it was read"));
+            }
             file.set_len(known.end)?;
             file.seek(std::io::SeekFrom::Start(known.end))?;
             file.write_all(&frame)?;
@@ -541,6 +588,15 @@ impl HomeState for SealedState {
 
     fn set(&self, kind: &str, name: &str, value: Option<&[u8]>) -> Result<(), Error> {
         self.set_many(&[(kind, name, value)]).map_err(to_core)
+    }
+
+    fn update(
+        &self,
+        kind: &str,
+        name: &str,
+        change: &mut StateChange<'_>,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        SealedState::update(self, kind, name, change).map_err(to_core)
     }
 }
 

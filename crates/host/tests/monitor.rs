@@ -496,3 +496,74 @@ fn an_app_stopped_during_sf_init_is_not_running() {
         .collect::<Vec<_>>();
     assert_eq!(launch, ["denied"]);
 }
+
+/// Terminate verdicts count across host processes on one home (each `sandframe run` is one),
+/// within their window, and only the monitor's own: the host's terminations never count.
+#[test]
+fn terminations_count_across_host_processes_within_their_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let alerts = Arc::new(Alerts::default());
+    let app = id("com.example.prober");
+    // One verdict in each of three hosts in a row (three processes): the third quarantines.
+    for round in 0..3 {
+        let h = host(dir.path(), alerts.clone(), Rules::default());
+        if round == 0 {
+            install(&h, "com.example.neighbour", "", CLOCK_APP);
+            install(&h, app.as_str(), "", &prober());
+        }
+        h.launch(&app).unwrap();
+        let (_, stopped) = attack(&h, &app, 1_000);
+        assert!(terminated(&stopped), "round {round}: {stopped}");
+        assert_eq!(h.is_quarantined(&app), round == 2, "round {round}");
+    }
+    assert_eq!(
+        alerts.of(app.as_str()).last().unwrap().1,
+        Verdict::Quarantine
+    );
+    // Spread wider than the window, they never add up.
+    let spread = id("com.example.spread");
+    let rules = Rules {
+        quarantine_window: Duration::from_millis(1),
+        ..Rules::default()
+    };
+    for round in 0..4 {
+        let h = host(dir.path(), alerts.clone(), rules.clone());
+        if round == 0 {
+            install(&h, spread.as_str(), "", &prober());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        h.launch(&spread).unwrap();
+        let (_, stopped) = attack(&h, &spread, 1_000);
+        assert!(terminated(&stopped), "round {round}: {stopped}");
+        assert!(!h.is_quarantined(&spread), "round {round}");
+    }
+    // The host's own terminations are not verdicts.
+    let h = host(dir.path(), alerts, Rules::default());
+    for _ in 0..4 {
+        h.launch(&spread).unwrap();
+        h.terminate(&spread).unwrap();
+    }
+    assert!(!h.is_quarantined(&spread));
+}
+
+/// Traps in a row count across host processes too: one trap in each of three hosts
+/// quarantines; a clean event in between starts the run again.
+#[test]
+fn traps_in_a_row_count_across_host_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let alerts = Arc::new(Alerts::default());
+    let app = id("com.example.trapper");
+    for round in 0..3 {
+        let h = host(dir.path(), alerts.clone(), Rules::default());
+        if round == 0 {
+            install(&h, app.as_str(), "", &trapper());
+        }
+        h.launch(&app).unwrap();
+        assert!(h.dispatch(&app, b"{}").is_err());
+        assert_eq!(h.is_quarantined(&app), round == 2, "round {round}");
+    }
+    assert_eq!(
+        alerts.of(app.as_str()),
+        [(rule::TRAPS.to_owned(), Verdict::Quarantine)]
+    );
+}

@@ -29,7 +29,7 @@ mod rules;
 mod watch;
 
 pub use alerts::{AlertLog, AlertRecord, TracingAlerts};
-pub use quarantine::{QUARANTINE_KIND, Quarantined};
+pub use quarantine::{QUARANTINE_KIND, Quarantined, STRIKES_KIND, Strikes};
 pub use rules::Rules;
 
 use std::collections::HashMap;
@@ -154,10 +154,11 @@ struct Shared {
     apps: Mutex<HashMap<AppId, Arc<History>>>,
 }
 
-/// What the monitor remembers of an app across its launches (within one host process).
+/// What the monitor remembers of an app across its launches in this process: whether a run
+/// of traps is going (its count, like the terminations, is kept in the quarantine store's
+/// strikes, across processes).
 #[derive(Default)]
 struct History {
-    terminations: AtomicU32,
     traps_in_a_row: AtomicU32,
 }
 
@@ -219,7 +220,11 @@ impl Monitor for SandframeMonitor {
             .lock()
             .map_err(|_| Error::Unavailable("the monitor's lock is poisoned".into()))?
             .entry(app.clone())
-            .or_default()
+            .or_insert_with(|| {
+                Arc::new(History {
+                    traps_in_a_row: AtomicU32::new(self.shared.quarantine.traps(app)),
+                })
+            })
             .clone();
         Ok(Arc::new(AppWatch {
             shared: Arc::clone(&self.shared),
@@ -244,9 +249,9 @@ impl Monitor for SandframeMonitor {
             .ok()
             .and_then(|a| a.get(app).cloned())
         {
-            h.terminations.store(0, Ordering::Relaxed);
             h.traps_in_a_row.store(0, Ordering::Relaxed);
         }
+        self.shared.quarantine.forgive(app);
         if was && let Some(audit) = &self.shared.audit {
             audit.record(
                 &AuditRecord::new(

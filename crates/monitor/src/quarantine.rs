@@ -1,7 +1,7 @@
 //! Quarantines that survive a restart: one JSON value per app in the host's [`HomeState`]
 //! (kind [`QUARANTINE_KIND`]), committed before a quarantine or a release is reported.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use sandframe_core::{AppId, HomeState};
@@ -11,6 +11,24 @@ use crate::MonitorError;
 
 /// The [`HomeState`] kind under which quarantines are kept.
 pub const QUARANTINE_KIND: &str = "quarantine";
+/// The [`HomeState`] kind under which each app's strikes are kept: the monitor's recent
+/// terminate verdicts and its traps in a row, across host processes.
+pub const STRIKES_KIND: &str = "strikes";
+
+/// An app's strikes as stored (JSON).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Strikes {
+    /// When the monitor's terminate verdicts fell, in Unix milliseconds, within the window.
+    pub terminations: Vec<u64>,
+    /// Traps with no clean event between, across launches and processes.
+    pub traps_in_a_row: u32,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// A quarantine as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +48,8 @@ pub struct Quarantined {
 pub(crate) struct QuarantineStore {
     pub(crate) state: Option<Arc<dyn HomeState>>,
     pub(crate) apps: Mutex<HashSet<AppId>>,
+    /// Strikes, without a state.
+    memory: Mutex<HashMap<AppId, Strikes>>,
 }
 
 impl QuarantineStore {
@@ -37,6 +57,7 @@ impl QuarantineStore {
         QuarantineStore {
             state,
             apps: Mutex::new(HashSet::new()),
+            memory: Mutex::new(HashMap::new()),
         }
     }
 
@@ -82,6 +103,89 @@ impl QuarantineStore {
             was = true;
         }
         Ok(was)
+    }
+
+    /// Changes `app`'s strikes as one step (in the state if there is one, else in memory).
+    /// Returns them as changed. A state that cannot take the change leaves them as they
+    /// were, counted in memory for this process (an error is logged).
+    fn strike(&self, app: &AppId, change: impl Fn(&mut Strikes)) -> Strikes {
+        let Some(state) = &self.state else {
+            let mut m = self
+                .memory
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let s = m.entry(app.clone()).or_default();
+            change(s);
+            return s.clone();
+        };
+        let mut out = Strikes::default();
+        let mut step = |old: Option<&[u8]>| {
+            let mut s: Strikes = old
+                .and_then(|b| serde_json::from_slice(b).ok())
+                .unwrap_or_default();
+            change(&mut s);
+            out = s.clone();
+            if s == Strikes::default() {
+                None
+            } else {
+                serde_json::to_vec(&s).ok()
+            }
+        };
+        if let Err(e) = state.update(STRIKES_KIND, app.as_str(), &mut step) {
+            tracing::error!(
+                target: "sandframe::monitor",
+                app = app.as_str(),
+                error = %e,
+                "an app's strikes could not be stored; they count in this process only"
+            );
+        }
+        out
+    }
+
+    /// Counts a terminate verdict, forgetting those older than `window`; returns how many
+    /// fell within it.
+    pub(crate) fn termination(&self, app: &AppId, window: std::time::Duration) -> u32 {
+        let now = now_ms();
+        let since = now.saturating_sub(u64::try_from(window.as_millis()).unwrap_or(u64::MAX));
+        let s = self.strike(app, |s| {
+            s.terminations.retain(|t| *t > since && *t <= now);
+            s.terminations.push(now);
+        });
+        u32::try_from(s.terminations.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Counts a trap; returns the traps in a row.
+    pub(crate) fn trap(&self, app: &AppId) -> u32 {
+        self.strike(app, |s| {
+            s.traps_in_a_row = s.traps_in_a_row.saturating_add(1)
+        })
+        .traps_in_a_row
+    }
+
+    /// Ends a run of traps (a clean event).
+    pub(crate) fn clean(&self, app: &AppId) {
+        self.strike(app, |s| s.traps_in_a_row = 0);
+    }
+
+    /// The traps in a row stored for `app`.
+    pub(crate) fn traps(&self, app: &AppId) -> u32 {
+        match &self.state {
+            Some(state) => state
+                .get(STRIKES_KIND, app.as_str())
+                .and_then(|b| serde_json::from_slice::<Strikes>(&b).ok())
+                .map_or(0, |s| s.traps_in_a_row),
+            None => self
+                .memory
+                .lock()
+                .ok()
+                .and_then(|m| m.get(app).map(|s| s.traps_in_a_row))
+                .unwrap_or(0),
+        }
+    }
+
+    /// Forgets `app`'s strikes (a release).
+    pub(crate) fn forgive(&self, app: &AppId) {
+        self.strike(app, |s| *s = Strikes::default());
     }
 
     /// The stored quarantine of `app`, if any.

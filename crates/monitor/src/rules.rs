@@ -48,9 +48,13 @@ pub struct Rules {
     pub anomaly_min_calls: u64,
     /// `fuel.anomaly`: fuel in one event below this never counts as anomalous. Default 5,000,000.
     pub anomaly_min_fuel: u64,
-    /// Terminations (by any rule, over the host process's life) after which a terminate
-    /// verdict becomes a quarantine. Default 3.
+    /// Terminate verdicts (by any rule, not the host's own terminations) within
+    /// [`Rules::quarantine_window`], across host processes sharing the home's state, after
+    /// which a terminate verdict becomes a quarantine. Default 3.
     pub quarantine_after: u32,
+    /// The window over which terminate verdicts count toward [`Rules::quarantine_after`].
+    /// Default 24 hours.
+    pub quarantine_window: Duration,
 }
 
 impl Default for Rules {
@@ -75,6 +79,7 @@ impl Default for Rules {
             anomaly_min_calls: 5_000,
             anomaly_min_fuel: 5_000_000,
             quarantine_after: 3,
+            quarantine_window: Duration::from_secs(24 * 60 * 60),
         }
     }
 }

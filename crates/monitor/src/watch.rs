@@ -216,11 +216,9 @@ impl AppWatch {
                 MonitorEvent::Trap { kind } => {
                     s.trapped = true;
                     if kind != TrapKind::Terminated {
-                        let n = self
-                            .history
-                            .traps_in_a_row
-                            .fetch_add(1, Ordering::Relaxed)
-                            .saturating_add(1);
+                        // Counted in the strikes, across this app's processes.
+                        let n = self.shared.quarantine.trap(&self.app);
+                        self.history.traps_in_a_row.store(n, Ordering::Relaxed);
                         if n >= rules.max_traps_in_a_row {
                             let evidence = format!(
                                 "{n} traps in a row with no clean event between (last: {kind:?}; \
@@ -340,8 +338,9 @@ impl AppWatch {
         }
         // Traps: a clean event ends a run of them (not a clean `sf_init`, a watch's first
         // event: an app whose every event traps is in a run however often it relaunches).
-        if !s.trapped && s.events > 0 {
-            self.history.traps_in_a_row.store(0, Ordering::Relaxed);
+        if !s.trapped && s.events > 0 && self.history.traps_in_a_row.swap(0, Ordering::Relaxed) > 0
+        {
+            self.shared.quarantine.clean(&self.app);
         }
         s.trapped = false;
         // Anomalies against the app's own moving averages.
@@ -393,16 +392,16 @@ impl AppWatch {
             return Verdict::Allow;
         }
         if verdict == Verdict::Terminate {
+            // The monitor's own verdicts only, over the window, in every process on the home.
             let n = self
-                .history
-                .terminations
-                .fetch_add(1, Ordering::Relaxed)
-                .saturating_add(1);
+                .shared
+                .quarantine
+                .termination(&self.app, rules.quarantine_window);
             if n >= rules.quarantine_after {
                 verdict = Verdict::Quarantine;
                 evidence.push_str(&format!(
-                    "; terminated {n} times (limit {}), so quarantined",
-                    rules.quarantine_after
+                    "; terminated {n} times within {:?} (limit {}), so quarantined",
+                    rules.quarantine_window, rules.quarantine_after
                 ));
             }
         }

@@ -424,10 +424,12 @@ impl Anchor for FileAnchor {
     }
 }
 
-/// An [`Anchor`] in memory (tests, or an embedder that persists the head itself). Its root
-/// secret lives as long as the value: over a home that outlives the process, give it the
-/// same root every time ([`MemoryAnchor::with_root`]), or the home's stored values and
-/// receipts cannot be read after a restart.
+/// An [`Anchor`] in memory (tests, or an embedder that persists the heads itself). Its root
+/// secret and both heads live as long as the value: over a home that outlives the process,
+/// give it the same root every time ([`MemoryAnchor::with_root`]), or the home's stored
+/// values and receipts cannot be read after a restart; and since a new one's heads are
+/// empty, the home's audit log and sealed state from before are refused (use a
+/// [`FileAnchor`], or an `Anchor` of your own that keeps both heads).
 pub struct MemoryAnchor {
     key: [u8; 32],
     head: Mutex<Head>,
