@@ -118,20 +118,6 @@ impl GrantStore {
         Ok(grants)
     }
 
-    fn save(&self, app: &AppId, grants: &[Grant]) -> Result<(), GatewayError> {
-        let Some(state) = &self.state else {
-            return Ok(());
-        };
-        if grants.is_empty() {
-            return Ok(state.set(GRANTS_KIND, app.as_str(), None)?);
-        }
-        let bytes = serde_json::to_vec(grants).map_err(|e| GatewayError::Io {
-            what: "encode grants",
-            source: std::io::Error::other(e),
-        })?;
-        Ok(state.set(GRANTS_KIND, app.as_str(), Some(&bytes))?)
-    }
-
     /// Reads the app's grants again from the state (which another process may have changed),
     /// so that a running session sees the difference at its next call.
     ///
@@ -172,25 +158,19 @@ impl GrantStore {
         capability: &Capability,
         source: GrantSource,
     ) -> Result<(), GatewayError> {
-        let g = self.app(app)?;
-        let mut grants = g
-            .grants
-            .write()
-            .map_err(|_| GatewayError::Damaged("the grants lock is poisoned".into()))?;
-        if grants.iter().any(|x| x.capability() == capability) {
-            return Ok(());
-        }
-        let mut next = grants.clone();
-        next.push(Grant::new(
-            app.clone(),
-            capability.clone(),
-            source,
-            now_ms(),
-        ));
-        self.save(app, &next)?;
-        *grants = next;
-        g.epoch.fetch_add(1, Ordering::AcqRel);
-        Ok(())
+        self.change(app, &mut |grants| {
+            if grants.iter().any(|x| x.capability() == capability) {
+                return false;
+            }
+            grants.push(Grant::new(
+                app.clone(),
+                capability.clone(),
+                source,
+                now_ms(),
+            ));
+            true
+        })
+        .map(|_| ())
     }
 
     /// Revokes `capability` from `app`; returns whether it was held. A running app loses it at
@@ -199,23 +179,57 @@ impl GrantStore {
     /// # Errors
     /// [`GatewayError::Io`] if the change cannot be stored (then the grant stays).
     pub fn revoke(&self, app: &AppId, capability: &Capability) -> Result<bool, GatewayError> {
+        self.change(app, &mut |grants| {
+            let before = grants.len();
+            grants.retain(|x| x.capability() != capability);
+            grants.len() != before
+        })
+    }
+
+    /// Changes `app`'s grants with `change` (which says whether it changed anything) as one
+    /// step on the grants as stored now, what other processes committed included: a change
+    /// made from a stale copy would undo theirs. Then this process's copy is that result.
+    fn change(
+        &self,
+        app: &AppId,
+        change: &mut dyn FnMut(&mut Vec<Grant>) -> bool,
+    ) -> Result<bool, GatewayError> {
         let g = self.app(app)?;
         let mut grants = g
             .grants
             .write()
             .map_err(|_| GatewayError::Damaged("the grants lock is poisoned".into()))?;
-        let next: Vec<Grant> = grants
-            .iter()
-            .filter(|x| x.capability() != capability)
-            .cloned()
-            .collect();
-        if next.len() == grants.len() {
-            return Ok(false);
+        let mut changed = false;
+        let next = match &self.state {
+            None => {
+                let mut next = grants.clone();
+                changed = change(&mut next);
+                next
+            }
+            Some(state) => {
+                let mut next = Vec::new();
+                state.update(GRANTS_KIND, app.as_str(), &mut |stored| {
+                    // Stored grants that do not parse, or name another app, hold nothing.
+                    let mut list: Vec<Grant> = stored
+                        .and_then(|b| serde_json::from_slice(b).ok())
+                        .unwrap_or_default();
+                    list.retain(|x| x.app() == app);
+                    changed = change(&mut list);
+                    next.clone_from(&list);
+                    if list.is_empty() {
+                        None
+                    } else {
+                        serde_json::to_vec(&list).ok()
+                    }
+                })?;
+                next
+            }
+        };
+        if *grants != next {
+            *grants = next;
+            g.epoch.fetch_add(1, Ordering::AcqRel);
         }
-        self.save(app, &next)?;
-        *grants = next;
-        g.epoch.fetch_add(1, Ordering::AcqRel);
-        Ok(true)
+        Ok(changed)
     }
 
     /// Forgets every grant of `app` (uninstall).

@@ -19,13 +19,16 @@
 //! ## Commit, crash and tamper
 //!
 //! A change, under the home lock: read what other processes committed since (the anchor, then
-//! the file's new frames), append one change frame, fsync, then advance the anchor. The anchor
-//! write is the commit point. Opening reads up to the frame whose `(seq, chain)` the anchor
-//! holds and cuts off anything after it: a change appended by a process that crashed before
-//! its anchor write did not happen (its caller never heard it did). A file that never reaches
-//! the anchored head was edited, truncated, replaced or put back to an older copy, and is
-//! refused as a whole: nothing in it is read. A missing file is refused too once the anchor
-//! has seen a change.
+//! the frames appended after what this process read), truncate the file to the committed end,
+//! append one change frame, fsync, then advance the anchor. The anchor write is the commit
+//! point. Opening reads up to the frame whose `(seq, chain)` the anchor holds and cuts off the
+//! one frame a process that crashed before its anchor write may have left: that change did not
+//! happen (its caller never heard it did). More than one frame past the head means the anchor
+//! is behind the file (replaced, or put back), and is refused. A file that never reaches the
+//! anchored head was edited, truncated, replaced or put back to an older copy, and is refused
+//! as a whole: nothing in it is read. A missing file is refused too once the anchor has seen a
+//! change. The MAC key is bound to the anchor's audit key as well, so a new anchor cannot
+//! vouch for the state an old one committed.
 //!
 //! When the changes since the snapshot outnumber the values (and at least 256), the file is
 //! rewritten as one snapshot at the anchored head (temp file, fsync, rename): the anchor does
@@ -157,41 +160,49 @@ fn count(values: &Values) -> u64 {
     values.values().map(|k| k.len() as u64).sum()
 }
 
-/// Reads the change frames from `at` on, continuing `known`, up to the anchored head.
-/// Returns whether the head was reached.
+/// Reads the change frames in `bytes` (the file from offset `base` on) from `at`, continuing
+/// `known`, up to the anchored head, and applies them only once it is reached: a walk that
+/// fails part-way leaves `known` as it was. Returns whether the head was reached.
 fn follow(
     bytes: &[u8],
+    base: u64,
     at: usize,
     key: &[u8; 32],
     known: &mut Known,
     anchored: &StateHead,
 ) -> bool {
     let mut at = at;
-    while known.head != *anchored {
+    let mut head = known.head;
+    let mut changes = Vec::new();
+    while head != *anchored {
         let Some((body, got, next)) = frame(bytes, at) else {
             return false;
         };
         let len = body.len() as u32;
-        if mac(key, CHANGE_DOMAIN, Some(&known.head.mac), len, body) != got {
+        if mac(key, CHANGE_DOMAIN, Some(&head.mac), len, body) != got {
             return false;
         }
         let Ok(change) = postcard::from_bytes::<Change>(body) else {
             return false;
         };
-        if Some(change.seq) != known.head.seq.checked_add(1) {
+        if Some(change.seq) != head.seq.checked_add(1) {
             return false;
         }
-        for (kind, name, value) in change.items {
-            apply(&mut known.values, kind, name, value);
-        }
-        known.head = StateHead {
+        head = StateHead {
             seq: change.seq,
             mac: got,
         };
-        known.changes += 1;
+        changes.push(change);
         at = next;
-        known.end = at as u64;
     }
+    known.changes += changes.len() as u64;
+    for change in changes {
+        for (kind, name, value) in change.items {
+            apply(&mut known.values, kind, name, value);
+        }
+    }
+    known.head = head;
+    known.end = base + at as u64;
     known.count = count(&known.values);
     true
 }
@@ -227,7 +238,7 @@ fn parse(bytes: &[u8], key: &[u8; 32], anchored: &StateHead) -> Result<Known, Ga
         count: 0,
         stale: false,
     };
-    if follow(bytes, next, key, &mut known, anchored) {
+    if follow(bytes, 0, next, key, &mut known, anchored) {
         Ok(known)
     } else {
         Err(tampered(&format!(
@@ -286,6 +297,12 @@ impl SealedState {
         lock: HomeLock,
     ) -> Result<SealedState, GatewayError> {
         let dir = dir.try_clone().map_err(io("open the home for its state"))?;
+        // Bound to this anchor: a new anchor (a new audit key) cannot vouch for the state an
+        // old one committed, so that state is refused, never read as a fresh one.
+        let mut bound = blake3::Hasher::new_derive_key("sandframe 2026-12 home state, one anchor");
+        bound.update(&key);
+        bound.update(&anchor.key());
+        let key = *bound.finalize().as_bytes();
         let state = SealedState {
             dir,
             anchor,
@@ -334,9 +351,18 @@ impl SealedState {
             Err(e) => return Err(io("read the home state")(e)),
         };
         let mut fresh = parse(&bytes, &self.key, &anchored)?;
-        if (fresh.end as usize) < bytes.len() {
-            // What a process appended before it crashed, short of its anchor write: it
-            // never happened.
+        let end = fresh.end as usize;
+        if end < bytes.len() {
+            // What a process appended before it crashed, short of its anchor write: it never
+            // happened. There is at most one such frame (a change truncates the file to the
+            // committed end before it appends): more means the anchor is behind the file,
+            // replaced or put back, and cutting them would drop committed changes.
+            if frame(&bytes, end).is_some_and(|(_, _, next)| next < bytes.len()) {
+                return Err(tampered(&format!(
+                    "holds more changes than its anchor vouches for (number {}): the anchor was replaced or put back",
+                    anchored.seq
+                )));
+            }
             self.cut(fresh.end)?;
         }
         fresh.stale = false;
@@ -356,6 +382,20 @@ impl SealedState {
         }
         let mut bytes = Vec::with_capacity(len as usize);
         file.by_ref().take(MAX_FILE).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// The file's bytes from `offset` on (an error if the file is shorter: rewritten).
+    fn read_from(&self, offset: u64) -> std::io::Result<Vec<u8>> {
+        use std::io::{Read as _, Seek as _};
+        let mut file = self.dir.open(STATE_FILE)?;
+        let len = file.metadata()?.len();
+        if len < offset || len - offset > MAX_FILE {
+            return Err(std::io::Error::other("the state file was rewritten"));
+        }
+        file.seek(std::io::SeekFrom::Start(offset))?;
+        let mut bytes = Vec::with_capacity((len - offset) as usize);
+        file.take(MAX_FILE).read_to_end(&mut bytes)?;
         Ok(bytes)
     }
 
@@ -381,22 +421,11 @@ impl SealedState {
         if anchored == known.head {
             return Ok(());
         }
-        let bytes = self.read_file().map_err(io("read the home state"))?;
-        let start = known.end as usize;
-        if bytes.get(..8) == Some(&MAGIC[..]) && start <= bytes.len() {
-            let mut next = Known {
-                values: std::mem::take(&mut known.values),
-                head: known.head,
-                end: known.end,
-                changes: known.changes,
-                count: known.count,
-                stale: false,
-            };
-            if follow(&bytes, start, &self.key, &mut next, &anchored) {
-                *known = next;
-                return Ok(());
-            }
-            known.values = next.values;
+        // Only what was appended since: one operation's cost does not grow with the state.
+        if let Ok(tail) = self.read_from(known.end)
+            && follow(&tail, known.end, 0, &self.key, known, &anchored)
+        {
+            return Ok(());
         }
         // Rewritten as a snapshot by another process, or damaged: read it whole.
         self.read_all(known)
@@ -411,6 +440,20 @@ impl SealedState {
         let _held = self.lock.hold().map_err(io("take the home lock"))?;
         let mut known = self.known()?;
         self.catch_up(&mut known)
+    }
+
+    /// [`SealedState::refresh`] if the home lock is free at once; returns whether it ran (a
+    /// caller that must not wait, such as an app's event, tries again later).
+    ///
+    /// # Errors
+    /// As [`SealedState::refresh`].
+    pub fn try_refresh(&self) -> Result<bool, GatewayError> {
+        let Some(_held) = self.lock.try_hold().map_err(io("take the home lock"))? else {
+            return Ok(false);
+        };
+        let mut known = self.known()?;
+        self.catch_up(&mut known)?;
+        Ok(true)
     }
 
     /// Commits several changes as one: all or none of them happen.

@@ -329,3 +329,49 @@ fn a_writer_killed_with_sigkill_at_any_step_leaves_the_anchored_state_or_the_nex
         last = n;
     }
 }
+
+#[test]
+fn a_new_anchor_cannot_vouch_for_an_old_state_nor_one_put_back_behind_it() {
+    let h = Home::new();
+    let s = h.open().unwrap();
+    s.set("quarantine", "com.example.bad", Some(b"q")).unwrap();
+    s.set("record", "com.example.bad", Some(b"pinned")).unwrap();
+    drop(s);
+    // A new anchor (the way to start a new audit log) beside the same home: refused, not
+    // read as a fresh state with everything after its snapshot cut off.
+    let fresh = Arc::new(FileAnchor::open(&h.t.path().join("another-anchor")).unwrap());
+    refused(h.open_with(fresh));
+    // The anchor's state head put back by two changes (what an older build writing the
+    // first anchor format would do): refused too.
+    let path = h.t.path().join("anchor");
+    let mut a = std::fs::read(&path).unwrap();
+    a[88..128].fill(0);
+    std::fs::write(&path, &a).unwrap();
+    assert!(refused(h.open()).contains("more changes than its anchor"));
+}
+
+#[test]
+fn a_grant_from_a_stale_copy_never_undoes_another_processs_revocation() {
+    use sandframe_core::{AppId, Capability, GrantSource};
+    use sandframe_gateway::GrantStore;
+    let h = Home::new();
+    let app: AppId = "com.example.x".parse().unwrap();
+    let cam: Capability = "camera:use".parse().unwrap();
+    let mic: Capability = "mic:use".parse().unwrap();
+    let a = GrantStore::open(Arc::new(h.open().unwrap()));
+    let b = GrantStore::open(Arc::new(h.open().unwrap()));
+    a.grant(&app, &cam, GrantSource::Consent).unwrap();
+    assert_eq!(a.list(&app).unwrap().len(), 1); // a holds [cam] in memory
+    assert!(b.revoke(&app, &cam).unwrap(), "b sees a's grant as stored");
+    // a, still holding its copy, grants another capability: the revocation stands.
+    a.grant(&app, &mic, GrantSource::Consent).unwrap();
+    let held: Vec<String> = a
+        .list(&app)
+        .unwrap()
+        .iter()
+        .map(|g| g.capability().to_string())
+        .collect();
+    assert_eq!(held, ["mic:use"]);
+    let c = GrantStore::open(Arc::new(h.open().unwrap()));
+    assert_eq!(c.list(&app).unwrap().len(), 1);
+}

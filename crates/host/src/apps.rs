@@ -73,7 +73,7 @@ pub struct DeclaredInfo {
 
 impl Host {
     /// What an installed app is doing.
-    fn state(&self, app: &AppId) -> AppState {
+    pub fn state(&self, app: &AppId) -> AppState {
         let Ok(live) = self.live.lock() else {
             return AppState::Stopped;
         };

@@ -44,6 +44,8 @@ pub struct HostBuilder {
     set: Vec<&'static str>,
     /// Definitions updates to apply to the validator at `build`.
     definitions: Vec<Vec<u8>>,
+    /// The sealed configuration to follow (set by `HomeConfig::builder`).
+    pub(crate) followed: Option<crate::revalidate::Followed>,
 }
 
 /// Starts the render side over a surface the embedder chose.
@@ -391,8 +393,11 @@ impl HostBuilder {
             receipts: keys.receipts,
             state,
             storage_key: keys.storage,
-            trust: self.trust,
-            validator: self.validator,
+            trust: std::sync::RwLock::new(self.trust),
+            validator: std::sync::RwLock::new(self.validator),
+            followed: self.followed.map(Mutex::new),
+            applied: Mutex::new(sandframe_gateway::StateHead::default()),
+            last_revalidate_ms: AtomicU64::new(0),
             runtime,
             gateway,
             sandframe,
@@ -444,6 +449,7 @@ impl Host {
             idle: Some(DEFAULT_IDLE),
             set: Vec::new(),
             definitions: Vec::new(),
+            followed: None,
         }
     }
 }

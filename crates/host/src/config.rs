@@ -21,7 +21,9 @@ use crate::keys::HomeKeys;
 use crate::{Host, HostBuilder};
 
 /// The sealed state's kind of configuration values.
-const CONFIG_KIND: &str = "config";
+pub(crate) const CONFIG_KIND: &str = "config";
+/// Marks an older home's configuration files as carried over (once).
+const CARRIED: &str = "carried-over";
 
 /// The definitions key and the signed definitions kept under it, if any.
 type Kept = (PublicKey, Option<Vec<u8>>);
@@ -109,6 +111,11 @@ impl HomeConfig {
     /// into the sealed state once (what they say was never authenticated; nothing else is
     /// there to trust instead), in one commit, before the host marks the move done.
     fn carry_over(&self) -> Result<(), HostError> {
+        // Once: files planted later, while the host has not finished the home's move yet,
+        // are never carried.
+        if self.state.contains(CONFIG_KIND, CARRIED) {
+            return Ok(());
+        }
         let mut found = Vec::new();
         for name in [TRUST_FILE, DEFINITIONS_KEY_FILE, DEFINITIONS_FILE] {
             if !self.state.contains(CONFIG_KIND, name)
@@ -117,14 +124,15 @@ impl HomeConfig {
                 found.push((name, bytes));
             }
         }
-        if found.is_empty() {
-            return Ok(());
-        }
-        let items: Vec<(&str, &str, Option<&[u8]>)> = found
+        let mut items: Vec<(&str, &str, Option<&[u8]>)> = found
             .iter()
             .map(|(n, b)| (CONFIG_KIND, *n, Some(b.as_slice())))
             .collect();
+        items.push((CONFIG_KIND, CARRIED, Some(b"1")));
         self.state.set_many(&items)?;
+        if found.is_empty() {
+            return Ok(());
+        }
         tracing::warn!(
             files = ?found.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
             "an older home's trust files were carried into its sealed state as they were; check them with `sandframe trust list`"
@@ -297,6 +305,12 @@ impl HomeConfig {
                 b = b.definitions(signed);
             }
         }
+        // The host follows what other processes change here while it runs.
+        b.followed = Some(crate::revalidate::Followed {
+            trust: self.state.get(CONFIG_KIND, TRUST_FILE),
+            key: self.state.get(CONFIG_KIND, DEFINITIONS_KEY_FILE),
+            definitions: self.state.get(CONFIG_KIND, DEFINITIONS_FILE),
+        });
         Ok(b)
     }
 }

@@ -35,8 +35,8 @@ impl Host {
         self.state.refresh()?;
         let registry = HomeRegistry(self.state.as_ref());
         let verified = match self
-            .validator
-            .verify(bytes, &Context::new(&self.trust, &registry))
+            .validator()
+            .verify(bytes, &Context::new(&self.trust(), &registry))
         {
             Ok(v) => v,
             Err(e) => {
@@ -71,6 +71,7 @@ impl Host {
         // one's): it goes, so consent is asked again. Before the record changes, so that a
         // failure here leaves an install that computes the same additions when retried.
         if let Some(g) = &self.sandframe {
+            g.reload_grants(id)?;
             let held = g.grants(id)?;
             for added in verified.added_capabilities() {
                 if held.iter().any(|g| g.capability() == added) {
@@ -135,11 +136,11 @@ impl Host {
             .map_err(|_| HostError::from(HomeError::Damaged(format!("apps/{app}/receipt"))))?;
         // A warm launch: the receipt re-mints the VerifiedPackage (digests, receipt MAC, and
         // the cheap origin checks again) without re-running signature and static analysis.
-        let verified = self.validator.reinstate(
+        let verified = self.validator().reinstate(
             &bytes,
             &receipt,
             &self.receipts,
-            &Context::new(&self.trust, &HomeRegistry(self.state.as_ref())),
+            &Context::new(&self.trust(), &HomeRegistry(self.state.as_ref())),
         );
         drop(held);
         let verified = match verified {
@@ -200,12 +201,15 @@ impl Host {
         drop(dir);
         let _ = self.apps.remove_dir(app.as_str());
         self.storage.wipe(app)?;
+        // Past the home lock: a consent decision holds the gateway's lock while it commits a
+        // grant (which takes the home lock), and forgetting takes the gateway's lock; each
+        // of these commits on its own.
+        drop(held);
         if let Some(g) = &self.sandframe {
             g.forget(app)?;
         }
         // The app is gone: so is its quarantine (a reinstall is a host decision too).
         self.monitor.release(app)?;
-        drop(held);
         self.record(
             Some(app),
             "uninstall",

@@ -18,7 +18,8 @@
 //! part nothing can check); quarantines are carried over (a file that does not parse still
 //! quarantines its app); grants are dropped, since nothing says a person gave them, and the
 //! apps ask again. The files are removed after the commit; a crash before it leaves them for
-//! the next host, and one after it leaves a sealed state that the next run only adds to.
+//! the next host, and one after it leaves a sealed state that the next run only adds to
+//! (it never overwrites a sealed value).
 
 use cap_std::fs::Dir;
 use sandframe_core::{AppId, AuditOutcome, HomeState as _};
@@ -336,24 +337,41 @@ impl Host {
         if !old_files {
             return Ok(false);
         }
-        // Only adds: a run after a crash past this commit finds the state already there.
+        // Only adds, never overwrites: a run after a crash past this commit finds the state
+        // already there, and a file planted meanwhile changes nothing sealed.
         let set: Vec<(&str, &str, Option<&[u8]>)> = items
             .iter()
-            .filter(|(kind, name, _)| *kind == RECORD_KIND || !self.state.contains(kind, name))
+            .filter(|(kind, name, _)| !self.state.contains(kind, name))
             .map(|(k, n, v)| (*k, n.as_str(), Some(v.as_slice())))
             .collect();
         self.state.set_many(&set)?;
+        // A file that cannot go (a directory planted under its name) does not hold the move
+        // open: it is audited now, never read, and reported as planted at every start.
+        let mut stuck = Vec::new();
         for app in &apps {
-            if let Ok(dir) = self.apps.open_dir(app.as_str()) {
-                remove_app_file(&dir, app, OLD_RECORD)?;
+            if let Ok(dir) = self.apps.open_dir(app.as_str())
+                && let Err(e) = remove_app_file(&dir, app, OLD_RECORD)
+            {
+                stuck.push((format!("apps/{app}/{OLD_RECORD}"), e.to_string()));
             }
         }
         for d in [OLD_GRANTS, OLD_QUARANTINE] {
             match self.home.remove_dir_all(d) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(home_err(format!("remove {d}/"))(e)),
+                Err(e) => stuck.push((format!("{d}/"), e.to_string())),
             }
+        }
+        for (file, why) in stuck {
+            self.record(
+                None,
+                "migrate",
+                &file,
+                AuditOutcome::Denied,
+                &format!(
+                    "{file} could not be removed ({why}); it is never read: remove it by hand"
+                ),
+            )?;
         }
         sandframe_durable::sync_dir(&self.home).map_err(home_err("sync the home"))?;
         Ok(true)
@@ -372,8 +390,8 @@ impl Host {
     ) -> Result<Option<Record>, HostError> {
         let registry = HomeRegistry(self.state.as_ref());
         match self
-            .validator
-            .verify(bytes, &Context::new(&self.trust, &registry))
+            .validator()
+            .verify(bytes, &Context::new(&self.trust(), &registry))
         {
             Ok(v) if v.package().manifest().id() == app => {
                 write_durably(dir, "receipt", &v.receipt(&self.receipts))?;

@@ -68,6 +68,7 @@ mod home;
 mod install;
 mod keys;
 mod lifecycle;
+mod revalidate;
 mod storage_api;
 mod typed;
 
@@ -137,8 +138,15 @@ pub struct Host {
     state: Arc<sandframe_gateway::SealedState>,
     /// The default storage's master key (derived likewise), for the move of an old home.
     storage_key: zeroize::Zeroizing<[u8; 32]>,
-    trust: TrustStore,
-    validator: Validator,
+    /// The trusted publishers (changed at run time when the host follows a `HomeConfig`).
+    trust: std::sync::RwLock<TrustStore>,
+    validator: std::sync::RwLock<Validator>,
+    /// The sealed configuration this host follows, if it was built from a `HomeConfig`.
+    followed: Option<Mutex<revalidate::Followed>>,
+    /// The sealed state's head as last applied to the running apps.
+    applied: Mutex<sandframe_gateway::StateHead>,
+    /// When revalidation last ran from `dispatch`, in milliseconds since `started`.
+    last_revalidate_ms: AtomicU64,
     runtime: Arc<Runtime>,
     gateway: Arc<dyn Gateway>,
     sandframe: Option<SandframeGateway>,

@@ -198,6 +198,7 @@ impl Host {
     fn deliver(&self, app: &AppId, event: &[u8], audit_refusal: bool) -> Result<i32, HostError> {
         let now = Instant::now();
         self.sweep_now_and_then(now);
+        self.revalidate_now_and_then(now);
         let handle = self.resume(app, now)?;
         let result = self.pool.dispatch(handle, event.to_vec());
         // An app error (non-zero) or a trap is audited; the event cannot be undone, so a

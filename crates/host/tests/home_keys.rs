@@ -41,15 +41,6 @@ fn package(app: &str, wat: &str) -> Vec<u8> {
     sign(&manifest(app, ""), wat::parse_str(wat).unwrap())
 }
 
-/// A package like [`package`], signed by `key` instead.
-fn package_by(key: &sandframe_host::SecretKey, app: &str, wat: &str) -> Vec<u8> {
-    let mut c = sandframe_package::PackageContents::new(manifest(app, "").into_bytes());
-    c.add_file("logic.wasm", wat::parse_str(wat).unwrap())
-        .unwrap();
-    c.add_file("views/index.xml", b"<view/>".to_vec()).unwrap();
-    c.sign(key).unwrap()
-}
-
 /// The files of a directory, by name.
 fn names(dir: &Path) -> std::collections::BTreeSet<String> {
     std::fs::read_dir(dir)
@@ -285,7 +276,7 @@ fn an_old_home_is_moved_to_keys_outside_it_trusting_nothing_of_its_old_keys() {
         .build()
         .unwrap();
     assert!(
-        h.install(&package_by(&other, gone.as_str(), &answering(2)))
+        h.install(&common::package_by(&other, gone.as_str(), &answering(2)))
             .is_err()
     );
     assert!(h.is_quarantined(&gone), "still quarantined after a restart");

@@ -14,7 +14,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use sandframe_gateway::{Anchor as _, FileAnchor, SealedState};
 use sandframe_host::{
@@ -86,18 +85,9 @@ impl Home {
             .map(|r| r.subject)
             .collect()
     }
-    /// The home's sealed state, opened as a host in another process would (the key derived
-    /// from the anchor's root secret, docs/format.md).
+    /// The home's sealed state, opened as a host in another process would.
     fn state(&self) -> SealedState {
-        let anchor = Arc::new(FileAnchor::open(&self.t.path().join("home.audit-anchor")).unwrap());
-        let key = *anchor
-            .home_secret()
-            .unwrap()
-            .derive("sandframe 2026-12 home state MAC key");
-        let home =
-            cap_std::fs::Dir::open_ambient_dir(self.path(), cap_std::ambient_authority()).unwrap();
-        let lock = sandframe_durable::HomeLock::open(&home, "home").unwrap();
-        SealedState::open(&home, anchor, key, lock).unwrap()
+        common::sealed_state(self.t.path())
     }
 }
 
@@ -232,11 +222,7 @@ fn an_uninstalled_apps_pin_survives_an_older_home_put_back() {
     std::fs::write(h.path().join("audit.log"), &log).unwrap();
     let host = h.host();
     let other = sandframe_host::SecretKey::from_seed(&[7; 32]);
-    let mut c = sandframe_package::PackageContents::new(manifest(app.as_str(), "").into_bytes());
-    c.add_file("logic.wasm", wat::parse_str(quiet()).unwrap())
-        .unwrap();
-    c.add_file("views/index.xml", b"<view/>".to_vec()).unwrap();
-    let foreign = c.sign(&other).unwrap();
+    let foreign = common::package_by(&other, app.as_str(), &quiet());
     let mut trust = sandframe_testkit::trust();
     trust.trust(other.public_key(), "another publisher");
     drop(host);

@@ -106,23 +106,35 @@ impl QuarantineStore {
     }
 
     /// Changes `app`'s strikes as one step (in the state if there is one, else in memory).
-    /// Returns them as changed. A state that cannot take the change leaves them as they
-    /// were, counted in memory for this process (an error is logged).
+    /// Returns them as changed. A state that cannot take the change leaves them counted in
+    /// memory for this process, from what was stored (an error is logged): a hostile app
+    /// cannot escape its quarantine by making the state unwritable.
     fn strike(&self, app: &AppId, change: impl Fn(&mut Strikes)) -> Strikes {
+        let mut memory = self
+            .memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(state) = &self.state else {
-            let mut m = self
-                .memory
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let s = m.entry(app.clone()).or_default();
+            let s = memory.entry(app.clone()).or_default();
             change(s);
             return s.clone();
         };
         let mut out = Strikes::default();
+        // What earlier failures counted in memory is not lost when the state works again.
+        let floor = memory.get(app).cloned();
         let mut step = |old: Option<&[u8]>| {
             let mut s: Strikes = old
                 .and_then(|b| serde_json::from_slice(b).ok())
                 .unwrap_or_default();
+            if let Some(f) = &floor {
+                s.traps_in_a_row = s.traps_in_a_row.max(f.traps_in_a_row);
+                for t in &f.terminations {
+                    if !s.terminations.contains(t) {
+                        s.terminations.push(*t);
+                    }
+                }
+                s.terminations.sort_unstable();
+            }
             change(&mut s);
             out = s.clone();
             if s == Strikes::default() {
@@ -131,15 +143,28 @@ impl QuarantineStore {
                 serde_json::to_vec(&s).ok()
             }
         };
-        if let Err(e) = state.update(STRIKES_KIND, app.as_str(), &mut step) {
-            tracing::error!(
-                target: "sandframe::monitor",
-                app = app.as_str(),
-                error = %e,
-                "an app's strikes could not be stored; they count in this process only"
-            );
+        match state.update(STRIKES_KIND, app.as_str(), &mut step) {
+            Ok(_) => {
+                memory.remove(app);
+                out
+            }
+            Err(e) => {
+                tracing::error!(
+                    target: "sandframe::monitor",
+                    app = app.as_str(),
+                    error = %e,
+                    "an app's strikes could not be stored; they count in this process's memory"
+                );
+                let s = memory.entry(app.clone()).or_insert_with(|| {
+                    state
+                        .get(STRIKES_KIND, app.as_str())
+                        .and_then(|b| serde_json::from_slice(&b).ok())
+                        .unwrap_or_default()
+                });
+                change(s);
+                s.clone()
+            }
         }
-        out
     }
 
     /// Counts a terminate verdict, forgetting those older than `window`; returns how many

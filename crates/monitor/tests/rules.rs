@@ -471,3 +471,37 @@ fn every_rule_has_its_own_stable_id() {
     assert_eq!(Rule::CallRate.id(), rule::CALL_RATE);
     assert_eq!(Rule::StorageQuota.id(), rule::STORAGE_QUOTA);
 }
+
+/// A state that takes no change (a home made read-only, or full).
+struct Unwritable;
+
+impl sandframe_core::HomeState for Unwritable {
+    fn get(&self, _: &str, _: &str) -> Option<Vec<u8>> {
+        None
+    }
+    fn names(&self, _: &str) -> Vec<String> {
+        Vec::new()
+    }
+    fn set(&self, _: &str, _: &str, _: Option<&[u8]>) -> Result<(), Error> {
+        Err(Error::Unavailable("the home is read-only".into()))
+    }
+}
+
+#[test]
+fn an_unwritable_state_does_not_let_an_app_escape_its_quarantine() {
+    let m = SandframeMonitor::builder()
+        .alerts(Arc::new(Alerts::default()))
+        .quarantine_state(Arc::new(Unwritable))
+        .build()
+        .unwrap();
+    let burn = std::iter::repeat_n(event_end(1_000_000), 8);
+    for _ in 0..2 {
+        let w = m.watch(&app()).unwrap();
+        assert_eq!(feed(&*w, burn.clone()), [Verdict::Terminate]);
+    }
+    // Counted in memory when the state refuses them: the third still quarantines.
+    let w = m.watch(&app()).unwrap();
+    assert_eq!(feed(&*w, burn.clone()), [Verdict::Quarantine]);
+    assert!(m.is_quarantined(&app()));
+    assert!(m.watch(&app()).is_err());
+}

@@ -91,6 +91,22 @@ pub fn serve(host: Host, parts: Parts, mut options: Options) -> Result<(), SimEr
         if let Some(ready) = options.on_ready.take() {
             ready(&url);
         }
+        // What other processes on the home commit (a publisher removed, definitions that
+        // block a digest, a quarantine) reaches the running app within a second.
+        let following = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                every.tick().await;
+                let s = Arc::clone(&following);
+                let _ = tokio::task::spawn_blocking(move || {
+                    if let Err(e) = s.host.revalidate() {
+                        tracing::warn!(error = %e, "revalidation failed");
+                    }
+                })
+                .await;
+            }
+        });
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let mut stopping = stop.clone();
         let app = App {
