@@ -128,6 +128,10 @@ fn host_step(e: &HostError) -> Option<String> {
         }
         HostError::Rejected(Rejected::Package(p)) => return package_step(p),
         HostError::Stopped(r) | HostError::Layer(LayerError::Runtime(r)) => return runtime_step(r),
+        HostError::Denied(Denied::Blocked { app, .. }) => format!(
+            "ask its publisher for a version that passes the current definitions, then \
+             `sandframe install PKG`; `sandframe audit {app}` shows the scan"
+        ),
         HostError::Denied(Denied::Quarantined(app)) => format!(
             "`sandframe audit {app}` shows why; once you trust it again, `sandframe release {app}`"
         ),

@@ -414,6 +414,11 @@ impl HostBuilder {
             last_sweep_ms: AtomicU64::new(0),
         };
         host.settle_home()?;
+        // Definitions another process accepted since the installed packages were last
+        // scanned (new byte patterns, exports): scanned again now, once across the home.
+        if host.rescan()? {
+            host.flush_audit()?;
+        }
         Ok(host)
     }
 }

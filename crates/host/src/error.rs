@@ -74,6 +74,17 @@ pub enum Denied {
          once you trust it again"
     )]
     Quarantined(AppId),
+    /// Its installed package no longer passes the security definitions in force (scanned
+    /// again when they changed): it does not launch until a version that passes is installed.
+    #[error(
+        "{app} no longer passes the security definitions ({reason}); install a version that does"
+    )]
+    Blocked {
+        /// The app.
+        app: AppId,
+        /// What the scan found.
+        reason: String,
+    },
 }
 
 /// How the caller used the API wrongly.

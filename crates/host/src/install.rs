@@ -91,6 +91,9 @@ impl Host {
                 .collect(),
         };
         record.save(self.state.as_ref(), id)?;
+        // Verified in full just now, under the definitions in force: no longer blocked.
+        self.state
+            .set_many(&[(crate::revalidate::BLOCKED_KIND, id.as_str(), None)])?;
         // Never wait for a logic thread with the lock held: it may be waiting for the lock
         // (to write an audit frame).
         drop(held);
@@ -143,6 +146,7 @@ impl Host {
             &Context::new(&self.trust(), &HomeRegistry(self.state.as_ref())),
         );
         drop(held);
+        self.check_blocked(app)?;
         let verified = match verified {
             Err(ValidateError::BadReceipt) => {
                 return Err(HostError::from(HomeError::Damaged(format!(
@@ -194,6 +198,8 @@ impl Host {
             capabilities: Vec::new(),
         };
         tombstone.save(self.state.as_ref(), app)?;
+        self.state
+            .set_many(&[(crate::revalidate::BLOCKED_KIND, app.as_str(), None)])?;
         for f in ["package.sfpkg", "receipt"] {
             remove_app_file(&dir, app, f)?;
         }

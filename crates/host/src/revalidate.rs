@@ -15,7 +15,14 @@ use sandframe_validate::Validator;
 
 use crate::Host;
 use crate::config::{CONFIG_KIND, DEFINITIONS_FILE, DEFINITIONS_KEY_FILE, TRUST_FILE};
-use crate::error::{HomeError, HostError, LayerError};
+use crate::error::{Denied, HomeError, HostError, LayerError, hold};
+use crate::home::{RECORD_KIND, Record};
+
+/// The sealed state's kind of apps whose installed package failed a scan under the
+/// definitions in force: the value is what the scan found.
+pub(crate) const BLOCKED_KIND: &str = "blocked";
+/// The digest of the definitions the installed packages were last scanned under.
+const SCANNED: &str = "scanned";
 
 /// How often `dispatch` looks for changes, at most.
 const EVERY_MS: u64 = 250;
@@ -41,7 +48,94 @@ impl Host {
     /// stop cannot be audited.
     pub fn revalidate(&self) -> Result<Vec<AppId>, HostError> {
         self.state.refresh()?;
-        self.apply_state()
+        let stopped = self.apply_state()?;
+        // New definitions (new byte patterns, exports): every installed package is scanned
+        // again, once per set across the processes on the home; what fails is blocked.
+        if self.rescan()? {
+            let mut more = self.stop_failing()?;
+            more.retain(|a| !stopped.contains(a));
+            return Ok(stopped.into_iter().chain(more).collect());
+        }
+        Ok(stopped)
+    }
+
+    /// Scans every installed package again in full under the definitions in force if no
+    /// process on the home did for this set yet, and commits what fails as blocked (one
+    /// commit, with the set's digest). Only a host that follows the home's configuration
+    /// does. Returns whether it scanned.
+    pub(crate) fn rescan(&self) -> Result<bool, HostError> {
+        if self.followed.is_none() {
+            return Ok(false);
+        }
+        let _held = hold(&self.lock)?;
+        self.state.refresh()?;
+        let definitions = self.state.get(CONFIG_KIND, DEFINITIONS_FILE);
+        let digest = definitions
+            .as_ref()
+            .map(|d| blake3::hash(d).to_hex().to_string().into_bytes());
+        if self.state.get(CONFIG_KIND, SCANNED) == digest {
+            return Ok(false);
+        }
+        let mut found: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+        let none: std::collections::BTreeMap<AppId, sandframe_validate::Installed> =
+            std::collections::BTreeMap::new();
+        for name in self.state.names(RECORD_KIND) {
+            let Ok(app) = name.parse::<AppId>() else {
+                continue;
+            };
+            let installed = self
+                .state
+                .get(RECORD_KIND, &name)
+                .and_then(|b| postcard::from_bytes::<Record>(&b).ok())
+                .is_some_and(|r| r.version.is_some());
+            let Ok(bytes) = self.apps.read(format!("{app}/package.sfpkg")) else {
+                continue;
+            };
+            if !installed {
+                continue;
+            }
+            // Against no records: the scan is about the package, not its pins.
+            let verdict = self.validator().verify(
+                &bytes,
+                &sandframe_validate::Context::new(&self.trust(), &none),
+            );
+            let blocked = match verdict {
+                Ok(_) => None,
+                Err(e) => Some(e.to_string().into_bytes()),
+            };
+            if self.state.get(BLOCKED_KIND, &name) != blocked {
+                found.push((name, blocked));
+            }
+        }
+        let mut items: Vec<(&str, &str, Option<&[u8]>)> = found
+            .iter()
+            .map(|(n, v)| (BLOCKED_KIND, n.as_str(), v.as_deref()))
+            .collect();
+        items.push((CONFIG_KIND, SCANNED, digest.as_deref()));
+        self.state.set_many(&items)?;
+        for (name, blocked) in &found {
+            if let (Some(why), Ok(app)) = (blocked, name.parse::<AppId>()) {
+                self.record(
+                    Some(&app),
+                    "rescan",
+                    name,
+                    AuditOutcome::Denied,
+                    &String::from_utf8_lossy(why),
+                )?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Refuses an app whose installed package a scan blocked.
+    pub(crate) fn check_blocked(&self, app: &AppId) -> Result<(), HostError> {
+        match self.state.get(BLOCKED_KIND, app.as_str()) {
+            None => Ok(()),
+            Some(why) => Err(HostError::from(Denied::Blocked {
+                app: app.clone(),
+                reason: String::from_utf8_lossy(&why).into_owned(),
+            })),
+        }
     }
 
     /// [`Host::revalidate`] from `dispatch`: at most every 250 ms, only when the anchor says
@@ -92,6 +186,15 @@ impl Host {
             return Ok(Vec::new());
         }
         self.follow_config()?;
+        let stopped = self.stop_failing()?;
+        *self.lock_applied() = head;
+        Ok(stopped)
+    }
+
+    /// Stops each running or suspended app that no longer passes (quarantined, blocked by a
+    /// scan, or its package refused against its receipt, trust and definitions now), audited;
+    /// the others see their stored grants again. Returns the apps it stopped.
+    fn stop_failing(&self) -> Result<Vec<AppId>, HostError> {
         let apps: Vec<AppId> = {
             let live = self.lock_live()?;
             live.running
@@ -130,7 +233,6 @@ impl Host {
         if !stopped.is_empty() {
             self.flush_audit()?;
         }
-        *self.lock_applied() = head;
         Ok(stopped)
     }
 

@@ -3,7 +3,8 @@
 //! publisher or block a package digest, or a quarantine, committed by another process, stop
 //! the affected running apps of this one (at `revalidate`, or within a second through
 //! `dispatch`), audited, and their next launch is refused with the reason; an app of another
-//! publisher runs on.
+//! publisher runs on. Definitions with a new byte pattern block the installed packages that
+//! hold it, in every process.
 
 #![allow(
     clippy::unwrap_used,
@@ -228,4 +229,56 @@ fn grants_changed_by_another_process_reach_the_running_app() {
         host.grants(&app).unwrap().is_empty(),
         "the revocation reached it"
     );
+}
+
+#[test]
+fn definitions_with_a_new_pattern_rescan_the_installed_packages() {
+    let h = Home::new();
+    let miner = id("com.example.miner");
+    let wat = r#"(module
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "pool.example-miner.test:3333")
+  (func (export "sf_init") (result i32) i32.const 0)
+  (func (export "sf_event") (param i32) (result i32) i32.const 0))"#;
+    let host = h.host();
+    host.install(&common::package_by(&h.ours, miner.as_str(), wat))
+        .unwrap();
+    host.launch(&miner).unwrap();
+    h.launch_both(&host);
+    // Another process accepts definitions with a byte pattern the miner's data holds.
+    publish_definitions(&h.path(), 1, "blocked_patterns = [\"example-miner.test\"]");
+    assert_eq!(host.revalidate().unwrap(), std::slice::from_ref(&miner));
+    assert_eq!(host.state(&h.ours_app()), AppState::Running);
+    assert_eq!(host.state(&h.their_app()), AppState::Running);
+    let blocked = |r: Result<i32, HostError>| match r {
+        Err(HostError::Denied(sandframe_host::Denied::Blocked { app, reason })) => {
+            assert_eq!(app.as_str(), "com.example.miner");
+            assert!(reason.contains("example-miner.test"), "{reason}");
+        }
+        other => panic!("expected the miner blocked, got {other:?}"),
+    };
+    blocked(host.launch(&miner));
+    // Another process sees it blocked without scanning again.
+    let other = h.host();
+    blocked(other.launch(&miner));
+    let scans = other
+        .audit_records(None)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "rescan")
+        .count();
+    assert_eq!(scans, 1, "the block is recorded once");
+    // A version without the pattern, verified in full at install, runs again.
+    let fixed = WAT;
+    let mut c =
+        sandframe_package::PackageContents::new(manifest_for(miner.as_str(), "1.0.1").into_bytes());
+    c.add_file("logic.wasm", wat::parse_str(fixed).unwrap())
+        .unwrap();
+    c.add_file("views/index.xml", b"<view/>".to_vec()).unwrap();
+    other.install(&c.sign(&h.ours).unwrap()).unwrap();
+    other.launch(&miner).unwrap();
+}
+
+fn manifest_for(app: &str, version: &str) -> String {
+    sandframe_testkit::manifest(app, "").replace("1.0.0", version)
 }
