@@ -261,6 +261,29 @@ pub(crate) fn defs(home: &Path, action: DefsAction, out: &mut Out) -> Result<(),
         "security definitions version {version} accepted: every install is checked against them"
     ));
     out.set("version", version);
+    // The installed packages are scanned again under them now (a host's start does it);
+    // what fails is blocked, and stopped wherever it runs.
+    let host = host(home)?.build()?;
+    let blocked: Vec<String> = host
+        .list()?
+        .into_iter()
+        .filter(|a| {
+            matches!(
+                host.check_launch(&a.app),
+                Err(sandframe_host::HostError::Denied(
+                    sandframe_host::Denied::Blocked { .. }
+                ))
+            )
+        })
+        .map(|a| a.app.to_string())
+        .collect();
+    if !blocked.is_empty() {
+        out.line(format!(
+            "blocked by them until a version that passes is installed: {}",
+            blocked.join(", ")
+        ));
+    }
+    out.set("blocked", blocked);
     Ok(())
 }
 

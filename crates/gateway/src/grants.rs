@@ -46,6 +46,8 @@ impl AppGrants {
 /// Where grants live: a [`HomeState`] (durable) or memory only.
 pub struct GrantStore {
     state: Option<Arc<dyn HomeState>>,
+    /// Held across one change, from reading the stored grants to swapping in the result.
+    changing: Mutex<()>,
     apps: Mutex<HashMap<AppId, Arc<AppGrants>>>,
 }
 
@@ -68,6 +70,7 @@ impl GrantStore {
     pub fn open(state: Arc<dyn HomeState>) -> GrantStore {
         GrantStore {
             state: Some(state),
+            changing: Mutex::new(()),
             apps: Mutex::new(HashMap::new()),
         }
     }
@@ -76,6 +79,7 @@ impl GrantStore {
     pub fn in_memory() -> GrantStore {
         GrantStore {
             state: None,
+            changing: Mutex::new(()),
             apps: Mutex::new(HashMap::new()),
         }
     }
@@ -195,14 +199,17 @@ impl GrantStore {
         change: &mut dyn FnMut(&mut Vec<Grant>) -> bool,
     ) -> Result<bool, GatewayError> {
         let g = self.app(app)?;
-        let mut grants = g
-            .grants
-            .write()
+        // One change at a time in this process; the app's grants themselves are locked only
+        // to swap in the result, never across the wait for the home lock (a host holding it
+        // reloads them: the other order would stall both).
+        let _one = self
+            .changing
+            .lock()
             .map_err(|_| GatewayError::Damaged("the grants lock is poisoned".into()))?;
         let mut changed = false;
         let next = match &self.state {
             None => {
-                let mut next = grants.clone();
+                let mut next = g.snapshot();
                 changed = change(&mut next);
                 next
             }
@@ -225,6 +232,10 @@ impl GrantStore {
                 next
             }
         };
+        let mut grants = g
+            .grants
+            .write()
+            .map_err(|_| GatewayError::Damaged("the grants lock is poisoned".into()))?;
         if *grants != next {
             *grants = next;
             g.epoch.fetch_add(1, Ordering::AcqRel);

@@ -398,6 +398,7 @@ impl HostBuilder {
             followed: self.followed.map(Mutex::new),
             applied: Mutex::new(sandframe_gateway::StateHead::default()),
             last_revalidate_ms: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
             runtime,
             gateway,
             sandframe,

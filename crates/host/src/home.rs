@@ -45,6 +45,35 @@ pub(crate) fn write_durably(dir: &Dir, name: &str, bytes: &[u8]) -> Result<(), H
     sandframe_durable::replace(dir, name, bytes, 0o600).map_err(home_err(format!("write {name}")))
 }
 
+/// The file `name` in `dir`, read only if it is a regular file of at most `cap` bytes,
+/// opened without following a symlink and without blocking (a FIFO planted there must not
+/// hang a host holding the home lock). `None` if it is missing or not such a file.
+pub(crate) fn read_regular(dir: &Dir, name: &str, cap: usize) -> Option<Vec<u8>> {
+    use cap_std::fs::OpenOptionsExt as _;
+    use std::io::Read as _;
+    let mut options = cap_std::fs::OpenOptions::new();
+    options
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    let file = dir.open_with(name, &options).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > cap as u64 {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(cap as u64).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+/// An app's `package.sfpkg` ([`read_regular`], within the package size cap).
+pub(crate) fn read_package(dir: &Dir) -> Option<Vec<u8>> {
+    read_regular(
+        dir,
+        "package.sfpkg",
+        sandframe_package::limits::MAX_PACKAGE_BYTES,
+    )
+}
+
 /// Removes `name` from the app's directory `dir` (`apps/<app>/`), and what a crash mid-write
 /// may have left of it (`sandframe_durable`'s temporary files); a file already gone is fine.
 pub(crate) fn remove_app_file(dir: &Dir, app: &AppId, name: &str) -> Result<(), HostError> {

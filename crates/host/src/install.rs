@@ -7,7 +7,9 @@ use sandframe_validate::{Context, Pin, Registry as _, ValidateError};
 
 use crate::Host;
 use crate::error::{HomeError, HostError, Misuse, hold, home_err};
-use crate::home::{HomeRegistry, Record, remove_app_file, write_durably};
+use crate::home::{
+    HomeRegistry, Record, read_package, read_regular, remove_app_file, write_durably,
+};
 
 /// What [`Host::install`] did.
 #[derive(Clone, Debug)]
@@ -31,8 +33,10 @@ impl Host {
         // From reading the pins and versions to writing the new record, one writer: two
         // installs racing cannot both pass as "newer than what is installed".
         let held = hold(&self.lock)?;
-        // What other processes sharing the home committed since: pins, versions, grants.
+        // What other processes sharing the home committed since: pins, versions, grants, and
+        // the trust store and definitions a following host takes on.
         self.state.refresh()?;
+        self.follow_config()?;
         let registry = HomeRegistry(self.state.as_ref());
         let verified = match self
             .validator()
@@ -120,6 +124,14 @@ impl Host {
         &self,
         app: &AppId,
     ) -> Result<sandframe_validate::VerifiedPackage, HostError> {
+        self.installed_bytes(app).map(|(_, verified)| verified)
+    }
+
+    /// [`Host::installed_package`] and the package's bytes, authenticated by its receipt.
+    pub(crate) fn installed_bytes(
+        &self,
+        app: &AppId,
+    ) -> Result<(Vec<u8>, sandframe_validate::VerifiedPackage), HostError> {
         // Package, receipt and record as one install left them, not one from each of two,
         // and the record, grants and quarantine as other processes last committed them.
         let held = hold(&self.lock)?;
@@ -131,12 +143,10 @@ impl Host {
             .apps
             .open_dir(app.as_str())
             .map_err(|_| HostError::from(Misuse::NotInstalled(app.clone())))?;
-        let bytes = dir
-            .read("package.sfpkg")
-            .map_err(|_| HostError::from(Misuse::NotInstalled(app.clone())))?;
-        let receipt = dir
-            .read("receipt")
-            .map_err(|_| HostError::from(HomeError::Damaged(format!("apps/{app}/receipt"))))?;
+        let bytes =
+            read_package(&dir).ok_or_else(|| HostError::from(Misuse::NotInstalled(app.clone())))?;
+        let receipt = read_regular(&dir, "receipt", 64)
+            .ok_or_else(|| HostError::from(HomeError::Damaged(format!("apps/{app}/receipt"))))?;
         // A warm launch: the receipt re-mints the VerifiedPackage (digests, receipt MAC, and
         // the cheap origin checks again) without re-running signature and static analysis.
         let verified = self.validator().reinstate(
@@ -160,7 +170,7 @@ impl Host {
                 "apps/{app} holds another app's package"
             ))));
         }
-        Ok(verified)
+        Ok((bytes, verified))
     }
 
     /// Uninstalls an app: stops it, removes its package, receipt, cached artifact, grants,
@@ -180,7 +190,7 @@ impl Host {
         let installed = HomeRegistry(self.state.as_ref())
             .installed(app)
             .ok_or_else(|| HostError::from(Misuse::NotInstalled(app.clone())))?;
-        if let Ok(bytes) = dir.read("package.sfpkg")
+        if let Some(bytes) = read_package(&dir)
             && let Ok(package) = Package::parse(&bytes)
         {
             let key = self.runtime.artifact_key(package.logic());

@@ -32,7 +32,9 @@ use zeroize::Zeroizing;
 
 use crate::Host;
 use crate::error::{HostError, hold, home_err};
-use crate::home::{HomeRegistry, RECORD_KIND, Record, remove_app_file, write_durably};
+use crate::home::{
+    HomeRegistry, RECORD_KIND, Record, read_package, remove_app_file, write_durably,
+};
 
 /// The context of each derived key: one purpose each (`blake3::derive_key`).
 const RECEIPTS: &str = "sandframe 2026-12 install receipt key";
@@ -270,9 +272,9 @@ impl Host {
                 .read_to_string(OLD_RECORD)
                 .ok()
                 .and_then(|t| toml::from_str(&t).ok());
-            let record = match dir.read("package.sfpkg") {
-                Ok(bytes) => self.verify_again(app, &dir, &bytes, old, moved)?,
-                Err(_) => old.map(|r| {
+            let record = match read_package(&dir) {
+                Some(bytes) => self.verify_again(app, &dir, &bytes, old, moved)?,
+                None => old.map(|r| {
                     moved.tombstones += 1;
                     Record {
                         version: None,

@@ -147,6 +147,8 @@ pub struct Host {
     applied: Mutex<sandframe_gateway::StateHead>,
     /// When revalidation last ran from `dispatch`, in milliseconds since `started`.
     last_revalidate_ms: AtomicU64,
+    /// Bumped each time a new state is applied: a launch that verified before checks again.
+    generation: AtomicU64,
     runtime: Arc<Runtime>,
     gateway: Arc<dyn Gateway>,
     sandframe: Option<SandframeGateway>,

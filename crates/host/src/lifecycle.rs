@@ -64,13 +64,16 @@ impl Host {
             }
         }
         let _launching = Launching { host: self, app };
+        let generation = self.generation.load(Ordering::Acquire);
         // Read first: it catches up with the quarantines other processes committed.
         let verified = self.installed_package(app)?;
         if self.monitor.is_quarantined(app) {
             return Err(HostError::from(Denied::Quarantined(app.clone())));
         }
         let prepared = self.runtime.prepare(&verified)?;
-        self.launch_verified(app, &verified, prepared)
+        let init = self.launch_verified(app, &verified, prepared)?;
+        self.recheck_after_launch(app, generation)?;
+        Ok(init)
     }
 
     /// Launch, with the package read and authenticated.

@@ -1,10 +1,12 @@
 //! Continuous validation: what any process on the home commits to its sealed state (a
-//! publisher removed or revoked, definitions that block a digest or revoke a publisher, a
-//! quarantine, a revoked grant) reaches this host's running apps. [`Host::revalidate`] does it
-//! now; `dispatch` does it at most every 250 ms without waiting for the home lock, and the
-//! simulator (`sandframe dev`, `run --serve`) every 250 ms, so a running app of any process is
-//! stopped within a second of the change. Each stop is audited (`revalidate`, denied, with
-//! the reason), and the app's next launch is refused with that reason.
+//! publisher removed or revoked, definitions that block a digest, revoke a publisher or add
+//! byte patterns, a quarantine, a revoked grant) reaches this host's running apps.
+//! [`Host::revalidate`] does it now (and scans the installed packages again under new
+//! definitions); `dispatch` does the checks at most every 250 ms, never waiting for another
+//! process's lock to read the state (a busy home is tried again at the next chance), and the
+//! simulator (`sandframe dev`, `run --serve`) runs `revalidate` every 250 ms. Each stop is
+//! audited (`revalidate`, denied, with the reason), and the app's next launch is refused with
+//! that reason. A state that no longer verifies stops every app.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -15,7 +17,7 @@ use sandframe_validate::Validator;
 
 use crate::Host;
 use crate::config::{CONFIG_KIND, DEFINITIONS_FILE, DEFINITIONS_KEY_FILE, TRUST_FILE};
-use crate::error::{Denied, HomeError, HostError, LayerError, hold};
+use crate::error::{Denied, HomeError, HostError, LayerError, Misuse, hold};
 use crate::home::{RECORD_KIND, Record};
 
 /// The sealed state's kind of apps whose installed package failed a scan under the
@@ -38,10 +40,12 @@ pub(crate) struct Followed {
 impl Host {
     /// Reads what other processes committed to the home's sealed state and applies it to the
     /// running and suspended apps: one whose publisher is no longer trusted or is revoked,
-    /// whose package digest the definitions now block, or that is quarantined, is stopped
-    /// (audited as `revalidate`, with the reason); the others see their stored grants again.
-    /// A host built from a [`crate::HomeConfig`] also takes on the home's trust store and
-    /// definitions as they are now. Returns the apps it stopped.
+    /// whose package digest the definitions now block, that a scan under new definitions
+    /// blocked, or that is quarantined, is stopped (audited as `revalidate`, with the reason);
+    /// the others see their stored grants again. A host built from a [`crate::HomeConfig`]
+    /// also takes on the home's trust store and definitions as they are now, and scans the
+    /// installed packages again if no process on the home did for these definitions yet.
+    /// Returns the apps it stopped.
     ///
     /// # Errors
     /// [`HostError::Home`] if the sealed state cannot be read (or no longer verifies), or a
@@ -49,10 +53,8 @@ impl Host {
     pub fn revalidate(&self) -> Result<Vec<AppId>, HostError> {
         self.state.refresh()?;
         let stopped = self.apply_state()?;
-        // New definitions (new byte patterns, exports): every installed package is scanned
-        // again, once per set across the processes on the home; what fails is blocked.
         if self.rescan()? {
-            let mut more = self.stop_failing()?;
+            let mut more = self.stop_failing()?.0;
             more.retain(|a| !stopped.contains(a));
             return Ok(stopped.into_iter().chain(more).collect());
         }
@@ -60,59 +62,81 @@ impl Host {
     }
 
     /// Scans every installed package again in full under the definitions in force if no
-    /// process on the home did for this set yet, and commits what fails as blocked (one
-    /// commit, with the set's digest). Only a host that follows the home's configuration
-    /// does. Returns whether it scanned.
+    /// process on the home did for this set yet, and commits what fails as blocked, with the
+    /// set's digest, in one commit. The scan runs outside the home lock (other processes go
+    /// on meanwhile), and its result is committed only if the definitions did not change
+    /// during it. Each package is read as its receipt authenticates it; one that cannot be
+    /// read so is blocked too (fail closed). Only a host that follows the home's
+    /// configuration scans. Returns whether it committed a scan.
     pub(crate) fn rescan(&self) -> Result<bool, HostError> {
         if self.followed.is_none() {
             return Ok(false);
         }
-        let _held = hold(&self.lock)?;
-        self.state.refresh()?;
-        let definitions = self.state.get(CONFIG_KIND, DEFINITIONS_FILE);
-        let digest = definitions
-            .as_ref()
-            .map(|d| blake3::hash(d).to_hex().to_string().into_bytes());
-        if self.state.get(CONFIG_KIND, SCANNED) == digest {
-            return Ok(false);
-        }
-        let mut found: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+        let digest_now = || {
+            self.state
+                .get(CONFIG_KIND, DEFINITIONS_FILE)
+                .map(|d| blake3::hash(&d).to_hex().to_string().into_bytes())
+        };
+        let (digest, apps) = {
+            let _held = hold(&self.lock)?;
+            self.state.refresh()?;
+            self.follow_config()?;
+            let digest = digest_now();
+            if self.state.get(CONFIG_KIND, SCANNED) == digest {
+                return Ok(false);
+            }
+            let installed: Vec<AppId> = self
+                .state
+                .names(RECORD_KIND)
+                .into_iter()
+                .filter(|n| {
+                    self.state
+                        .get(RECORD_KIND, n)
+                        .and_then(|b| postcard::from_bytes::<Record>(&b).ok())
+                        .is_some_and(|r| r.version.is_some())
+                })
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            (digest, installed)
+        };
         let none: std::collections::BTreeMap<AppId, sandframe_validate::Installed> =
             std::collections::BTreeMap::new();
-        for name in self.state.names(RECORD_KIND) {
-            let Ok(app) = name.parse::<AppId>() else {
-                continue;
+        let mut found: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+        for app in apps {
+            let verdict = match self.installed_bytes(&app) {
+                // Against no records: the scan is about the package, not its pins.
+                Ok((bytes, _)) => self
+                    .validator()
+                    .verify(
+                        &bytes,
+                        &sandframe_validate::Context::new(&self.trust(), &none),
+                    )
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                Err(HostError::Home(HomeError::Busy(e))) => {
+                    return Err(HostError::from(HomeError::Busy(e)));
+                }
+                Err(HostError::Denied(Denied::Blocked { reason, .. })) => Err(reason),
+                Err(e) => Err(format!("its package could not be read for the scan ({e})")),
             };
-            let installed = self
-                .state
-                .get(RECORD_KIND, &name)
-                .and_then(|b| postcard::from_bytes::<Record>(&b).ok())
-                .is_some_and(|r| r.version.is_some());
-            let Ok(bytes) = self.apps.read(format!("{app}/package.sfpkg")) else {
-                continue;
-            };
-            if !installed {
-                continue;
-            }
-            // Against no records: the scan is about the package, not its pins.
-            let verdict = self.validator().verify(
-                &bytes,
-                &sandframe_validate::Context::new(&self.trust(), &none),
-            );
-            let blocked = match verdict {
-                Ok(_) => None,
-                Err(e) => Some(e.to_string().into_bytes()),
-            };
-            if self.state.get(BLOCKED_KIND, &name) != blocked {
-                found.push((name, blocked));
+            let blocked = verdict.err().map(String::into_bytes);
+            if self.state.get(BLOCKED_KIND, app.as_str()) != blocked {
+                found.push((app.to_string(), blocked));
             }
         }
-        let mut items: Vec<(&str, &str, Option<&[u8]>)> = found
-            .iter()
-            .map(|(n, v)| (BLOCKED_KIND, n.as_str(), v.as_deref()))
-            .collect();
-        items.push((CONFIG_KIND, SCANNED, digest.as_deref()));
-        self.state.set_many(&items)?;
+        {
+            let _held = hold(&self.lock)?;
+            self.state.refresh()?;
+            if digest_now() != digest {
+                return Ok(false); // newer definitions arrived meanwhile: scanned again later
+            }
+            let mut items: Vec<(&str, &str, Option<&[u8]>)> = found
+                .iter()
+                .map(|(n, v)| (BLOCKED_KIND, n.as_str(), v.as_deref()))
+                .collect();
+            items.push((CONFIG_KIND, SCANNED, digest.as_deref()));
+            self.state.set_many(&items)?;
+        }
         for (name, blocked) in &found {
             if let (Some(why), Ok(app)) = (blocked, name.parse::<AppId>()) {
                 self.record(
@@ -127,6 +151,16 @@ impl Host {
         Ok(true)
     }
 
+    /// Whether `app` may launch now, as far as its installed package goes: `Ok` if it passes
+    /// (its receipt, trust, definitions, no block by a scan), else the launch's refusal. It
+    /// starts nothing.
+    ///
+    /// # Errors
+    /// What [`Host::launch`] would refuse before starting the app.
+    pub fn check_launch(&self, app: &AppId) -> Result<(), HostError> {
+        self.installed_package(app).map(|_| ())
+    }
+
     /// Refuses an app whose installed package a scan blocked.
     pub(crate) fn check_blocked(&self, app: &AppId) -> Result<(), HostError> {
         match self.state.get(BLOCKED_KIND, app.as_str()) {
@@ -138,9 +172,9 @@ impl Host {
         }
     }
 
-    /// [`Host::revalidate`] from `dispatch`: at most every 250 ms, only when the anchor says
-    /// the state moved, and never waiting for another process's lock (it is then tried again
-    /// at the next chance).
+    /// The checks of [`Host::revalidate`] from `dispatch`: at most every 250 ms, only when
+    /// the anchor says the state moved, and never waiting for another process's lock to read
+    /// it (a busy home is tried again at the next chance).
     pub(crate) fn revalidate_now_and_then(&self, now: Instant) {
         let now = u64::try_from(now.saturating_duration_since(self.started).as_millis())
             .unwrap_or(u64::MAX);
@@ -168,7 +202,14 @@ impl Host {
             }
             Ok(false) => {} // busy: the next chance
             Err(e) => {
-                tracing::error!(target: "sandframe::host", error = %e, "the home's sealed state cannot be read")
+                // The state no longer verifies: nothing in it can be trusted, so nothing
+                // runs on it (fail closed).
+                tracing::error!(
+                    target: "sandframe::host",
+                    error = %e,
+                    "the home's sealed state cannot be read; every app is stopped"
+                );
+                self.stop_all(&e.to_string());
             }
         }
     }
@@ -179,22 +220,74 @@ impl Host {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Applies the state as this host last read it, if it moved since the last time.
+    /// Applies the state as this host last read it, if it moved since the last time. A
+    /// configuration that cannot be taken on is audited and tried again next time, and the
+    /// running apps are checked against what is in force all the same.
     fn apply_state(&self) -> Result<Vec<AppId>, HostError> {
         let head = self.state.head();
         if *self.lock_applied() == head {
             return Ok(Vec::new());
         }
-        self.follow_config()?;
-        let stopped = self.stop_failing()?;
-        *self.lock_applied() = head;
+        // A launch that verified before this point checks its app again once it runs.
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        let followed = self.follow_config();
+        if let Err(e) = &followed {
+            tracing::error!(
+                target: "sandframe::host",
+                error = %e,
+                "the home's trust store or definitions cannot be taken on"
+            );
+            self.record(
+                None,
+                "revalidate",
+                "configuration",
+                AuditOutcome::Failed,
+                &e.to_string(),
+            )?;
+        }
+        let (stopped, settled) = self.stop_failing()?;
+        if followed.is_ok() && settled {
+            *self.lock_applied() = head;
+        }
         Ok(stopped)
     }
 
-    /// Stops each running or suspended app that no longer passes (quarantined, blocked by a
-    /// scan, or its package refused against its receipt, trust and definitions now), audited;
-    /// the others see their stored grants again. Returns the apps it stopped.
-    fn stop_failing(&self) -> Result<Vec<AppId>, HostError> {
+    /// Stops `app` if it no longer passes: `Ok(Some(reason))` if it was stopped, `Ok(None)`
+    /// if it passes (its stored grants read again), `Err` if that cannot be told now (the
+    /// home busy, an I/O error: tried again later, and nothing is stopped for it).
+    fn check_running(&self, app: &AppId) -> Result<Option<String>, HostError> {
+        let why = if self.monitor.is_quarantined(app) {
+            Some("it is quarantined".to_owned())
+        } else {
+            match self.installed_package(app) {
+                Ok(_) => None,
+                Err(
+                    e @ (HostError::Denied(_)
+                    | HostError::Rejected(_)
+                    | HostError::Misuse(Misuse::NotInstalled(_))
+                    | HostError::Home(HomeError::Damaged(_) | HomeError::Receipt(_))),
+                ) => Some(e.to_string()),
+                Err(e) => return Err(e),
+            }
+        };
+        let Some(why) = why else {
+            return Ok(None);
+        };
+        self.terminate(app)?;
+        tracing::warn!(target: "sandframe::host", app = app.as_str(), "stopped: {why}");
+        self.record(
+            Some(app),
+            "revalidate",
+            app.as_str(),
+            AuditOutcome::Denied,
+            &why,
+        )?;
+        Ok(Some(why))
+    }
+
+    /// Stops each running or suspended app that no longer passes ([`Host::check_running`]).
+    /// Returns the apps it stopped, and whether every app could be told.
+    fn stop_failing(&self) -> Result<(Vec<AppId>, bool), HostError> {
         let apps: Vec<AppId> = {
             let live = self.lock_live()?;
             live.running
@@ -204,40 +297,77 @@ impl Host {
                 .collect()
         };
         let mut stopped = Vec::new();
+        let mut settled = true;
         for app in apps {
-            let why = if self.monitor.is_quarantined(&app) {
-                Some("it is quarantined".to_owned())
-            } else {
-                self.installed_package(&app).err().map(|e| e.to_string())
-            };
-            match why {
-                Some(why) => {
-                    self.terminate(&app)?;
-                    tracing::warn!(target: "sandframe::host", app = app.as_str(), "stopped: {why}");
-                    self.record(
-                        Some(&app),
-                        "revalidate",
-                        app.as_str(),
-                        AuditOutcome::Denied,
-                        &why,
-                    )?;
-                    stopped.push(app);
-                }
-                None => {
-                    if let Some(g) = &self.sandframe {
-                        g.reload_grants(&app)?;
-                    }
+            match self.check_running(&app) {
+                Ok(Some(_)) => stopped.push(app),
+                Ok(None) => {}
+                Err(e) => {
+                    settled = false;
+                    tracing::warn!(
+                        target: "sandframe::host",
+                        app = app.as_str(),
+                        error = %e,
+                        "cannot revalidate the app now; tried again later"
+                    );
                 }
             }
         }
         if !stopped.is_empty() {
             self.flush_audit()?;
         }
-        Ok(stopped)
+        Ok((stopped, settled))
+    }
+
+    /// Stops every running and suspended app, audited with `why` (the state they run on can
+    /// no longer be trusted).
+    fn stop_all(&self, why: &str) {
+        let apps: Vec<AppId> = match self.lock_live() {
+            Ok(live) => live
+                .running
+                .keys()
+                .chain(live.suspended.iter())
+                .cloned()
+                .collect(),
+            Err(_) => return,
+        };
+        for app in apps {
+            if self.terminate(&app).is_ok() {
+                let _ = self.record(
+                    Some(&app),
+                    "revalidate",
+                    app.as_str(),
+                    AuditOutcome::Denied,
+                    why,
+                );
+            }
+        }
+        let _ = self.flush_audit();
+    }
+
+    /// After a launch: if a new state was applied while it verified, its app is checked again
+    /// now that it runs (a revocation committed mid-launch must not let it run on).
+    pub(crate) fn recheck_after_launch(
+        &self,
+        app: &AppId,
+        generation: u64,
+    ) -> Result<(), HostError> {
+        if self.generation.load(Ordering::Acquire) == generation {
+            return Ok(());
+        }
+        match self.check_running(app)? {
+            Some(why) => {
+                self.flush_audit()?;
+                Err(HostError::from(HomeError::Damaged(format!(
+                    "{app} was stopped as it launched: {why}"
+                ))))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Takes on the home's sealed trust store and definitions, if this host follows them.
-    fn follow_config(&self) -> Result<(), HostError> {
+    pub(crate) fn follow_config(&self) -> Result<(), HostError> {
         let Some(followed) = &self.followed else {
             return Ok(());
         };
@@ -275,8 +405,8 @@ impl Host {
                         "the sealed definitions key ({e})"
                     )))
                 })?;
-                let old = std::mem::replace(&mut *v, Validator::new());
-                *v = old.with_definitions_key(key);
+                // A new signer starts afresh; the host's caps and checks stay.
+                v.replace_definitions_key(key);
             }
             if let Some(signed) = &now.definitions
                 && now.definitions != followed.definitions
@@ -288,9 +418,7 @@ impl Host {
         }
         Ok(())
     }
-}
 
-impl Host {
     /// The trust store in force.
     pub(crate) fn trust(&self) -> std::sync::RwLockReadGuard<'_, TrustStore> {
         self.trust

@@ -282,3 +282,76 @@ fn definitions_with_a_new_pattern_rescan_the_installed_packages() {
 fn manifest_for(app: &str, version: &str) -> String {
     sandframe_testkit::manifest(app, "").replace("1.0.0", version)
 }
+
+#[test]
+fn a_new_definitions_signer_does_not_turn_revalidation_off() {
+    let h = Home::new();
+    publish_definitions(&h.path(), 7, "");
+    let host = h.host();
+    h.launch_both(&host);
+    // Another process moves to a new signer, whose first set is version 1.
+    let next = SecretKey::from_seed(&[10; 32]);
+    let signed = sandframe_validate::Definitions::from_toml("version = 1\n")
+        .unwrap()
+        .sign(&next)
+        .unwrap();
+    let key = next.public_key();
+    h.config()
+        .update_definitions(&signed, Some((key, key.to_file_text().as_bytes())))
+        .unwrap();
+    assert!(host.revalidate().unwrap().is_empty());
+    // A revocation after it still reaches the running app.
+    let ours = h.ours.public_key();
+    h.config().change_trust(|t| t.revoke(ours)).unwrap();
+    assert_eq!(host.revalidate().unwrap(), [h.ours_app()]);
+}
+
+#[test]
+fn a_sealed_state_that_stops_verifying_stops_every_app() {
+    let h = Home::new();
+    let host = h.host();
+    h.launch_both(&host);
+    // Another process commits a change; a home-writer then flips a byte of the file.
+    let cap: sandframe_host::Capability = "user:readProfile".parse().unwrap();
+    h.host().grant(&h.ours_app(), &cap).unwrap();
+    let file = h.path().join(sandframe_host::STATE_FILE);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 40;
+    bytes[last] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // The next event sees it: nothing runs on a state that cannot be trusted.
+    assert!(host.dispatch(&h.their_app(), b"{}").is_err());
+    assert_eq!(host.state(&h.ours_app()), AppState::Stopped);
+    assert_eq!(host.state(&h.their_app()), AppState::Stopped);
+}
+
+#[test]
+fn a_fifo_planted_as_a_package_neither_hangs_the_scan_nor_passes_it() {
+    let h = Home::new();
+    let host = h.host();
+    let app = h.ours_app();
+    drop(host);
+    let package = h.path().join("apps/com.example.ours/package.sfpkg");
+    let original = std::fs::read(&package).unwrap();
+    std::fs::remove_file(&package).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(&package)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // New definitions: the next host start scans every installed package, and must not
+    // wait on the FIFO while it holds the home lock.
+    publish_definitions(&h.path(), 1, "blocked_patterns = [\"never-seen-bytes\"]");
+    let host = h.host();
+    // The package put back once the scan is past: it is blocked, not waved through.
+    std::fs::remove_file(&package).unwrap();
+    std::fs::write(&package, &original).unwrap();
+    match host.launch(&app) {
+        Err(HostError::Denied(sandframe_host::Denied::Blocked { reason, .. })) => {
+            assert!(reason.contains("could not be read"), "{reason}");
+        }
+        other => panic!("expected the app blocked, got {other:?}"),
+    }
+    host.launch(&h.their_app()).unwrap();
+}

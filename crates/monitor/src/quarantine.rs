@@ -110,18 +110,21 @@ impl QuarantineStore {
     /// memory for this process, from what was stored (an error is logged): a hostile app
     /// cannot escape its quarantine by making the state unwritable.
     fn strike(&self, app: &AppId, change: impl Fn(&mut Strikes)) -> Strikes {
-        let mut memory = self
-            .memory
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let memory = || {
+            self.memory
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
         let Some(state) = &self.state else {
+            let mut memory = memory();
             let s = memory.entry(app.clone()).or_default();
             change(s);
             return s.clone();
         };
         let mut out = Strikes::default();
         // What earlier failures counted in memory is not lost when the state works again.
-        let floor = memory.get(app).cloned();
+        // (Not locked across the commit: one app's wait for the home lock holds no other.)
+        let floor = memory().get(app).cloned();
         let mut step = |old: Option<&[u8]>| {
             let mut s: Strikes = old
                 .and_then(|b| serde_json::from_slice(b).ok())
@@ -145,7 +148,7 @@ impl QuarantineStore {
         };
         match state.update(STRIKES_KIND, app.as_str(), &mut step) {
             Ok(_) => {
-                memory.remove(app);
+                memory().remove(app);
                 out
             }
             Err(e) => {
@@ -155,6 +158,7 @@ impl QuarantineStore {
                     error = %e,
                     "an app's strikes could not be stored; they count in this process's memory"
                 );
+                let mut memory = memory();
                 let s = memory.entry(app.clone()).or_insert_with(|| {
                     state
                         .get(STRIKES_KIND, app.as_str())

@@ -392,6 +392,14 @@ impl Validator {
         self
     }
 
+    /// Takes on a new definitions signer in place: the accepted definitions go back to the
+    /// built-in set (a new signer starts afresh: the old one's version does not bind it), and
+    /// the caps, capabilities and host checks stay.
+    pub fn replace_definitions_key(&mut self, key: PublicKey) {
+        self.definitions_key = Some(key);
+        self.scanner = Scanner::new(self.builtin.clone());
+    }
+
     /// The caps.
     pub fn caps(&self) -> &Caps {
         &self.caps
