@@ -620,6 +620,41 @@ fn definitions_updates_are_signed_and_never_roll_back() {
     );
 }
 
+/// Definitions with a new byte pattern scan the installed packages at once: `defs update`
+/// lists what they block, and the blocked app no longer runs (denied, 5), naming why.
+#[test]
+fn definitions_with_a_new_pattern_block_an_installed_app_at_once() {
+    use sandframe_package::SecretKey;
+    use sandframe_validate::Definitions;
+    let s = Scratch::new();
+    s.trust();
+    let pkg = s.pack(&example("hello"), "hello.sfpkg");
+    s.ok(&["install", &pkg]);
+    s.ok(&["run", HELLO]);
+    let signer = SecretKey::generate().unwrap();
+    sandframe_package::write_key_pair(&s.path("defs"), &signer, false).unwrap();
+    // hello's data holds the bytes `{"taps":`.
+    let defs =
+        Definitions::from_toml("version = 1\nblocked_patterns = [\"{\\\"taps\\\":\"]\n").unwrap();
+    std::fs::write(s.path("v1.defs"), defs.sign(&signer).unwrap()).unwrap();
+    let v = s.json(
+        0,
+        &[
+            "defs",
+            "update",
+            &s.p("v1.defs"),
+            "--key",
+            &s.p("defs/publisher.pub"),
+        ],
+    );
+    assert_eq!(v["blocked"], serde_json::json!([HELLO]), "{v}");
+    let v = s.json(5, &["run", HELLO]);
+    assert!(
+        v["error"].as_str().unwrap().contains("no longer passes"),
+        "{v}"
+    );
+}
+
 #[test]
 fn the_demo_runs_end_to_end_and_cleans_up() {
     let out = Command::new(env!("CARGO_BIN_EXE_sandframe"))
