@@ -348,6 +348,9 @@ impl SealedState {
                     .map_err(io("create the home state"))?;
                 file
             }
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(tampered("is not a regular file"));
+            }
             Err(e) => return Err(io("read the home state")(e)),
         };
         let mut fresh = parse(&bytes, &self.key, &anchored)?;
@@ -370,10 +373,36 @@ impl SealedState {
         Ok(())
     }
 
+    /// The file, opened for reading only if it is a regular file: never through a symlink,
+    /// never waiting on a FIFO planted under its name (the home lock is held meanwhile).
+    fn open_file(&self) -> std::io::Result<cap_std::fs::File> {
+        let mut options = OpenOptions::new();
+        options
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        let not_regular = || {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{STATE_FILE} is not a regular file"),
+            )
+        };
+        let file = self.dir.open_with(STATE_FILE, &options).map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                not_regular()
+            } else {
+                e
+            }
+        })?;
+        if !file.metadata()?.is_file() {
+            return Err(not_regular());
+        }
+        Ok(file)
+    }
+
     /// The file's bytes, refused past [`MAX_FILE`] before anything is read.
     fn read_file(&self) -> std::io::Result<Vec<u8>> {
         use std::io::Read as _;
-        let mut file = self.dir.open(STATE_FILE)?;
+        let mut file = self.open_file()?;
         let len = file.metadata()?.len();
         if len > MAX_FILE {
             return Err(std::io::Error::other(format!(
@@ -388,7 +417,7 @@ impl SealedState {
     /// The file's bytes from `offset` on (an error if the file is shorter: rewritten).
     fn read_from(&self, offset: u64) -> std::io::Result<Vec<u8>> {
         use std::io::{Read as _, Seek as _};
-        let mut file = self.dir.open(STATE_FILE)?;
+        let mut file = self.open_file()?;
         let len = file.metadata()?.len();
         if len < offset || len - offset > MAX_FILE {
             return Err(std::io::Error::other("the state file was rewritten"));

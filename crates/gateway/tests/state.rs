@@ -375,3 +375,27 @@ fn a_grant_from_a_stale_copy_never_undoes_another_processs_revocation() {
     let c = GrantStore::open(Arc::new(h.open().unwrap()));
     assert_eq!(c.list(&app).unwrap().len(), 1);
 }
+
+#[test]
+fn a_fifo_or_a_symlink_in_place_of_the_file_is_refused_without_waiting() {
+    let h = Home::new();
+    let s = h.open().unwrap();
+    s.set("quarantine", "com.example.bad", Some(b"q")).unwrap();
+    drop(s);
+    let real = h.t.path().join("real.state");
+    std::fs::rename(h.file(), &real).unwrap();
+    // A symlink to the real file: not followed.
+    std::os::unix::fs::symlink(&real, h.file()).unwrap();
+    assert!(refused(h.open()).contains("not a regular file"));
+    std::fs::remove_file(h.file()).unwrap();
+    // A FIFO: opening it must not wait for a writer (the home lock is held meanwhile).
+    let status = std::process::Command::new("mkfifo")
+        .arg(h.file())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(refused(h.open()).contains("not a regular file"));
+    std::fs::remove_file(h.file()).unwrap();
+    std::fs::rename(&real, h.file()).unwrap();
+    assert!(h.open().unwrap().contains("quarantine", "com.example.bad"));
+}
