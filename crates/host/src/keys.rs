@@ -33,7 +33,7 @@ use zeroize::Zeroizing;
 use crate::Host;
 use crate::error::{HostError, hold, home_err};
 use crate::home::{
-    HomeRegistry, RECORD_KIND, Record, read_package, remove_app_file, write_durably,
+    HomeRegistry, RECORD_KIND, Record, read_package, read_regular, remove_app_file, write_durably,
 };
 
 /// The context of each derived key: one purpose each (`blake3::derive_key`).
@@ -268,9 +268,8 @@ impl Host {
             let Ok(dir) = self.apps.open_dir(app.as_str()) else {
                 continue;
             };
-            let old: Option<Record> = dir
-                .read_to_string(OLD_RECORD)
-                .ok()
+            let old: Option<Record> = read_regular(&dir, OLD_RECORD, 64 << 10)
+                .and_then(|b| String::from_utf8(b).ok())
                 .and_then(|t| toml::from_str(&t).ok());
             let record = match read_package(&dir) {
                 Some(bytes) => self.verify_again(app, &dir, &bytes, old, moved)?,
@@ -305,9 +304,10 @@ impl Host {
                     continue;
                 };
                 // Carried over even if it does not parse: a quarantine fails closed.
-                let q = dir
-                    .read(e.file_name())
-                    .ok()
+                let q = e
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| read_regular(&dir, n, 64 << 10))
                     .and_then(|b| serde_json::from_slice::<Quarantined>(&b).ok())
                     .filter(|q| q.app == app.as_str())
                     .unwrap_or_else(|| Quarantined {

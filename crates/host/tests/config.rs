@@ -106,3 +106,23 @@ fn a_rolled_back_state_file_is_refused_by_name() {
         )))
     ));
 }
+
+#[test]
+fn a_fifo_planted_as_the_trust_file_view_hangs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = SecretKey::from_seed(&[1; 32]).public_key();
+    let config = HomeConfig::open(dir.path()).unwrap();
+    config.change_trust(|t| t.trust(ours, "ours")).unwrap();
+    let view = dir.path().join(TRUST_FILE);
+    std::fs::remove_file(&view).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(&view)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Read, and changed under the home lock, without waiting on the FIFO.
+    assert_eq!(config.trust().unwrap().publishers().count(), 1);
+    let theirs = SecretKey::from_seed(&[2; 32]).public_key();
+    assert!(config.change_trust(|t| t.trust(theirs, "theirs")).is_ok());
+    assert_eq!(config.trust().unwrap().publishers().count(), 2);
+}
