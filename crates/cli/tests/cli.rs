@@ -747,6 +747,21 @@ fn a_quarantined_app_is_denied_and_a_tampered_home_is_an_internal_error() {
     );
     s.ok(&["run", HELLO]);
 
+    // A sealed state changed behind the host's back: every command refuses to go on (1),
+    // naming the file; put back as it was, the home works again.
+    let state = s.path("home/home.state");
+    let sealed = std::fs::read(&state).unwrap();
+    let mut bytes = sealed.clone();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&state, &bytes).unwrap();
+    let out = s.sf(&["list"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("home.state"), "{stderr}");
+    std::fs::write(&state, &sealed).unwrap();
+    s.ok(&["list"]);
+
     // An audit log changed behind the host's back: every command refuses to go on (1).
     let log = s.path("home/audit.log");
     let mut bytes = std::fs::read(&log).unwrap();

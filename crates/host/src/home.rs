@@ -30,6 +30,20 @@ pub(crate) struct Record {
 }
 
 impl Record {
+    /// The record of an installed package: its publisher, version and declared capabilities.
+    pub(crate) fn installed(package: &sandframe_package::Package) -> Record {
+        let manifest = package.manifest();
+        Record {
+            publisher: package.publisher().to_string(),
+            version: Some(manifest.version().to_string()),
+            capabilities: manifest
+                .capabilities()
+                .iter()
+                .map(|d| d.capability().to_string())
+                .collect(),
+        }
+    }
+
     /// Commits the record of `app` to the state.
     pub(crate) fn save(&self, state: &dyn HomeState, app: &AppId) -> Result<(), HostError> {
         let bytes = postcard::to_allocvec(self)

@@ -85,16 +85,7 @@ impl Host {
         }
         write_durably(&dir, "package.sfpkg", bytes)?;
         write_durably(&dir, "receipt", &verified.receipt(&self.receipts))?;
-        let record = Record {
-            publisher: package.publisher().to_string(),
-            version: Some(manifest.version().to_string()),
-            capabilities: manifest
-                .capabilities()
-                .iter()
-                .map(|d| d.capability().to_string())
-                .collect(),
-        };
-        record.save(self.state.as_ref(), id)?;
+        Record::installed(package).save(self.state.as_ref(), id)?;
         // Verified in full just now, under the definitions in force: no longer blocked.
         self.state
             .set_many(&[(crate::revalidate::BLOCKED_KIND, id.as_str(), None)])?;

@@ -398,16 +398,7 @@ impl Host {
             Ok(v) if v.package().manifest().id() == app => {
                 write_durably(dir, "receipt", &v.receipt(&self.receipts))?;
                 moved.packages_verified += 1;
-                let manifest = v.package().manifest();
-                Ok(Some(Record {
-                    publisher: v.package().publisher().to_string(),
-                    version: Some(manifest.version().to_string()),
-                    capabilities: manifest
-                        .capabilities()
-                        .iter()
-                        .map(|d| d.capability().to_string())
-                        .collect(),
-                }))
+                Ok(Some(Record::installed(v.package())))
             }
             refused => {
                 let why = match refused {
