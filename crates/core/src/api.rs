@@ -203,6 +203,25 @@ pub trait Api: Send + Sync {
         let _ = events;
         self.call(app, request, response)
     }
+
+    /// [`Api::call_posting`], with what the app's grant of the API's capability reaches: for a
+    /// scoped capability (`net:fetch`), the origins granted that the manifest still declares;
+    /// empty for the others. An API that serves a scoped capability must keep inside `scope`.
+    /// The gateway calls this one; by default it is `call_posting`.
+    ///
+    /// # Errors
+    /// An [`ApiError`] the guest sees.
+    fn call_scoped(
+        &self,
+        app: &crate::AppContext,
+        scope: &[crate::OriginPattern],
+        request: &[u8],
+        response: &mut Vec<u8>,
+        events: &crate::EventSender,
+    ) -> Result<(), ApiError> {
+        let _ = scope;
+        self.call_posting(app, request, response, events)
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub enum Layer {
     Render,
     /// The host (install, launch, uninstall, key rotation).
     Host,
+    /// The network door (`net.fetch`).
+    Net,
 }
 
 impl Layer {
@@ -34,6 +36,7 @@ impl Layer {
             Layer::Runtime => "runtime",
             Layer::Render => "render",
             Layer::Host => "host",
+            Layer::Net => "net",
         }
     }
 }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::id::truncate;
-use crate::{AppId, Error};
+use crate::{AppId, Error, OriginPattern};
 
 /// A capability name such as `user:readProfile` or `storage:local`.
 ///
@@ -34,6 +34,8 @@ impl Capability {
     pub const USER_READ_PROFILE: &'static str = "user:readProfile";
     /// Send view data to the render side.
     pub const UI_RENDER: &'static str = "ui:render";
+    /// Reach the network origins the manifest lists (and the grant covers): `net.fetch`.
+    pub const NET_FETCH: &'static str = "net:fetch";
 
     /// Longest accepted capability name, in bytes.
     pub const MAX_LEN: usize = 81;
@@ -137,6 +139,10 @@ pub struct Grant {
     capability: Capability,
     source: GrantSource,
     granted_at_unix_ms: u64,
+    /// For a scoped capability, what the grant reaches (`net:fetch`: origins); empty for the
+    /// others. Stored grants from before scopes read as empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    scope: Vec<OriginPattern>,
 }
 
 impl Grant {
@@ -152,7 +158,22 @@ impl Grant {
             capability,
             source,
             granted_at_unix_ms,
+            scope: Vec::new(),
         }
+    }
+
+    /// The same grant, reaching `scope` (see [`Grant::scope`]).
+    #[must_use]
+    pub fn with_scope(mut self, scope: Vec<OriginPattern>) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// What the grant reaches, for a scoped capability such as `net:fetch` (the origins
+    /// consented to); empty for an unscoped one. A scoped grant never reaches past it, even
+    /// when an update of the app declares more.
+    pub fn scope(&self) -> &[OriginPattern] {
+        &self.scope
     }
     /// The app holding the grant.
     pub fn app(&self) -> &AppId {

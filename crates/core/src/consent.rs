@@ -1,7 +1,7 @@
 //! Consent: the question the gateway asks the embedder when an app requests a capability, and
 //! its answer.
 
-use crate::{AppId, Capability};
+use crate::{AppId, Capability, OriginPattern};
 
 /// A question for the embedder: may `app` have `capability`?
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,6 +14,10 @@ pub struct ConsentRequest {
     pub capability: Capability,
     /// The manifest's reason for it (untrusted text: escape it when shown).
     pub reason: String,
+    /// For a scoped capability (`net:fetch`), what a grant would reach: the origins the
+    /// manifest declares that the host's policy allows, in A-labels, exactly as they are
+    /// matched. Show them: a grant covers these and nothing else. Empty for the others.
+    pub scope: Vec<OriginPattern>,
 }
 
 /// The embedder's answer to a [`ConsentRequest`].
@@ -38,6 +42,7 @@ pub enum ConsentDecision {
 ///     app_name: "Example".into(),
 ///     capability: "user:readProfile".parse()?,
 ///     reason: "show your name".into(),
+///     scope: vec![],
 /// };
 /// assert_eq!(DenyAll.decide(&req), ConsentDecision::Deny);
 /// # Ok::<(), sandframe_core::Error>(())

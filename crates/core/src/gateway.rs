@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::{ApiError, AppId, Capability, Error, Limits, Watch};
+use crate::{ApiError, AppId, Capability, Error, Limits, OriginPattern, Watch};
 
 /// A capability an app's manifest declares, with the reason it gives (shown when consent is
 /// asked).
@@ -13,6 +13,9 @@ pub struct Declared {
     pub capability: Capability,
     /// The manifest's reason for it (untrusted text: escape it when shown).
     pub reason: String,
+    /// What the capability reaches, for a scoped one (`net:fetch`: the origins the manifest
+    /// lists); empty for the others.
+    pub scope: Vec<OriginPattern>,
 }
 
 /// Delivers host-initiated events (a consent decision, …) to one launched app: each `post`
@@ -58,6 +61,9 @@ pub struct AppContext {
     pub app: AppId,
     /// The app's display name from its manifest (untrusted text).
     pub name: String,
+    /// The app's version from its manifest (semver; `net.fetch` names it to the services an
+    /// app calls).
+    pub version: String,
     /// The capabilities its manifest declares: the upper bound of what it can ever be granted.
     pub declared: Vec<Declared>,
     /// Its effective limits (manifest limits already clamped to the host's caps).

@@ -10,13 +10,15 @@
 //! - [`Gateway`] / [`GatewaySession`]: the one door every guest call goes through.
 //! - [`Storage`]: per-app namespaces.
 //! - [`Monitor`] / [`AppMonitor`], [`MonitorEvent`], [`Verdict`], [`AlertSink`]: behaviour watch.
+//! - [`OriginPattern`]: the network origins an app declares and is granted (`net:fetch`).
 //! - [`Consent`]: the embedder's answer to "may this app have that capability?".
 //! - [`AuditSink`]: where every layer writes its audit records.
 //! - [`HomeState`]: where layers keep their persistent security decisions (grants, quarantines).
 //! - [`Surface`], [`ViewNode`], [`ViewPatch`], [`SurfaceEvent`]: the render side's output.
 //!
-//! **Boundary:** this crate depends on no other sandframe crate and on nothing but `serde` and
-//! `thiserror`. Every layer depends on it; it depends on none of them.
+//! **Boundary:** this crate depends on no other sandframe crate and on nothing but `serde`,
+//! `thiserror`, `url` (the WHATWG host parser, for origins) and `psl` (the public suffix list,
+//! compiled in). Every layer depends on it; it depends on none of them.
 
 mod api;
 mod audit;
@@ -27,6 +29,7 @@ mod gateway;
 mod id;
 mod limits;
 mod monitor;
+mod origin;
 mod state;
 mod storage;
 mod surface;
@@ -42,6 +45,7 @@ pub use limits::Limits;
 pub use monitor::{
     Alert, AlertSink, AppMonitor, DenyReason, Monitor, MonitorEvent, TrapKind, Verdict, Watch,
 };
+pub use origin::{OriginPattern, in_scope};
 pub use state::{HomeState, StateChange};
 pub use storage::{ShareList, Storage, Usage};
 pub use surface::{EventKind, Surface, SurfaceEvent, ViewNode, ViewPatch};

@@ -13,7 +13,7 @@ use governor::{Quota, RateLimiter};
 use sandframe_core::{
     ApiError, ApiName, AppContext, AppId, AuditBatch, AuditOutcome, AuditRecord, AuditSink,
     Capability, Consent, ConsentDecision, ConsentRequest, DenyAll, DenyReason, Error, ErrorCode,
-    EventSender, Gateway, GatewaySession, Grant, GrantSource, Layer, MonitorEvent,
+    EventSender, Gateway, GatewaySession, Grant, GrantSource, Layer, MonitorEvent, OriginPattern,
 };
 use serde::Deserialize;
 
@@ -403,6 +403,7 @@ impl Gateway for SandframeGateway {
             now_ms: 0,
             batch: self.inner.audit.batch(),
             refused_by: Refuser::Gateway,
+            net_scope: Vec::new(),
         };
         session.compute_gates();
         Ok(Box::new(session))
@@ -485,6 +486,9 @@ struct Session {
     batch: Option<Box<dyn AuditBatch>>,
     /// Who refused the current call, if it was refused.
     refused_by: Refuser,
+    /// What the app's `net:fetch` reaches now: the granted origins that the manifest declares
+    /// and policy leaves (computed with the gates).
+    net_scope: Vec<OriginPattern>,
 }
 
 /// Writes one call's audit record: into the session's batch when the sink offers one (one
@@ -590,7 +594,36 @@ impl Session {
             && (policy.auto_grants(capability) || self.grants.has(capability))
     }
 
+    /// The origins of `capability` the manifest declares and policy leaves: what a grant of
+    /// it may reach at most (and what consent is asked for).
+    fn wanted_scope(&self, capability: &str) -> Vec<OriginPattern> {
+        self.app
+            .declared
+            .iter()
+            .find(|d| d.capability.as_str() == capability)
+            .map(|d| self.inner.policy.narrow_origins(&self.app.app, &d.scope))
+            .unwrap_or_default()
+    }
+
+    /// What the app's grant of `capability` reaches now: all of [`Session::wanted_scope`]
+    /// when policy grants it without asking, else the stored grant's origins that lie inside
+    /// it (an origin the manifest dropped, or policy denies, is never reached).
+    fn granted_scope(&self, capability: &str) -> Vec<OriginPattern> {
+        let wanted = self.wanted_scope(capability);
+        if self.inner.policy.auto_grants(capability) {
+            return wanted;
+        }
+        let mut stored = self.grants.scope(capability).unwrap_or_default();
+        stored.retain(|g| wanted.iter().any(|w| g.within(w)));
+        stored
+    }
+
     fn compute_gates(&mut self) {
+        self.net_scope = if self.granted(Capability::NET_FETCH) {
+            self.granted_scope(Capability::NET_FETCH)
+        } else {
+            Vec::new()
+        };
         for (i, e) in self.inner.entries.iter().enumerate() {
             let gate = match &e.capability {
                 Some(c) if !self.declares(c.as_str()) => Gate::Undeclared,
@@ -683,7 +716,13 @@ impl Session {
                 .unwrap_or_else(|| Err(ApiError::new(ErrorCode::Internal, "no such built-in"))),
             Handler::Request => self.request(request, response),
             Handler::List => self.list(response),
-            Handler::Host(api) => api.call_posting(&self.app, request, response, &self.events),
+            Handler::Host(api) => {
+                let scope = match &entry.capability {
+                    Some(c) if c.as_str() == Capability::NET_FETCH => &self.net_scope[..],
+                    _ => &[],
+                };
+                api.call_scoped(&self.app, scope, request, response, &self.events)
+            }
             Handler::Unavailable => Err(ApiError::new(
                 ErrorCode::Unavailable,
                 format!(
@@ -729,9 +768,25 @@ impl Session {
         };
         let capability = declared.capability.clone();
         let policy = &self.inner.policy;
-        let status = if policy.never_grants(capability.as_str()) {
+        let scoped = !declared.scope.is_empty();
+        let wanted = if scoped {
+            self.wanted_scope(capability.as_str())
+        } else {
+            Vec::new()
+        };
+        // A scoped grant is complete when it reaches everything the app may be granted; an
+        // update that declares more origins asks again for the whole list.
+        let complete = || {
+            !scoped
+                || policy.auto_grants(capability.as_str())
+                || self
+                    .grants
+                    .scope(capability.as_str())
+                    .is_some_and(|have| wanted.iter().all(|w| have.iter().any(|h| w.within(h))))
+        };
+        let status = if policy.never_grants(capability.as_str()) || (scoped && wanted.is_empty()) {
             "denied"
-        } else if self.granted(capability.as_str()) {
+        } else if self.granted(capability.as_str()) && complete() {
             "granted"
         } else {
             let mut pending =
@@ -755,6 +810,7 @@ impl Session {
                     app_name: self.app.name.clone(),
                     capability: capability.clone(),
                     reason: declared.reason.clone(),
+                    scope: wanted.clone(),
                 })?;
                 "pending"
             }
@@ -792,11 +848,21 @@ impl Session {
                         if !current {
                             (false, "granted by consent after the app was uninstalled: dropped")
                         } else {
-                            match inner.grants.grant(
-                                &request.app,
-                                &request.capability,
-                                GrantSource::Consent,
-                            ) {
+                            let stored = if request.scope.is_empty() {
+                                inner.grants.grant(
+                                    &request.app,
+                                    &request.capability,
+                                    GrantSource::Consent,
+                                )
+                            } else {
+                                inner.grants.grant_scoped(
+                                    &request.app,
+                                    &request.capability,
+                                    &request.scope,
+                                    GrantSource::Consent,
+                                )
+                            };
+                            match stored {
                                 Ok(()) => (true, "granted by consent"),
                                 Err(_) => (
                                     false,
@@ -849,7 +915,17 @@ impl Session {
             .app
             .declared
             .iter()
-            .map(|d| serde_json::json!({"capability": d.capability.as_str(), "reason": d.reason}))
+            .map(|d| {
+                if d.scope.is_empty() {
+                    serde_json::json!({"capability": d.capability.as_str(), "reason": d.reason})
+                } else {
+                    serde_json::json!({
+                        "capability": d.capability.as_str(),
+                        "reason": d.reason,
+                        "origins": d.scope,
+                    })
+                }
+            })
             .collect();
         let granted: Vec<&str> = self
             .app
@@ -860,7 +936,7 @@ impl Session {
             .collect();
         serde_json::to_writer(
             &mut *response,
-            &serde_json::json!({"declared": declared, "granted": granted}),
+            &serde_json::json!({"declared": declared, "granted": granted, "origins": self.net_scope}),
         )
         .map_err(|_| ApiError::new(ErrorCode::Internal, "the response did not encode"))
     }

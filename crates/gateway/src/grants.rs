@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sandframe_core::{AppId, Capability, Grant, GrantSource, HomeState};
+use sandframe_core::{AppId, Capability, Grant, GrantSource, HomeState, OriginPattern};
 
 use crate::GatewayError;
 
@@ -36,6 +36,15 @@ impl AppGrants {
             .read()
             .map(|g| g.iter().any(|g| g.capability().as_str() == capability))
             .unwrap_or(false)
+    }
+
+    /// The scope of the app's grant of `capability`, if it holds one.
+    pub(crate) fn scope(&self, capability: &str) -> Option<Vec<OriginPattern>> {
+        self.grants.read().ok().and_then(|g| {
+            g.iter()
+                .find(|g| g.capability().as_str() == capability)
+                .map(|g| g.scope().to_vec())
+        })
     }
 
     fn snapshot(&self) -> Vec<Grant> {
@@ -172,6 +181,35 @@ impl GrantStore {
                 source,
                 now_ms(),
             ));
+            true
+        })
+        .map(|_| ())
+    }
+
+    /// Grants `app` a scoped `capability` reaching `scope` (`net:fetch`: origins), replacing
+    /// the scope of a grant it already holds. Committed before it returns.
+    ///
+    /// # Errors
+    /// [`GatewayError::Damaged`] or the state's own error if the grant cannot be stored.
+    pub fn grant_scoped(
+        &self,
+        app: &AppId,
+        capability: &Capability,
+        scope: &[OriginPattern],
+        source: GrantSource,
+    ) -> Result<(), GatewayError> {
+        self.change(app, &mut |grants| {
+            if grants
+                .iter()
+                .any(|x| x.capability() == capability && x.scope() == scope)
+            {
+                return false;
+            }
+            grants.retain(|x| x.capability() != capability);
+            grants.push(
+                Grant::new(app.clone(), capability.clone(), source, now_ms())
+                    .with_scope(scope.to_vec()),
+            );
             true
         })
         .map(|_| ())

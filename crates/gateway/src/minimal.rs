@@ -78,11 +78,13 @@ mod tests {
                 &AppContext {
                     app: "com.example.g".parse().unwrap(),
                     name: "G".into(),
+                    version: "1.0.0".into(),
                     declared: declared
                         .iter()
                         .map(|c| sandframe_core::Declared {
                             capability: c.parse().unwrap(),
                             reason: String::new(),
+                            scope: Vec::new(),
                         })
                         .collect(),
                     limits: Default::default(),

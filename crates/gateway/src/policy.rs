@@ -1,10 +1,10 @@
-//! Host policy: allow and deny lists of APIs (host-wide and per app), capabilities granted or
-//! refused without asking, and rate limits.
+//! Host policy: allow and deny lists of APIs and of network origins (host-wide and per app),
+//! capabilities granted or refused without asking, and rate limits.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use sandframe_core::{AppId, Capability};
+use sandframe_core::{AppId, Capability, OriginPattern};
 
 /// A rate: `burst` calls at once, then one more every `period`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +61,10 @@ pub struct Policy {
     app_allow_only: BTreeMap<AppId, BTreeSet<String>>,
     auto_grant: BTreeSet<Capability>,
     never_grant: BTreeSet<Capability>,
+    deny_origins: Vec<OriginPattern>,
+    allow_only_origins: Option<Vec<OriginPattern>>,
+    app_deny_origins: BTreeMap<AppId, Vec<OriginPattern>>,
+    app_allow_only_origins: BTreeMap<AppId, Vec<OriginPattern>>,
 }
 
 impl Default for Policy {
@@ -80,6 +84,10 @@ impl Default for Policy {
             app_allow_only: BTreeMap::new(),
             auto_grant,
             never_grant: BTreeSet::new(),
+            deny_origins: Vec::new(),
+            allow_only_origins: None,
+            app_deny_origins: BTreeMap::new(),
+            app_allow_only_origins: BTreeMap::new(),
         }
     }
 }
@@ -134,6 +142,68 @@ impl Policy {
         self.auto_grant.remove(&capability);
         self.never_grant.insert(capability);
         self
+    }
+
+    /// Denies every origin `origin` overlaps, to every app (see [`Policy::narrow_origins`]).
+    pub fn deny_origin(mut self, origin: OriginPattern) -> Policy {
+        self.deny_origins.push(origin);
+        self
+    }
+
+    /// Allows only origins inside `origins` (host-wide).
+    pub fn allow_only_origins(
+        mut self,
+        origins: impl IntoIterator<Item = OriginPattern>,
+    ) -> Policy {
+        self.allow_only_origins = Some(origins.into_iter().collect());
+        self
+    }
+
+    /// Denies every origin `origin` overlaps, to `app`.
+    pub fn deny_origin_for(mut self, app: &AppId, origin: OriginPattern) -> Policy {
+        self.app_deny_origins
+            .entry(app.clone())
+            .or_default()
+            .push(origin);
+        self
+    }
+
+    /// Allows `app` only origins inside `origins`.
+    pub fn allow_only_origins_for(
+        mut self,
+        app: &AppId,
+        origins: impl IntoIterator<Item = OriginPattern>,
+    ) -> Policy {
+        self.app_allow_only_origins
+            .insert(app.clone(), origins.into_iter().collect());
+        self
+    }
+
+    /// The part of `declared` (a manifest's origins) that policy leaves `app`: a declared
+    /// pattern is kept only if it lies inside every allow list that applies, and it is dropped
+    /// whole if any deny entry overlaps it (a deny of `https://a.cdn.example.com` drops a
+    /// declared `https://*.cdn.example.com`: a pattern is never half granted).
+    pub fn narrow_origins(&self, app: &AppId, declared: &[OriginPattern]) -> Vec<OriginPattern> {
+        let overlaps = |p: &OriginPattern, list: &[OriginPattern]| {
+            list.iter().any(|d| p.within(d) || d.within(p))
+        };
+        let inside = |p: &OriginPattern, list: Option<&Vec<OriginPattern>>| {
+            list.is_none_or(|l| l.iter().any(|a| p.within(a)))
+        };
+        let app_deny = self
+            .app_deny_origins
+            .get(app)
+            .map_or(&[][..], Vec::as_slice);
+        declared
+            .iter()
+            .filter(|p| {
+                !overlaps(p, &self.deny_origins)
+                    && !overlaps(p, app_deny)
+                    && inside(p, self.allow_only_origins.as_ref())
+                    && inside(p, self.app_allow_only_origins.get(app))
+            })
+            .cloned()
+            .collect()
     }
 
     /// Whether policy lets `app` call `api`.

@@ -87,11 +87,13 @@ fn context(declared: &[&str]) -> AppContext {
     AppContext {
         app: "com.example.door".parse().unwrap(),
         name: "Door".into(),
+        version: "1.0.0".into(),
         declared: declared
             .iter()
             .map(|c| Declared {
                 capability: c.parse().unwrap(),
                 reason: format!("because {c}"),
+                scope: Vec::new(),
             })
             .collect(),
         limits: Default::default(),
@@ -796,4 +798,187 @@ fn a_host_api_posts_its_answer_as_an_event_of_the_calling_app() {
         r#"{"status":"pending"}"#
     );
     assert_eq!(posted.lock().unwrap().len(), 1);
+}
+
+/// Answers with the scope the gateway handed it, so a test can see what a grant reaches.
+struct ScopeSpy;
+
+impl Api for ScopeSpy {
+    fn call(&self, _: &AppContext, _: &[u8], response: &mut Vec<u8>) -> Result<(), ApiError> {
+        response.extend_from_slice(b"\"unscoped\"");
+        Ok(())
+    }
+
+    fn call_scoped(
+        &self,
+        _: &AppContext,
+        scope: &[sandframe_core::OriginPattern],
+        _: &[u8],
+        response: &mut Vec<u8>,
+        _: &EventSender,
+    ) -> Result<(), ApiError> {
+        serde_json::to_writer(response, scope).unwrap();
+        Ok(())
+    }
+}
+
+/// A consent that grants, and keeps every question it was asked.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<ConsentRequest>>);
+
+impl Consent for Recorder {
+    fn decide(&self, request: &ConsentRequest) -> ConsentDecision {
+        self.0.lock().unwrap().push(request.clone());
+        ConsentDecision::Grant
+    }
+}
+
+fn net_context(origins: &[&str]) -> AppContext {
+    let mut ctx = context(&[]);
+    ctx.declared.push(Declared {
+        capability: "net:fetch".parse().unwrap(),
+        reason: "sync".into(),
+        scope: origins.iter().map(|o| o.parse().unwrap()).collect(),
+    });
+    ctx
+}
+
+/// The `sf.consent` event, then the scope `net.fetch` is handed.
+fn consent_then_scope(
+    s: &mut Box<dyn GatewaySession>,
+    events: &Receiver<Vec<u8>>,
+) -> serde_json::Value {
+    let asked = call(s, "capability.request", br#"{"capability":"net:fetch"}"#).unwrap();
+    assert!(asked.contains("pending"), "{asked}");
+    let event: serde_json::Value = serde_json::from_slice(
+        &events
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(event["detail"]["granted"], true, "{event}");
+    serde_json::from_str(&call(s, "net.fetch", b"{}").unwrap()).unwrap()
+}
+
+#[test]
+fn a_net_grant_carries_its_origins_and_an_update_asks_again_for_new_ones() {
+    let f = Fixture::new();
+    let grants = f.grants();
+    let person = Arc::new(Recorder::default());
+    let policy = Policy::new().deny_origin("https://evil.cdn.example.com".parse().unwrap());
+    let gw = SandframeGateway::builder()
+        .audit(f.log.clone())
+        .grants(grants.clone())
+        .consent(person.clone())
+        .policy(policy)
+        .api("net.fetch", Some("net:fetch"), Arc::new(ScopeSpy))
+        .build()
+        .unwrap();
+    let (tx, events) = channel();
+    let tx = Mutex::new(tx);
+    let sender = EventSender::new(move |e| {
+        let _ = tx.lock().unwrap().send(e);
+    });
+
+    // Version 1 declares an exact origin and a wildcard that policy's deny overlaps.
+    let v1 = net_context(&["https://api.example.com", "https://*.cdn.example.com"]);
+    let mut s = gw.open(&v1, sender.clone()).unwrap();
+    assert_eq!(code(call(&mut s, "net.fetch", b"{}")), ErrorCode::Denied);
+    let scope = consent_then_scope(&mut s, &events);
+    assert_eq!(scope, serde_json::json!(["https://api.example.com"]));
+    // The person was shown exactly what is granted: the wildcard policy denies is not in it.
+    let asked = person.0.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(
+        asked[0].scope,
+        vec!["https://api.example.com".parse().unwrap()]
+    );
+    // Asking again with nothing new is answered at once.
+    let again = call(
+        &mut s,
+        "capability.request",
+        br#"{"capability":"net:fetch"}"#,
+    )
+    .unwrap();
+    assert!(again.contains("granted"), "{again}");
+    let list: serde_json::Value =
+        serde_json::from_str(&call(&mut s, "capability.list", b"").unwrap()).unwrap();
+    assert_eq!(
+        list["origins"],
+        serde_json::json!(["https://api.example.com"])
+    );
+    assert_eq!(
+        list["declared"][0]["origins"],
+        serde_json::json!(["https://api.example.com", "https://*.cdn.example.com"])
+    );
+    drop(s);
+    // The grant is stored with its scope.
+    let stored = GrantStore::open(f.reopened_state()).list(&v1.app).unwrap();
+    assert_eq!(
+        stored[0].scope(),
+        &["https://api.example.com".parse().unwrap()][..]
+    );
+
+    // Version 2 adds an origin: it starts ungranted, and asking asks again for the list.
+    let v2 = net_context(&["https://api.example.com", "https://eu.api.example.com"]);
+    let mut s = gw.open(&v2, sender.clone()).unwrap();
+    let before: serde_json::Value =
+        serde_json::from_str(&call(&mut s, "net.fetch", b"{}").unwrap()).unwrap();
+    assert_eq!(before, serde_json::json!(["https://api.example.com"]));
+    let after = consent_then_scope(&mut s, &events);
+    assert_eq!(
+        after,
+        serde_json::json!(["https://api.example.com", "https://eu.api.example.com"])
+    );
+    assert_eq!(person.0.lock().unwrap().len(), 2);
+    drop(s);
+
+    // Version 3 drops the first origin: the grant no longer reaches it.
+    let v3 = net_context(&["https://eu.api.example.com"]);
+    let mut s = gw.open(&v3, sender).unwrap();
+    let scope: serde_json::Value =
+        serde_json::from_str(&call(&mut s, "net.fetch", b"{}").unwrap()).unwrap();
+    assert_eq!(scope, serde_json::json!(["https://eu.api.example.com"]));
+}
+
+#[test]
+fn policy_that_leaves_no_origin_denies_the_request_and_allow_lists_narrow() {
+    let f = Fixture::new();
+    let app: sandframe_core::AppId = "com.example.door".parse().unwrap();
+    let policy = Policy::new()
+        .grant_without_asking("net:fetch".parse().unwrap())
+        .allow_only_origins_for(&app, ["https://*.example.com".parse().unwrap()]);
+    let gw = SandframeGateway::builder()
+        .audit(f.log.clone())
+        .grants(f.grants())
+        .policy(policy)
+        .api("net.fetch", Some("net:fetch"), Arc::new(ScopeSpy))
+        .build()
+        .unwrap();
+    let ctx = net_context(&[
+        "https://api.example.com",
+        "https://api.example.org",
+        "https://example.com",
+    ]);
+    let mut s = gw.open(&ctx, EventSender::none()).unwrap();
+    let scope: serde_json::Value =
+        serde_json::from_str(&call(&mut s, "net.fetch", b"{}").unwrap()).unwrap();
+    // Granted by policy: what the allow list leaves (one label under example.com).
+    assert_eq!(scope, serde_json::json!(["https://api.example.com"]));
+    drop(s);
+    let gw = SandframeGateway::builder()
+        .audit(f.log.clone())
+        .grants(f.grants())
+        .policy(Policy::new().allow_only_origins(["https://other.example.net".parse().unwrap()]))
+        .api("net.fetch", Some("net:fetch"), Arc::new(ScopeSpy))
+        .build()
+        .unwrap();
+    let mut s = gw.open(&ctx, EventSender::none()).unwrap();
+    let r = call(
+        &mut s,
+        "capability.request",
+        br#"{"capability":"net:fetch"}"#,
+    )
+    .unwrap();
+    assert!(r.contains(r#""status":"denied""#), "{r}");
 }

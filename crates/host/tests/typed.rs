@@ -24,6 +24,7 @@ fn context() -> AppContext {
     AppContext {
         app: "com.example.typed".parse().unwrap(),
         name: "Typed".into(),
+        version: "1.0.0".into(),
         declared: Vec::new(),
         limits: Default::default(),
         monitor: Watch::none(),

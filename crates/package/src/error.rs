@@ -86,6 +86,17 @@ pub enum PackageError {
     /// The manifest is not valid.
     #[error("manifest.toml: {0}")]
     Manifest(String),
+    /// A capability's `origins` list in `manifest.toml` is malformed.
+    #[error("manifest.toml:{line}:{column}: {message}")]
+    Origins {
+        /// 1-based line.
+        line: u32,
+        /// 1-based column (in characters).
+        column: u32,
+        /// What is wrong and what to do.
+        message: String,
+    },
+
     /// A view template breaks the template grammar (`docs/format.md`).
     #[error("{file}: {source}")]
     Template {

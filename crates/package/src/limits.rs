@@ -19,6 +19,8 @@ pub const MAX_KEY_FILE_BYTES: usize = 1 << 10;
 pub const MAX_TRUST_STORE_BYTES: usize = 1 << 20;
 /// Most capabilities one manifest may declare.
 pub const MAX_CAPABILITIES: usize = 64;
+/// Most origins one `net:fetch` capability may list.
+pub const MAX_ORIGINS: usize = 32;
 /// Most views one manifest may list.
 pub const MAX_VIEWS: usize = 64;
 /// Longest app display name, in characters.

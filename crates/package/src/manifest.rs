@@ -1,13 +1,13 @@
 //! The manifest (`manifest.toml`): an app's id, name, version, views, capabilities with their
 //! reasons, and limits, parsed strictly.
 
-use sandframe_core::{AppId, Capability, Limits};
+use sandframe_core::{AppId, Capability, Limits, OriginPattern};
 use serde::Deserialize;
 
 use crate::error::PackageError;
 use crate::limits::{
     MAX_CAPABILITIES, MAX_DESCRIPTION_CHARS, MAX_MANIFEST_BYTES, MAX_MANIFEST_NESTING,
-    MAX_NAME_CHARS, MAX_REASON_CHARS, MAX_VIEWS,
+    MAX_NAME_CHARS, MAX_ORIGINS, MAX_REASON_CHARS, MAX_VIEWS,
 };
 
 /// A parsed, checked `manifest.toml`.
@@ -22,6 +22,11 @@ use crate::limits::{
 /// [[capabilities]]
 /// name = "storage:local"
 /// reason = "Remember the count between launches"
+///
+/// [[capabilities]]
+/// name = "net:fetch"                # the one scoped capability: it lists what it reaches
+/// reason = "Sync your notes"
+/// origins = ["https://api.example.com", "https://*.cdn.example.com:8443"]
 ///
 /// [limits]                          # optional; a host may lower these, never raise them
 /// memory_pages = 32
@@ -46,6 +51,7 @@ pub struct Manifest {
 pub struct DeclaredCapability {
     capability: Capability,
     reason: String,
+    scope: Vec<OriginPattern>,
 }
 
 impl DeclaredCapability {
@@ -56,6 +62,11 @@ impl DeclaredCapability {
     /// Why the app wants it (untrusted text: escape it when shown).
     pub fn reason(&self) -> &str {
         &self.reason
+    }
+    /// What a scoped capability reaches (`net:fetch`: its `origins`, canonical, in
+    /// A-labels); empty for the others.
+    pub fn scope(&self) -> &[OriginPattern] {
+        &self.scope
     }
 }
 
@@ -78,6 +89,7 @@ struct RawManifest {
 struct RawCapability {
     name: String,
     reason: String,
+    origins: Option<toml::Spanned<Vec<toml::Spanned<String>>>>,
 }
 
 impl Manifest {
@@ -99,10 +111,10 @@ impl Manifest {
         check_nesting(text)?;
         let raw: RawManifest =
             toml::from_str(text).map_err(|e| PackageError::Manifest(e.to_string()))?;
-        Manifest::from_raw(raw)
+        Manifest::from_raw(raw, text)
     }
 
-    fn from_raw(raw: RawManifest) -> Result<Manifest, PackageError> {
+    fn from_raw(raw: RawManifest, text: &str) -> Result<Manifest, PackageError> {
         let bad = |s: String| PackageError::Manifest(s);
         let id = AppId::parse(&raw.id).map_err(|e| bad(format!("id: {e}")))?;
         check_text("name", &raw.name, MAX_NAME_CHARS, false)?;
@@ -130,9 +142,11 @@ impl Manifest {
             if capabilities.iter().any(|d| d.capability == capability) {
                 return Err(bad(format!("capability {capability} is declared twice")));
             }
+            let scope = origins(&capability, c.origins, text)?;
             capabilities.push(DeclaredCapability {
                 capability,
                 reason: c.reason,
+                scope,
             });
         }
         check_limits(&raw.limits)?;
@@ -204,6 +218,79 @@ impl Manifest {
     pub fn views(&self) -> &[String] {
         &self.views
     }
+}
+
+/// The checked `origins` of a capability: required (non-empty) for `net:fetch`, refused on
+/// any other; each one an [`OriginPattern`], listed once. A bad one is
+/// [`PackageError::Origins`] with its line and column.
+fn origins(
+    capability: &Capability,
+    raw: Option<toml::Spanned<Vec<toml::Spanned<String>>>>,
+    text: &str,
+) -> Result<Vec<OriginPattern>, PackageError> {
+    let at = |span: std::ops::Range<usize>, message: String| {
+        let (line, column) = line_column(text, span.start);
+        PackageError::Origins {
+            line,
+            column,
+            message,
+        }
+    };
+    let scoped = capability.as_str() == Capability::NET_FETCH;
+    let Some(raw) = raw else {
+        if scoped {
+            return Err(PackageError::Manifest(format!(
+                "capability {capability} needs `origins`, the origins the app reaches, \
+                 e.g. origins = [\"https://api.example.com\"]"
+            )));
+        }
+        return Ok(Vec::new());
+    };
+    let span = raw.span();
+    let list = raw.into_inner();
+    if !scoped {
+        return Err(at(
+            span,
+            format!("capability {capability} takes no `origins` (only net:fetch does)"),
+        ));
+    }
+    if list.is_empty() {
+        return Err(at(
+            span,
+            "origins is empty; list at least one origin".into(),
+        ));
+    }
+    if list.len() > MAX_ORIGINS {
+        return Err(at(
+            span,
+            format!(
+                "{} origins; at most {MAX_ORIGINS} may be listed",
+                list.len()
+            ),
+        ));
+    }
+    let mut scope: Vec<OriginPattern> = Vec::with_capacity(list.len());
+    for o in list {
+        let span = o.span();
+        let pattern =
+            OriginPattern::parse(o.get_ref()).map_err(|e| at(span.clone(), e.to_string()))?;
+        if scope.contains(&pattern) {
+            return Err(at(span, format!("origin {pattern} is listed twice")));
+        }
+        scope.push(pattern);
+    }
+    Ok(scope)
+}
+
+/// The 1-based line and column (in characters) of byte `offset` of `text`.
+fn line_column(text: &str, offset: usize) -> (u32, u32) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(column).unwrap_or(u32::MAX),
+    )
 }
 
 /// A view name: 1..=64 of `a-z0-9_-`, starting with a letter.

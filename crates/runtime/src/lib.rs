@@ -366,12 +366,14 @@ impl Runtime {
             context: AppContext {
                 app: manifest.id().clone(),
                 name: manifest.name().to_owned(),
+                version: manifest.version().to_string(),
                 declared: manifest
                     .capabilities()
                     .iter()
                     .map(|d| sandframe_core::Declared {
                         capability: d.capability().clone(),
                         reason: d.reason().to_owned(),
+                        scope: d.scope().to_vec(),
                     })
                     .collect(),
                 limits,

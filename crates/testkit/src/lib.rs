@@ -9,6 +9,7 @@
 // A test helper fails its test loudly: panicking on a test bug is the point.
 #![allow(clippy::panic)]
 
+pub mod https;
 pub mod runaway;
 
 use std::collections::BTreeMap;

@@ -101,6 +101,8 @@ pub mod codes {
     pub const VIEW_NOT_UTF8: &str = "SF-V303";
     /// A view template breaks the template grammar (`docs/format.md`).
     pub const BAD_TEMPLATE: &str = "SF-V304";
+    /// A capability's `origins` list is malformed (`manifest.toml`, with line and column).
+    pub const BAD_ORIGINS: &str = "SF-V202";
     /// A blocked byte pattern in a data or custom section.
     pub const BLOCKED_PATTERN: &str = "SF-V401";
     /// A blocked export name.
@@ -658,6 +660,15 @@ impl Validator {
             Box::new(Finding::error(code, location, message))
         };
         let package = Package::parse(bytes).map_err(|e| match e {
+            PackageError::Origins {
+                line,
+                column,
+                message,
+            } => fail(
+                codes::BAD_ORIGINS,
+                Location::text("manifest.toml", line, column),
+                message,
+            ),
             PackageError::Template { file, source } => fail(
                 codes::BAD_TEMPLATE,
                 Location::text(&file, source.line, source.column),

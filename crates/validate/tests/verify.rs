@@ -492,6 +492,14 @@ fn an_older_package_put_back_with_its_old_receipt_is_refused_as_a_downgrade() {
 /// Package bytes encoded by hand from `docs/format.md` (as an attacker's tool would, with no
 /// check of its own): `SFPKG`, version 1, then the postcard body.
 fn hand_encoded(files: &[(&str, &[u8])]) -> Vec<u8> {
+    hand_encoded_with(
+        b"id = \"com.example.tpl\"\nname = \"T\"\nversion = \"1.0.0\"\nviews = [\"index\"]\n",
+        files,
+    )
+}
+
+/// [`hand_encoded`] around `manifest`.
+fn hand_encoded_with(manifest: &[u8], files: &[(&str, &[u8])]) -> Vec<u8> {
     fn varint(mut n: usize, out: &mut Vec<u8>) {
         loop {
             let byte = (n & 0x7f) as u8;
@@ -503,8 +511,6 @@ fn hand_encoded(files: &[(&str, &[u8])]) -> Vec<u8> {
             out.push(byte | 0x80);
         }
     }
-    let manifest =
-        b"id = \"com.example.tpl\"\nname = \"T\"\nversion = \"1.0.0\"\nviews = [\"index\"]\n";
     let mut out = b"SFPKG\x01".to_vec();
     varint(manifest.len(), &mut out);
     out.extend_from_slice(manifest);
@@ -570,5 +576,77 @@ fn a_finding_without_a_location_has_no_empty_parentheses() {
     assert_eq!(
         located.to_string(),
         "error SF-V304: x (views/a.xml, line 2, column 5)"
+    );
+}
+
+/// A malformed `origins` list is a finding with its code, file, line and column; a good one is
+/// kept in its canonical form (A-labels, default port left out).
+#[test]
+fn net_fetch_origins_are_checked_at_install_with_their_line() {
+    let cap = |origins: &str| {
+        format!(
+            "\n[[capabilities]]\nname = \"net:fetch\"\nreason = \"sync\"\norigins = [\n  \"https://api.example.com\",\n  {origins},\n]\n"
+        )
+    };
+    for (bad, why) in [
+        ("\"https://*.com\"", "public suffix"),
+        ("\"https://127.1\"", "IP address"),
+        ("\"http://user@api.example.com\"", "userinfo"),
+        ("\"https://api.example.com/v1\"", "path"),
+        ("\"https://api.example.com\"", "twice"),
+    ] {
+        let logic = wasm();
+        let bytes = hand_encoded_with(
+            manifest("1.0.0", &cap(bad)).as_bytes(),
+            &[
+                ("logic.wasm", &logic),
+                ("views/index.xml", b"<view>{{x}}</view>"),
+            ],
+        );
+        let r = rejected(verify_with(&Validator::new(), &bytes));
+        let f = r
+            .findings()
+            .iter()
+            .find(|f| f.code == codes::BAD_ORIGINS)
+            .unwrap_or_else(|| panic!("{bad}: {r}"));
+        // manifest(): four lines, then a blank one; the bad origin is on line 11, column 3.
+        assert_eq!(f.location, Location::text("manifest.toml", 11, 3), "{bad}");
+        assert!(f.message.contains(why), "{bad}: {}", f.message);
+    }
+    let net: sandframe_core::Capability = "net:fetch".parse().unwrap();
+    let validator = Validator::new().with_capability(net.clone());
+    let bytes = package_with(
+        &manifest("1.0.0", &cap("\"https://*.CDN.b\u{fc}cher.example:8443\"")),
+        wasm(),
+        &key(1),
+    );
+    let v = verify_with(&validator, &bytes).unwrap();
+    let scope: Vec<String> = v.package().manifest().capabilities()[0]
+        .scope()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        scope,
+        [
+            "https://api.example.com",
+            "https://*.cdn.xn--bcher-kva.example:8443"
+        ]
+    );
+    // Origins belong to net:fetch alone, and net:fetch needs them.
+    let on_storage = "\n[[capabilities]]\nname = \"storage:local\"\nreason = \"r\"\norigins = [\"https://a.example.com\"]\n";
+    let logic = wasm();
+    let files: [(&str, &[u8]); 2] = [
+        ("logic.wasm", &logic),
+        ("views/index.xml", b"<view>{{x}}</view>"),
+    ];
+    let bytes = hand_encoded_with(manifest("1.0.0", on_storage).as_bytes(), &files);
+    assert!(rejected(verify_with(&validator, &bytes)).has(codes::BAD_ORIGINS));
+    let bare = "\n[[capabilities]]\nname = \"net:fetch\"\nreason = \"r\"\n";
+    let bytes = hand_encoded_with(manifest("1.0.0", bare).as_bytes(), &files);
+    let r = rejected(verify_with(&validator, &bytes));
+    assert!(
+        r.has(codes::MALFORMED) && r.to_string().contains("needs `origins`"),
+        "{r}"
     );
 }
