@@ -313,6 +313,25 @@ impl SandframeGateway {
         Ok(())
     }
 
+    /// Grants a scoped `capability` (`net:fetch`) to `app` on the host's authority, reaching
+    /// `scope` (audited, with the origins). A running session reaches, of these, only what its
+    /// manifest declares and policy leaves.
+    ///
+    /// # Errors
+    /// If the grant cannot be stored.
+    pub fn grant_scoped(
+        &self,
+        app: &AppId,
+        capability: &Capability,
+        scope: &[OriginPattern],
+    ) -> Result<(), GatewayError> {
+        self.inner
+            .grants
+            .grant_scoped(app, capability, scope, GrantSource::Host)?;
+        self.audit_host(app, "grant", capability, AuditOutcome::Allowed);
+        Ok(())
+    }
+
     /// Revokes a stored grant (audited); a running app loses it at its next call. Returns
     /// whether it was held.
     ///

@@ -40,6 +40,7 @@ pub struct HostBuilder {
     surface: Option<SpawnRender>,
     threads: usize,
     idle: Option<Duration>,
+    net: Option<sandframe_net::NetConfig>,
     /// The settings made, by name, for `build` to check against each other.
     set: Vec<&'static str>,
     /// Definitions updates to apply to the validator at `build`.
@@ -210,6 +211,21 @@ impl HostBuilder {
         self
     }
 
+    /// Opens the network door: registers `net.fetch`, `net.read` and `net.close` under
+    /// capability `net:fetch`, so that an app can reach the origins its manifest declares and
+    /// its grant covers (see `sandframe_net` for every check). Without it, apps have no
+    /// network and a package that declares `net:fetch` is refused at install (SF-V201).
+    ///
+    /// `net.fetch` is rate limited apart from the other APIs: a burst of 50, then 20 a second.
+    pub fn net(mut self, config: sandframe_net::NetConfig) -> Self {
+        self.set.push("net");
+        if let Ok(c) = Capability::parse(Capability::NET_FETCH) {
+            self.validator = self.validator.with_capability(c);
+        }
+        self.net = Some(config);
+        self
+    }
+
     /// Refuses settings that would be ignored or that contradict each other, naming them
     /// (as wasmtime's `Config::validate` does), so that nothing is dropped without a word.
     fn validate(&self) -> Result<(), HostError> {
@@ -220,7 +236,7 @@ impl HostBuilder {
         };
         let set = |name: &str| self.set.contains(&name);
         if self.set.contains(&"danger: gateway") {
-            for name in ["policy", "consent", "api", "configure_gateway"] {
+            for name in ["policy", "consent", "api", "configure_gateway", "net"] {
                 if set(name) {
                     return conflict(
                         name,
@@ -344,6 +360,7 @@ impl HostBuilder {
                 StorageConfig::default(),
             )),
         };
+        let mut net = None;
         let (gateway, sandframe): (Arc<dyn Gateway>, _) = match self.gateway {
             Some(g) => (g, None),
             None => {
@@ -354,6 +371,19 @@ impl HostBuilder {
                         render: Arc::clone(&render),
                     }),
                 );
+                if let Some(config) = self.net.take() {
+                    let door = sandframe_net::Net::new(config.audit(audit.clone()))?;
+                    for (name, api) in [
+                        ("net.fetch", door.fetch_api()),
+                        ("net.read", door.read_api()),
+                        ("net.close", door.close_api()),
+                    ] {
+                        configure = configure.api(name, Some(Capability::NET_FETCH), api);
+                    }
+                    configure =
+                        configure.rate("net.fetch", sandframe_gateway::Rate::per_second(50, 20));
+                    net = Some(door);
+                }
                 for (name, capability, op) in storage_api::OPS {
                     configure = configure.api(
                         name,
@@ -413,6 +443,7 @@ impl HostBuilder {
             idle: self.idle,
             started: Instant::now(),
             last_sweep_ms: AtomicU64::new(0),
+            net,
         };
         host.settle_home()?;
         // Definitions another process accepted since the installed packages were last
@@ -453,6 +484,7 @@ impl Host {
             surface: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             idle: Some(DEFAULT_IDLE),
+            net: None,
             set: Vec::new(),
             definitions: Vec::new(),
             followed: None,

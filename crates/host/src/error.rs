@@ -171,6 +171,9 @@ pub enum LayerError {
     /// A lock of the host's was poisoned by a panic on another thread.
     #[error("a host lock ({0}) was poisoned by a panic; restart the host")]
     Poisoned(&'static str),
+    /// The network door could not be set up.
+    #[error(transparent)]
+    Net(sandframe_net::NetError),
 }
 
 impl HostError {
@@ -223,6 +226,12 @@ impl From<GatewayError> for HostError {
             e @ GatewayError::Config(_) => HostError::Misuse(Misuse::Gateway(e)),
             e => HostError::Layer(LayerError::Gateway(e)),
         }
+    }
+}
+
+impl From<sandframe_net::NetError> for HostError {
+    fn from(e: sandframe_net::NetError) -> Self {
+        HostError::Layer(LayerError::Net(e))
     }
 }
 

@@ -22,12 +22,28 @@ impl Host {
     }
 
     /// Grants `capability` to `app` on the host's authority (audited); it takes effect at the
-    /// app's next call, and only if its manifest declares the capability.
+    /// app's next call, and only if its manifest declares the capability. A scoped one
+    /// (`net:fetch`) reaches the origins the installed version declares (and policy leaves),
+    /// no more: an update that declares more asks again.
     ///
     /// # Errors
-    /// [`Misuse::CustomGateway`], or if the grant cannot be stored.
+    /// [`Misuse::CustomGateway`], [`Misuse::NotInstalled`] for a scoped capability of an app
+    /// not installed, or if the grant cannot be stored.
     pub fn grant(&self, app: &AppId, capability: &Capability) -> Result<(), HostError> {
-        Ok(self.sandframe()?.grant(app, capability)?)
+        let gateway = self.sandframe()?;
+        if capability.as_str() == Capability::NET_FETCH {
+            let verified = self.installed_package(app)?;
+            let scope = verified
+                .package()
+                .manifest()
+                .capabilities()
+                .iter()
+                .find(|d| d.capability() == capability)
+                .map(|d| d.scope().to_vec())
+                .unwrap_or_default();
+            return Ok(gateway.grant_scoped(app, capability, &scope)?);
+        }
+        Ok(gateway.grant(app, capability)?)
     }
 
     /// Revokes a grant (audited); a running app loses it at its next call.

@@ -215,6 +215,9 @@ impl Host {
         if let Some(g) = &self.sandframe {
             g.forget(app)?;
         }
+        if let Some(net) = &self.net {
+            net.forget(app);
+        }
         // The app is gone: so is its quarantine (a reinstall is a host decision too).
         self.monitor.release(app)?;
         self.record(

@@ -90,8 +90,8 @@ pub use sandframe_core::Error as CoreError;
 pub use sandframe_core::{
     Alert, AlertSink, Api, ApiError, ApiName, AppContext, AppId, AppMonitor, AuditOutcome,
     AuditRecord, Capability, Consent, ConsentDecision, ConsentRequest, DenyAll, ErrorCode,
-    EventKind, EventSender, Gateway, Grant, GrantSource, Layer, Monitor, MonitorEvent, Storage,
-    Surface, SurfaceEvent, TrapKind, Verdict, ViewNode, ViewPatch, Watch,
+    EventKind, EventSender, Gateway, Grant, GrantSource, Layer, Monitor, MonitorEvent,
+    OriginPattern, Storage, Surface, SurfaceEvent, TrapKind, Verdict, ViewNode, ViewPatch, Watch,
 };
 pub use sandframe_gateway::audit;
 pub use sandframe_gateway::audit::{StoredRecord, Verified};
@@ -101,6 +101,7 @@ pub use sandframe_gateway::{
 };
 pub use sandframe_monitor::{AlertLog, MonitorError, rule};
 pub use sandframe_monitor::{Rules, SandframeMonitor, TracingAlerts};
+pub use sandframe_net::{NetConfig, NetError, Resolve, StaticResolver, SystemResolver};
 pub use sandframe_package::{PackageError, PublicKey, SecretKey, TrustStore};
 pub use sandframe_render::{
     HtmlSurface, RecordingSurface, RenderError, TextSurface, identity_text, terminal_text,
@@ -166,6 +167,8 @@ pub struct Host {
     started: Instant,
     /// When the last idle sweep ran, in milliseconds since `started`.
     last_sweep_ms: AtomicU64,
+    /// The network door, if the builder opened one (`HostBuilder::net`).
+    net: Option<sandframe_net::Net>,
 }
 
 impl std::fmt::Debug for Host {

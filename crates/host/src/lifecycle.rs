@@ -136,6 +136,7 @@ impl Host {
         if stop.is_terminated() {
             // The monitor stopped it during sf_init: it is not running.
             self.pool.terminate(handle)?;
+            self.cancel_net(app);
             self.record(
                 Some(app),
                 "launch",
@@ -241,8 +242,27 @@ impl Host {
         });
         if let Some(r) = freed {
             let _ = self.pool.terminate(r.handle);
+            self.cancel_net(app);
             self.render.close(app);
         }
+    }
+
+    /// Stops `app`'s requests in flight and drops the answers it holds: its instance is gone
+    /// (terminated, suspended, stopped, updated or uninstalled), so no one is left to read them.
+    pub(crate) fn cancel_net(&self, app: &AppId) {
+        if let Some(net) = &self.net {
+            net.cancel(app);
+        }
+    }
+
+    /// Requests `app` has in flight through `net.fetch` (0 without a network door).
+    pub fn requests_in_flight(&self, app: &AppId) -> usize {
+        self.net.as_ref().map_or(0, |n| n.in_flight(app))
+    }
+
+    /// Answers `app` holds unread (0 without a network door).
+    pub fn answers_held(&self, app: &AppId) -> usize {
+        self.net.as_ref().map_or(0, |n| n.held(app))
     }
 
     /// The running app's handle (its last event is `now`); a suspended app is relaunched.
@@ -364,10 +384,13 @@ impl Host {
     fn suspend_if(&self, app: &AppId, idle: Option<Duration>) -> Result<bool, HostError> {
         let removed = {
             let mut live = self.lock_live()?;
-            let still_idle = live
-                .running
-                .get(app)
-                .is_some_and(|r| idle.is_none_or(|idle| r.last.elapsed() >= idle));
+            // An app with requests in flight is waiting for their answers: not idle.
+            let waiting = idle.is_some() && self.net.as_ref().is_some_and(|n| n.in_flight(app) > 0);
+            let still_idle = !waiting
+                && live
+                    .running
+                    .get(app)
+                    .is_some_and(|r| idle.is_none_or(|idle| r.last.elapsed() >= idle));
             if !still_idle {
                 return Ok(false);
             }
@@ -381,6 +404,7 @@ impl Host {
             return Ok(false);
         };
         self.pool.terminate(r.handle)?;
+        self.cancel_net(app);
         self.record(
             Some(app),
             "suspend",
@@ -447,6 +471,7 @@ impl Host {
             let mut live = self.lock_live()?;
             (live.running.remove(app), live.suspended.remove(app))
         };
+        self.cancel_net(app);
         if suspended {
             // Its view was kept for its relaunch; stopped, it goes.
             self.render.close(app);

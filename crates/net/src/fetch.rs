@@ -68,7 +68,10 @@ pub(crate) struct Inner {
     apps: Mutex<HashMap<AppId, Arc<AppNet>>>,
     in_flight: Arc<AtomicUsize>,
     buffered: Arc<AtomicU64>,
-    next_id: AtomicU64,
+    /// Each app's next request id: ids count from 1 per app (one app learns nothing of
+    /// another's requests from them) and are not reused while the host runs, across
+    /// cancels, until the app is forgotten.
+    next_ids: Mutex<HashMap<AppId, u64>>,
 }
 
 /// One app's side: its own client (connection pool and TLS session cache), its requests in
@@ -182,7 +185,7 @@ impl Inner {
             apps: Mutex::new(HashMap::new()),
             in_flight: Arc::new(AtomicUsize::new(0)),
             buffered: Arc::new(AtomicU64::new(0)),
-            next_id: AtomicU64::new(1),
+            next_ids: Mutex::new(HashMap::new()),
         })
     }
 
@@ -251,6 +254,11 @@ impl Inner {
             }
             lock(&a.held).clear();
         }
+    }
+
+    pub(crate) fn forget(&self, app: &AppId) {
+        self.cancel(app);
+        lock(&self.next_ids).remove(app);
     }
 
     pub(crate) fn cancel_all(&self) {
@@ -375,7 +383,13 @@ impl Inner {
         // Counted before the checks, so that no two calls both pass them.
         let per_app = net.in_flight.fetch_add(1, Ordering::AcqRel);
         let total = self.in_flight.fetch_add(1, Ordering::AcqRel);
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = {
+            let mut ids = lock(&self.next_ids);
+            let next = ids.entry(app.app.clone()).or_insert(1);
+            let id = *next;
+            *next += 1;
+            id
+        };
         let flight = Flight {
             app: Arc::clone(&net),
             total: Arc::clone(&self.in_flight),

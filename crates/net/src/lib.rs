@@ -318,6 +318,12 @@ impl Net {
         self.inner.cancel(app);
     }
 
+    /// [`Net::cancel`], and forgets the app's request ids (the host calls it at uninstall):
+    /// a reinstalled app's ids count from 1 again.
+    pub fn forget(&self, app: &AppId) {
+        self.inner.forget(app);
+    }
+
     /// Requests `app` has in flight (an app with any is not idle).
     #[must_use]
     pub fn in_flight(&self, app: &AppId) -> usize {

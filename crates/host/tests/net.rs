@@ -1,0 +1,380 @@
+//! `net.fetch` through a real host: a real guest, the real gateway (capability, grant scope,
+//! rate limits, audit), the real network door and a real HTTPS service on 127.0.0.1.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // a test: failing loudly is the point
+
+mod common;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use sandframe_host::{AppId, Capability, Host, HostBuilder, NetConfig, StaticResolver};
+use sandframe_testkit::https::TestService;
+
+const API: &str = "api.test.example";
+
+/// `s` as the inside of a WAT string.
+fn wat_str(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// A guest that fetches `request` in `sf_init` (unless it is empty) and, at each event, reads
+/// answer 1 with `net.read` and hands what it got to `ui.setData` (so the view shows the
+/// answer's base64 `data` and its `size`). With `flood`, each event instead calls `net.fetch`
+/// with `request` that many times.
+fn guest(request: &str, flood: u32) -> String {
+    let req = wat_str(request);
+    let len = request.len();
+    let init = if request.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "(drop (call $call (i32.const 0) (i32.const 9) (i32.const 1024) (i32.const {len})))"
+        )
+    };
+    let event = if flood > 0 {
+        format!(
+            "(local $i i32)
+             (block $done (loop $next
+               (br_if $done (i32.ge_u (local.get $i) (i32.const {flood})))
+               (drop (call $call (i32.const 0) (i32.const 9) (i32.const 1024) (i32.const {len})))
+               (local.set $i (i32.add (local.get $i) (i32.const 1)))
+               (br $next)))"
+        )
+    } else {
+        "(local $n i64)
+         (local.set $n (call $call (i32.const 16) (i32.const 8) (i32.const 48) (i32.const 8)))
+         (if (i64.ge_s (local.get $n) (i64.const 0))
+           (then
+             (drop (call $read (i32.const 16384) (i32.const 65536)))
+             (drop (call $call (i32.const 32) (i32.const 10) (i32.const 16384)
+               (i32.wrap_i64 (local.get $n))))))"
+            .to_owned()
+    };
+    format!(
+        r#"(module
+  (import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
+  (import "sandframe_v1" "read" (func $read (param i32 i32) (result i32)))
+  (memory (export "memory") 2 2)
+  (data (i32.const 0) "net.fetch")
+  (data (i32.const 16) "net.read")
+  (data (i32.const 32) "ui.setData")
+  (data (i32.const 48) "{{\"id\":1}}")
+  (data (i32.const 1024) "{req}")
+  (func (export "sf_init") (result i32) {init} (i32.const 0))
+  (func (export "sf_event") (param $len i32) (result i32)
+    {event}
+    (i32.const 0)))"#
+    )
+}
+
+/// A package for `app` declaring `ui:render` and `net:fetch` with `origins`.
+fn package(app: &str, origins: &[String], wat: &str) -> Vec<u8> {
+    let list = origins
+        .iter()
+        .map(|o| format!("\"{o}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let manifest = sandframe_testkit::manifest(
+        app,
+        &format!(
+            "[[capabilities]]\nname = \"ui:render\"\nreason = \"show it\"\n\n[[capabilities]]\nname = \"net:fetch\"\nreason = \"reach its service\"\norigins = [{list}]\n"
+        ),
+    );
+    let mut c = sandframe_package::PackageContents::new(manifest.into_bytes());
+    c.add_file("logic.wasm", wat::parse_str(wat).unwrap())
+        .unwrap();
+    c.add_file(
+        "views/index.xml",
+        b"<view><text>{{data}}</text><text>size={{size}}</text></view>".to_vec(),
+    )
+    .unwrap();
+    c.sign(&sandframe_testkit::key()).unwrap()
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    service: TestService,
+    host: Host,
+}
+
+/// A host whose network door resolves `api.test.example` to 127.0.0.1 (allowed), trusting the
+/// service's throwaway CA only; `tune` adds to the builder.
+fn world(tune: impl FnOnce(HostBuilder) -> HostBuilder) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let service = TestService::start(&[API]);
+    let lo: IpAddr = "127.0.0.1".parse().unwrap();
+    let net = NetConfig::new()
+        .without_public_roots()
+        .trust_root(service.ca_der())
+        .resolver(Arc::new(StaticResolver::new().with(API, [lo])))
+        .allow_range("127.0.0.1/32".parse().unwrap())
+        .timeout(Duration::from_secs(10));
+    let host = tune(common::host_in(dir.path().join("home")).net(net))
+        .build()
+        .unwrap();
+    World {
+        _dir: dir,
+        service,
+        host,
+    }
+}
+
+impl World {
+    fn origin(&self) -> String {
+        format!("https://{API}:{}", self.service.port())
+    }
+
+    fn request(&self, path: &str) -> String {
+        serde_json::json!({"url": format!("{}{path}", self.origin())}).to_string()
+    }
+
+    /// Installs `app` fetching `path` at launch, with its origin declared.
+    fn install(&self, app: &str, path: &str) -> AppId {
+        let wat = guest(&self.request(path), 0);
+        self.host
+            .install(&package(app, &[self.origin()], &wat))
+            .unwrap()
+            .app
+    }
+
+    fn html(&self, app: &AppId) -> String {
+        self.host.html(app).unwrap().unwrap_or_default()
+    }
+
+    /// Waits up to 10 s for `what` to hold.
+    fn until(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn net_fetch() -> Capability {
+    Capability::NET_FETCH.parse().unwrap()
+}
+
+#[test]
+fn a_granted_app_fetches_its_origin_and_reads_the_answer() {
+    let w = world(|b| b);
+    let app = w.install("com.example.fetcher", "/hello?secret=query");
+    w.host.grant(&app, &net_fetch()).unwrap();
+    assert_eq!(w.host.launch(&app).unwrap(), 0);
+    // The answer event arrives by itself; the guest reads the body and shows it.
+    let expected = base64::engine::general_purpose::STANDARD.encode("hello from the test service");
+    w.until("the answer in the view", || {
+        w.html(&app).contains(&expected)
+    });
+    assert!(w.html(&app).contains("size=27"), "{}", w.html(&app));
+    assert_eq!(w.host.answers_held(&app), 0, "read to its end, it is freed");
+    // The service was told which app called.
+    let seen = w.service.seen();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].headers["user-agent"].contains("com.example.fetcher/1.0.0"));
+    // Audited: origin and path, never the query.
+    w.host.flush_audit().unwrap();
+    let fetches: Vec<_> = w
+        .host
+        .audit_records(None)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "fetch")
+        .collect();
+    assert_eq!(fetches.len(), 1, "{fetches:?}");
+    assert_eq!(fetches[0].subject, format!("{}/hello", w.origin()));
+    assert_eq!(fetches[0].detail, "GET 200");
+    assert_eq!(fetches[0].outcome, "allowed");
+    assert!(!format!("{fetches:?}").contains("secret"));
+}
+
+#[test]
+fn without_a_grant_the_request_never_leaves() {
+    let w = world(|b| b);
+    let app = w.install("com.example.ungranted", "/hello");
+    assert_eq!(w.host.launch(&app).unwrap(), 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(w.service.connections(), 0);
+    assert_eq!(w.host.requests_in_flight(&app), 0);
+    w.host.flush_audit().unwrap();
+    let denied = w
+        .host
+        .audit_records(None)
+        .unwrap()
+        .into_iter()
+        .any(|r| r.subject == "net.fetch" && r.outcome == "denied");
+    assert!(denied, "the refused call is audited");
+}
+
+#[test]
+fn a_host_without_a_network_door_refuses_net_fetch_at_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = common::host_in(dir.path().join("home")).build().unwrap();
+    let wat = guest("", 0);
+    let err = host
+        .install(&package(
+            "com.example.nonet",
+            &["https://api.example.com".into()],
+            &wat,
+        ))
+        .unwrap_err();
+    assert!(err.to_string().contains("SF-V201"), "{err}");
+}
+
+#[test]
+fn terminate_and_uninstall_cancel_requests_in_flight_and_leave_nothing() {
+    let w = world(|b| b);
+    let app = w.install("com.example.slow", "/slow?ms=4000");
+    w.host.grant(&app, &net_fetch()).unwrap();
+    assert_eq!(w.host.launch(&app).unwrap(), 0);
+    w.until("the request in flight", || {
+        w.host.requests_in_flight(&app) == 1
+    });
+    assert!(w.host.terminate(&app).unwrap());
+    w.until("the request cancelled", || {
+        w.host.requests_in_flight(&app) == 0
+    });
+    // Launched again it asks again; uninstalled, nothing is left in flight or held.
+    assert_eq!(w.host.launch(&app).unwrap(), 0);
+    w.until("the second request in flight", || {
+        w.host.requests_in_flight(&app) == 1
+    });
+    w.host.uninstall(&app).unwrap();
+    w.until("the second request cancelled", || {
+        w.host.requests_in_flight(&app) == 0
+    });
+    assert_eq!(w.host.answers_held(&app), 0);
+}
+
+#[test]
+fn an_app_waiting_for_an_answer_is_not_suspended_as_idle() {
+    let w = world(|b| b.idle_timeout(Some(Duration::from_millis(50))));
+    let app = w.install("com.example.patient", "/slow?ms=1500");
+    w.host.grant(&app, &net_fetch()).unwrap();
+    assert_eq!(w.host.launch(&app).unwrap(), 0);
+    w.until("the request in flight", || {
+        w.host.requests_in_flight(&app) == 1
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        w.host.suspend_idle().unwrap().is_empty(),
+        "suspended while waiting"
+    );
+    w.until("the answer", || w.html(&app).contains("size=4"));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(w.host.suspend_idle().unwrap(), vec![app]);
+}
+
+#[test]
+fn an_update_that_adds_an_origin_gets_it_ungranted() {
+    let w = world(|b| b);
+    let origin = w.origin();
+    let app = w.install("com.example.grows", "/hello");
+    w.host.grant(&app, &net_fetch()).unwrap();
+    let granted = w.host.grants(&app).unwrap();
+    assert_eq!(granted[0].scope().len(), 1);
+    assert_eq!(granted[0].scope()[0].to_string(), origin);
+    // Version 2 also declares eu.api.test.example: the stored grant does not reach it.
+    let wat = guest(&w.request("/hello"), 0);
+    let v2 = {
+        let origins = [
+            origin.clone(),
+            format!("https://eu.{API}:{}", w.service.port()),
+        ];
+        let list = origins
+            .iter()
+            .map(|o| format!("\"{o}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let m = format!(
+            "id = \"com.example.grows\"\nname = \"Test\"\nversion = \"2.0.0\"\nviews = [\"index\"]\n[[capabilities]]\nname = \"ui:render\"\nreason = \"r\"\n[[capabilities]]\nname = \"net:fetch\"\nreason = \"r\"\norigins = [{list}]\n"
+        );
+        let mut c = sandframe_package::PackageContents::new(m.into_bytes());
+        c.add_file("logic.wasm", wat::parse_str(&wat).unwrap())
+            .unwrap();
+        c.add_file(
+            "views/index.xml",
+            b"<view><text>{{size}}</text></view>".to_vec(),
+        )
+        .unwrap();
+        c.sign(&sandframe_testkit::key()).unwrap()
+    };
+    let installed = w.host.install(&v2).unwrap();
+    assert!(
+        installed.added_capabilities.is_empty(),
+        "net:fetch itself is not new"
+    );
+    // The grant still reaches only the first origin.
+    let granted = w.host.grants(&app).unwrap();
+    assert_eq!(granted[0].scope().len(), 1);
+    // Granting again reaches both.
+    w.host.grant(&app, &net_fetch()).unwrap();
+    assert_eq!(w.host.grants(&app).unwrap()[0].scope().len(), 2);
+}
+
+#[test]
+fn a_fetch_flood_is_stopped_by_the_monitor_while_a_neighbour_is_served() {
+    // The monitor's rate-denial rule, lowered so that the flood trips it well inside one
+    // event's fuel.
+    let rules = sandframe_host::Rules {
+        max_rate_denials_per_window: 200,
+        ..sandframe_host::Rules::default()
+    };
+    let w = world(|b| b.rules(rules));
+    let flood = guest(&w.request("/hello"), 2_000);
+    let flooder = w
+        .host
+        .install(&package("com.example.flood", &[w.origin()], &flood))
+        .unwrap()
+        .app;
+    let neighbour = w.install("com.example.neighbour", "/hello");
+    for app in [&flooder, &neighbour] {
+        w.host.grant(app, &net_fetch()).unwrap();
+    }
+    assert_eq!(w.host.launch(&flooder).unwrap(), 0);
+    assert_eq!(w.host.launch(&neighbour).unwrap(), 0);
+    // The flood: one event calling net.fetch 2,000 times. The in-flight cap holds it to 10
+    // requests, the rate limit refuses the rest, and the monitor stops the app.
+    let r = w
+        .host
+        .dispatch(&flooder, br#"{"handler":"go","detail":{}}"#);
+    let e = r.expect_err("the flooding event ran to its end");
+    assert!(
+        e.to_string().contains("Terminated"),
+        "stopped by the monitor, not fuel: {e}"
+    );
+    w.host.flush_audit().unwrap();
+    let verdicts: Vec<_> = w
+        .host
+        .audit_records(None)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.layer == "monitor" && r.app == flooder.as_str())
+        .map(|r| format!("{} {} {}", r.action, r.subject, r.detail))
+        .collect();
+    assert!(
+        verdicts.iter().any(|v| v.contains("rate")),
+        "no rate verdict: {verdicts:?}"
+    );
+    assert!(
+        w.service.seen().len() <= 11,
+        "{} requests reached the service",
+        w.service.seen().len()
+    );
+    // The neighbour was served all the same.
+    let expected = base64::engine::general_purpose::STANDARD.encode("hello from the test service");
+    w.until("the neighbour's answer", || {
+        w.html(&neighbour).contains(&expected)
+    });
+    w.until("the flooder's requests cancelled", || {
+        w.host.requests_in_flight(&flooder) == 0
+    });
+}
