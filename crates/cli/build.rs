@@ -9,10 +9,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The trees embedded, relative to the repository root.
-const ROOTS: [&str; 5] = [
+const ROOTS: [&str; 6] = [
     "examples/hello",
     "examples/counter",
     "examples/profile",
+    "examples/notes",
     "crates/sdk",
     "crates/core",
 ];

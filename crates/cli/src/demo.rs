@@ -116,29 +116,48 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
         out,
         "2. pack and sign the example mini-apps (Rust ones are built for wasm32)",
     );
+    // The notes app's own service: HTTPS on 127.0.0.1, its certificate signed by a CA made
+    // for this demo and trusted by this demo's host alone.
+    let service = sandframe_net::service::LocalService::start(&[NOTES_HOST])
+        .map_err(|e| fail(format!("the notes service did not start: {e}")))?;
+    let origin = format!("https://{NOTES_HOST}:{}", service.port());
     let mut packages = Vec::new();
-    for name in ["counter", "profile"] {
+    for name in ["counter", "profile", "notes"] {
         let spinner = crate::progress::Spinner::start(
             out.json(),
             format!("building examples/{name} for wasm32 with cargo"),
         );
         let contents = source::read_dir_adding_target(&examples.join(name), |l| spinner.note(l))?;
         drop(spinner);
+        // The notes app declares the one origin it reaches: this run's service.
+        let contents = if name == "notes" {
+            with_origin(&contents, &origin)?
+        } else {
+            contents
+        };
         let bytes = contents.sign(&key)?;
         out.line(format!("packed examples/{name}: {} bytes", bytes.len()));
         packages.push(bytes);
     }
 
-    // The consent policy: the profile is granted by policy, nobody is asked.
+    // The consent policy: the profile and the network are granted by policy, nobody is asked.
     let policy = PolicyFile {
-        grant: vec!["user:readProfile".into()],
+        grant: vec!["user:readProfile".into(), "net:fetch".into()],
         ..PolicyFile::default()
     };
+    let lo = std::net::IpAddr::from([127, 0, 0, 1]);
+    let net = sandframe_host::NetConfig::new()
+        .trust_root(service.ca_der())
+        .resolver(std::sync::Arc::new(
+            sandframe_host::StaticResolver::new().with(NOTES_HOST, [lo]),
+        ))
+        .allow_range(ipnet::IpNet::from(lo));
     let session = Session::open(
         home,
         Answers::new(&[], false, &policy, false),
         &policy,
         profile_api(Some("Ada".into())),
+        net,
     )?;
     let h = &session.host;
 
@@ -152,7 +171,7 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
         out.line(format!("installed {} {}", done.app, done.version));
         apps.push(done.app);
     }
-    let [counter, profile] = apps.as_slice() else {
+    let [counter, profile, notes] = apps.as_slice() else {
         return Err(fail("the examples did not install".into()));
     };
 
@@ -189,7 +208,45 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
 
     step(
         out,
-        "7. a hostile app that imports a WASI file write: rejected at install",
+        "7. the notes app reaches its own service over HTTPS (net.fetch), and only that",
+    );
+    h.launch(notes)?;
+    until(&session, notes, "0 notes on the service")?;
+    session.frame(notes, "launch", out)?;
+    tap(&session, notes, "Add a note", out)?;
+    until(&session, notes, "1 note on the service")?;
+    session.frame(notes, "the service's answer", out)?;
+    tap(&session, notes, "Fetch from another site", out)?;
+    if !session
+        .text(notes)
+        .contains("is not an origin granted to this app")
+    {
+        return Err(fail(
+            "the notes app reached a site it did not declare".into(),
+        ));
+    }
+    for r in h
+        .audit_records(None)?
+        .iter()
+        .filter(|r| r.action == "fetch")
+    {
+        out.line(format!(
+            "  audit: {} {} {} ({})",
+            r.app,
+            shown(&r.subject),
+            r.outcome,
+            shown(&r.detail)
+        ));
+    }
+    out.push(
+        "network",
+        json!({ "origin": origin, "requests_served": service.seen().len() }),
+    );
+    h.terminate(notes)?;
+
+    step(
+        out,
+        "8. a hostile app that imports a WASI file write: rejected at install",
     );
     match h.install(&hostile("dev.sandframe.escaper", "Escaper", ESCAPER, &key)?) {
         Err(e) => {
@@ -211,7 +268,7 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
 
     step(
         out,
-        "8. a hostile app that spins forever: terminated when its event's fuel runs out",
+        "9. a hostile app that spins forever: terminated when its event's fuel runs out",
     );
     let spinner = h
         .install(&hostile("dev.sandframe.spinner", "Spinner", SPINNER, &key)?)?
@@ -234,13 +291,13 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
 
     step(
         out,
-        "9. the audit trail: MAC-chained, anchored outside the home, verified",
+        "10. the audit trail: MAC-chained, anchored outside the home, verified",
     );
     let v = h.verify_audit()?;
     let records = h.audit_records(None)?;
     for r in records
         .iter()
-        .filter(|r| r.layer == "host" || r.action == "consent")
+        .filter(|r| r.layer == "host" || r.action == "consent" || r.layer == "net")
     {
         out.line(format!(
             "  {:<22} {:<8} {:<10} {:<8} {}",
@@ -260,11 +317,41 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
 
     step(
         out,
-        "10. uninstall: package, artifact, storage, grants and keys of each app go",
+        "11. uninstall: package, artifact, storage, grants and keys of each app go",
     );
-    for app in [counter, profile, &spinner] {
+    for app in [counter, profile, notes, &spinner] {
         h.uninstall(app)?;
         out.line(format!("uninstalled {app}"));
+    }
+    Ok(())
+}
+
+/// The notes service's name: resolved to 127.0.0.1 by the demo's host alone.
+const NOTES_HOST: &str = "notes.sandframe.test";
+
+/// `contents` with its manifest's net:fetch origin replaced by `origin`.
+fn with_origin(contents: &PackageContents, origin: &str) -> Result<PackageContents, CliError> {
+    let manifest = String::from_utf8_lossy(contents.manifest())
+        .replace("https://notes.sandframe.test:8443", origin);
+    let mut patched = PackageContents::new(manifest.into_bytes());
+    for (path, bytes) in contents.files() {
+        patched.add_file(path.as_str(), bytes.to_vec())?;
+    }
+    Ok(patched)
+}
+
+/// Waits (up to 20 s) for `app`'s view to show `text`: a network answer comes as an event.
+fn until(session: &Session, app: &AppId, text: &str) -> Result<(), CliError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !session.text(app).contains(text) {
+        if std::time::Instant::now() >= deadline {
+            return Err(fail(format!(
+                "{app} never showed {text:?}; it shows: {}",
+                shown(&session.text(app))
+            )));
+        }
+        let _ = session.host.settle(app);
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     Ok(())
 }

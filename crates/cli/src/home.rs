@@ -67,7 +67,12 @@ pub(crate) fn profile_api(name: Option<String>) -> Arc<dyn sandframe_host::Api> 
 
 /// A host builder over the home: its trust store and definitions, one logic thread.
 pub(crate) fn host(home: &Path) -> Result<HostBuilder, CliError> {
-    Ok(HomeConfig::open(home)?.builder()?.threads(1))
+    // The network door is open in every command (so that a package declaring net:fetch
+    // installs), with the strict defaults; `run` and `dev` add their origin settings.
+    Ok(HomeConfig::open(home)?
+        .builder()?
+        .threads(1)
+        .net(sandframe_host::NetConfig::new()))
 }
 
 /// Whether the app is installed, from the home's records alone: its grants stay manageable

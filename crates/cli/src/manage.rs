@@ -163,13 +163,20 @@ pub(crate) fn grants(home: &Path, app: &AppId, out: &mut Out) -> Result<(), CliE
     let mut list = Vec::new();
     for g in &grants {
         let source = format!("{:?}", g.source()).to_lowercase();
+        let origins: Vec<String> = g.scope().iter().map(ToString::to_string).collect();
+        let reach = if origins.is_empty() {
+            String::new()
+        } else {
+            format!(" for {}", origins.join(", "))
+        };
         out.line(format!(
-            "{}  by {source} at {} (Unix ms)",
+            "{}{reach}  by {source} at {} (Unix ms)",
             g.capability(),
             g.granted_at_unix_ms()
         ));
         list.push(serde_json::json!({
             "capability": g.capability().as_str(),
+            "origins": origins,
             "source": source,
             "granted_at_unix_ms": g.granted_at_unix_ms(),
         }));

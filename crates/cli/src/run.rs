@@ -82,8 +82,26 @@ impl Answers {
 
     /// The question a person is asked: the app's name and reason are identity text.
     fn prompt(request: &ConsentRequest) -> String {
+        // Origins are shown as they are matched (A-labels), one a line; plain http says so.
+        let reach: String = request
+            .scope
+            .iter()
+            .map(|o| {
+                let warning = if o.is_https() {
+                    ""
+                } else {
+                    "  (plain http: not encrypted, allowed by this host for development)"
+                };
+                format!("\n  {o}{warning}")
+            })
+            .collect();
+        let reach = if reach.is_empty() {
+            reach
+        } else {
+            format!("\nIt would reach only:{reach}")
+        };
         format!(
-            "\n{} ({}) asks for {}: {}\nAllow? [y/N] ",
+            "\n{} ({}) asks for {}: {}{reach}\nAllow? [y/N] ",
             quoted(&request.app_name),
             request.app,
             request.capability,
@@ -122,7 +140,13 @@ impl Consent for Answers {
             )
         };
         if let Ok(mut log) = self.log.lock() {
-            log.push(json!({ "capability": cap, "granted": granted, "answered_by": by }));
+            let origins: Vec<String> = request.scope.iter().map(ToString::to_string).collect();
+            log.push(json!({
+                "capability": cap,
+                "granted": granted,
+                "answered_by": by,
+                "origins": origins,
+            }));
         }
         if granted {
             ConsentDecision::Grant
@@ -147,6 +171,7 @@ impl Session {
         answers: Answers,
         policy: &PolicyFile,
         profile: Arc<dyn sandframe_host::Api>,
+        net: sandframe_host::NetConfig,
     ) -> Result<Session, CliError> {
         let surface = Arc::new(Mutex::new(TextSurface::new()));
         let answers = Arc::new(answers);
@@ -161,6 +186,7 @@ impl Session {
             .alerts(alerts.clone())
             .policy(gateway_policy)
             .api("user.getProfile", Some("user:readProfile"), profile)
+            .net(net)
             .build()?;
         Ok(Session {
             host,
@@ -444,7 +470,13 @@ pub(crate) fn run(home: &Path, o: &Options, out: &mut Out) -> Result<(), CliErro
     let interactive = o.events.is_none() && std::io::stdin().is_terminal() && !out.json();
     let answers = Answers::new(&o.grant, o.deny_all, &policy, interactive);
     let profile = profile_api(o.profile_name.clone());
-    let session = Session::open(home, answers, &policy, profile)?;
+    let session = Session::open(
+        home,
+        answers,
+        &policy,
+        profile,
+        sandframe_host::NetConfig::new(),
+    )?;
     let app = &o.app;
     let script = o.events.as_deref().map(read_input).transpose()?;
     let script = script.as_deref().map(steps).transpose()?;

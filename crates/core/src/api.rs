@@ -211,6 +211,7 @@ pub trait Api: Send + Sync {
     ///
     /// # Errors
     /// An [`ApiError`] the guest sees.
+    #[cfg(feature = "origin")]
     fn call_scoped(
         &self,
         app: &crate::AppContext,

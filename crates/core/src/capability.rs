@@ -6,8 +6,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "origin")]
+use crate::OriginPattern;
 use crate::id::truncate;
-use crate::{AppId, Error, OriginPattern};
+use crate::{AppId, Error};
 
 /// A capability name such as `user:readProfile` or `storage:local`.
 ///
@@ -141,6 +143,7 @@ pub struct Grant {
     granted_at_unix_ms: u64,
     /// For a scoped capability, what the grant reaches (`net:fetch`: origins); empty for the
     /// others. Stored grants from before scopes read as empty.
+    #[cfg(feature = "origin")]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     scope: Vec<OriginPattern>,
 }
@@ -158,11 +161,13 @@ impl Grant {
             capability,
             source,
             granted_at_unix_ms,
+            #[cfg(feature = "origin")]
             scope: Vec::new(),
         }
     }
 
     /// The same grant, reaching `scope` (see [`Grant::scope`]).
+    #[cfg(feature = "origin")]
     #[must_use]
     pub fn with_scope(mut self, scope: Vec<OriginPattern>) -> Self {
         self.scope = scope;
@@ -172,6 +177,7 @@ impl Grant {
     /// What the grant reaches, for a scoped capability such as `net:fetch` (the origins
     /// consented to); empty for an unscoped one. A scoped grant never reaches past it, even
     /// when an update of the app declares more.
+    #[cfg(feature = "origin")]
     pub fn scope(&self) -> &[OriginPattern] {
         &self.scope
     }

@@ -1,7 +1,9 @@
 //! Consent: the question the gateway asks the embedder when an app requests a capability, and
 //! its answer.
 
-use crate::{AppId, Capability, OriginPattern};
+#[cfg(feature = "origin")]
+use crate::OriginPattern;
+use crate::{AppId, Capability};
 
 /// A question for the embedder: may `app` have `capability`?
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +19,7 @@ pub struct ConsentRequest {
     /// For a scoped capability (`net:fetch`), what a grant would reach: the origins the
     /// manifest declares that the host's policy allows, in A-labels, exactly as they are
     /// matched. Show them: a grant covers these and nothing else. Empty for the others.
+    #[cfg(feature = "origin")]
     pub scope: Vec<OriginPattern>,
 }
 
@@ -42,6 +45,7 @@ pub enum ConsentDecision {
 ///     app_name: "Example".into(),
 ///     capability: "user:readProfile".parse()?,
 ///     reason: "show your name".into(),
+///     # #[cfg(feature = "origin")]
 ///     scope: vec![],
 /// };
 /// assert_eq!(DenyAll.decide(&req), ConsentDecision::Deny);

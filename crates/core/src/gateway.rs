@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::{ApiError, AppId, Capability, Error, Limits, OriginPattern, Watch};
+#[cfg(feature = "origin")]
+use crate::OriginPattern;
+use crate::{ApiError, AppId, Capability, Error, Limits, Watch};
 
 /// A capability an app's manifest declares, with the reason it gives (shown when consent is
 /// asked).
@@ -15,6 +17,7 @@ pub struct Declared {
     pub reason: String,
     /// What the capability reaches, for a scoped one (`net:fetch`: the origins the manifest
     /// lists); empty for the others.
+    #[cfg(feature = "origin")]
     pub scope: Vec<OriginPattern>,
 }
 

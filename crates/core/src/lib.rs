@@ -29,6 +29,7 @@ mod gateway;
 mod id;
 mod limits;
 mod monitor;
+#[cfg(feature = "origin")]
 mod origin;
 mod state;
 mod storage;
@@ -45,6 +46,7 @@ pub use limits::Limits;
 pub use monitor::{
     Alert, AlertSink, AppMonitor, DenyReason, Monitor, MonitorEvent, TrapKind, Verdict, Watch,
 };
+#[cfg(feature = "origin")]
 pub use origin::{OriginPattern, in_scope};
 pub use state::{HomeState, StateChange};
 pub use storage::{ShareList, Storage, Usage};

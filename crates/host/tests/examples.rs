@@ -101,3 +101,62 @@ fn the_profile_app_asks_and_shows_the_answer() {
     assert!(html(&h).contains("Hello, Ada!"));
     assert_eq!(h.grants(&app).unwrap().len(), 1);
 }
+
+#[test]
+fn the_notes_app_lists_and_adds_notes_on_its_service_and_is_refused_elsewhere() {
+    let service = sandframe_testkit::https::LocalService::start(&["notes.sandframe.test"]).unwrap();
+    let origin = format!("https://notes.sandframe.test:{}", service.port());
+    let lo: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let net = sandframe_host::NetConfig::new()
+        .without_public_roots()
+        .trust_root(service.ca_der())
+        .resolver(std::sync::Arc::new(
+            sandframe_host::StaticResolver::new().with("notes.sandframe.test", [lo]),
+        ))
+        .allow_range("127.0.0.1/32".parse().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let h = common::host_in(dir.path().join("home"))
+        .consent(std::sync::Arc::new(Yes))
+        .net(net)
+        .build()
+        .unwrap();
+    let bytes = sandframe_testkit::example_patched("notes", |m| {
+        m.replace("https://notes.sandframe.test:8443", &origin)
+    });
+    let app = h.install(&bytes).unwrap().app;
+    let html = |h: &Host| h.html(&app).unwrap().unwrap_or_default();
+    let wait_for = |h: &Host, what: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !html(h).contains(what) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {what:?}: {}",
+                html(h)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    };
+    // Launch: it asks for net:fetch (the person says yes), then lists the notes.
+    assert_eq!(h.launch(&app).unwrap(), 0);
+    wait_for(&h, "0 notes on the service");
+    let grants = h.grants(&app).unwrap();
+    assert_eq!(grants[0].scope()[0].to_string(), origin);
+    // Add a note: a POST of JSON, answered with the list.
+    assert_eq!(h.surface_event(tap(&app, vec![2])).unwrap(), Some(0));
+    wait_for(&h, "1 note on the service");
+    assert!(html(&h).contains("A note written at"), "{}", html(&h));
+    let seen = service.seen();
+    let post = seen.iter().find(|s| s.method == "POST").unwrap();
+    assert_eq!(post.path, "/notes");
+    assert_eq!(post.headers["content-type"], "application/json");
+    // Another site: refused at once, naming why; nothing reached the service for it.
+    let before = service.seen().len();
+    assert_eq!(h.surface_event(tap(&app, vec![4])).unwrap(), Some(0));
+    wait_for(&h, "Refused:");
+    assert!(
+        html(&h).contains("is not an origin granted to this app"),
+        "{}",
+        html(&h)
+    );
+    assert_eq!(service.seen().len(), before);
+}

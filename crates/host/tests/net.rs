@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use sandframe_host::{AppId, Capability, Host, HostBuilder, NetConfig, StaticResolver};
-use sandframe_testkit::https::TestService;
+use sandframe_testkit::https::LocalService;
 
 const API: &str = "api.test.example";
 
@@ -101,7 +101,7 @@ fn package(app: &str, origins: &[String], wat: &str) -> Vec<u8> {
 
 struct World {
     _dir: tempfile::TempDir,
-    service: TestService,
+    service: LocalService,
     host: Host,
 }
 
@@ -109,7 +109,7 @@ struct World {
 /// service's throwaway CA only; `tune` adds to the builder.
 fn world(tune: impl FnOnce(HostBuilder) -> HostBuilder) -> World {
     let dir = tempfile::tempdir().unwrap();
-    let service = TestService::start(&[API]);
+    let service = LocalService::start(&[API]).unwrap();
     let lo: IpAddr = "127.0.0.1".parse().unwrap();
     let net = NetConfig::new()
         .without_public_roots()

@@ -337,20 +337,6 @@ impl Inner {
         }
         let started = Instant::now();
         let req: Req = parse(request)?;
-        let url = self.check_url(&req.url, None, scope).inspect_err(|e| {
-            if let Ok(u) = Url::parse(&req.url) {
-                self.audit(
-                    &app.app,
-                    "-",
-                    &u,
-                    AuditOutcome::Denied,
-                    e.message(),
-                    started,
-                    0,
-                    0,
-                );
-            }
-        })?;
         let method = match req.method.as_deref().unwrap_or("GET") {
             "GET" => Method::GET,
             "HEAD" => Method::HEAD,
@@ -366,6 +352,20 @@ impl Inner {
                 )));
             }
         };
+        let url = self.check_url(&req.url, None, scope).inspect_err(|e| {
+            if let Ok(u) = Url::parse(&req.url) {
+                self.audit(
+                    &app.app,
+                    "-",
+                    &u,
+                    AuditOutcome::Denied,
+                    e.message(),
+                    started,
+                    0,
+                    0,
+                );
+            }
+        })?;
         let headers = self.check_headers(&req.headers)?;
         let body = match (req.body, req.body_base64) {
             (Some(_), Some(_)) => {
@@ -444,10 +444,7 @@ impl Inner {
         };
         {
             let mut tasks = lock(&net.tasks);
-            let task = self.handle.spawn(async move {
-                job.run().await;
-                drop(flight);
-            });
+            let task = self.handle.spawn(job.run(flight));
             tasks.insert(id, task.abort_handle());
         }
         serde_json::to_writer(
@@ -614,7 +611,9 @@ struct Answer {
 }
 
 impl Job {
-    async fn run(self) {
+    /// Runs the fetch and posts its answer. `flight` is given back before the event is
+    /// posted: an app that has its answer has room for its next request.
+    async fn run(self, flight: Flight) {
         let timeout = self.inner.config.timeout;
         let outcome = match tokio::time::timeout(timeout, self.attempt()).await {
             Ok(outcome) => outcome,
@@ -649,6 +648,7 @@ impl Job {
                     "size": size,
                     "url": answer.url.as_str(),
                 });
+                drop(flight);
                 // Held before the event, so that a `net.read` the event prompts finds it.
                 if size > 0 {
                     lock(&self.net.held).insert(
@@ -667,12 +667,17 @@ impl Job {
                 } else {
                     AuditOutcome::Failed
                 };
+                let what = if outcome == AuditOutcome::Denied {
+                    format!("refused: {}", e.message())
+                } else {
+                    format!("failed: {}", e.message())
+                };
                 self.inner.audit(
                     &self.app,
                     method,
                     &self.url,
                     outcome,
-                    e.message(),
+                    &what,
                     self.started,
                     0,
                     sent,
@@ -681,6 +686,7 @@ impl Job {
                     "id": self.id,
                     "error": {"code": e.code().name(), "message": e.message()},
                 });
+                drop(flight);
                 post(&self.events, &detail);
             }
         }

@@ -43,6 +43,8 @@ mod addr;
 mod error;
 mod fetch;
 mod resolve;
+#[cfg(feature = "service")]
+pub mod service;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -22,7 +22,7 @@ use sandframe_core::{
     Api, ApiError, AppContext, Declared, ErrorCode, EventSender, OriginPattern, Watch,
 };
 use sandframe_net::{Addresses, Net, NetConfig, Resolve, StaticResolver};
-use sandframe_testkit::https::TestService;
+use sandframe_testkit::https::LocalService;
 use serde_json::{Value, json};
 
 const API: &str = "api.test.example";
@@ -65,7 +65,7 @@ impl Inbox {
 }
 
 struct Door {
-    service: TestService,
+    service: LocalService,
     net: Net,
     fetch: Arc<dyn Api>,
     read: Arc<dyn Api>,
@@ -96,8 +96,8 @@ fn context(scope: &[OriginPattern]) -> AppContext {
 
 /// A door whose resolver answers both test names with 127.0.0.1, that range allowed, the
 /// service's CA the only one trusted, and `tune` applied last.
-fn door_with(tune: impl FnOnce(NetConfig, &TestService) -> NetConfig) -> Door {
-    let service = TestService::start(&[API, OTHER]);
+fn door_with(tune: impl FnOnce(NetConfig, &LocalService) -> NetConfig) -> Door {
+    let service = LocalService::start(&[API, OTHER]).unwrap();
     let lo: IpAddr = "127.0.0.1".parse().unwrap();
     let config = NetConfig::new()
         .without_public_roots()
@@ -278,7 +278,8 @@ fn refused_origins_are_refused_at_once_and_reach_nothing() {
 
 #[test]
 fn a_wildcard_reaches_one_label_and_never_the_apex() {
-    let service = TestService::start(&["a.test.example", "test.example", "b.a.test.example"]);
+    let service =
+        LocalService::start(&["a.test.example", "test.example", "b.a.test.example"]).unwrap();
     let lo: IpAddr = "127.0.0.1".parse().unwrap();
     let net = Net::new(
         NetConfig::new()
@@ -734,7 +735,7 @@ fn close_frees_an_answer_and_read_checks_its_bounds() {
 #[test]
 fn a_server_with_an_untrusted_certificate_is_refused() {
     // The door trusts another CA than the service's.
-    let stranger = TestService::start(&[API]);
+    let stranger = LocalService::start(&[API]).unwrap();
     let d = door_with(move |_, _| {
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
         NetConfig::new()

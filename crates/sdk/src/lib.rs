@@ -353,6 +353,241 @@ pub mod capability {
     }
 }
 
+/// The network: `net.fetch` to the origins the manifest declares (capability `net:fetch`).
+///
+/// A fetch answers at once with a request id; the answer arrives later as an
+/// [`EVENT`](net::EVENT) event, and its body is read by id, in chunks, so a large answer never
+/// has to fit in one event.
+///
+/// ```no_run
+/// use sandframe_sdk::{Event, Result, net, ui};
+///
+/// fn on_tap(_: &Event) -> Result<()> {
+///     net::fetch("https://api.example.com/notes")?;
+///     Ok(())
+/// }
+///
+/// fn on_fetch(event: &Event) -> Result<()> {
+///     let answer = net::answer(event)?;
+///     let response = answer.result?;
+///     let notes: serde_json::Value = net::json(response.id)?;
+///     ui::set_data(&serde_json::json!({ "notes": notes }))
+/// }
+///
+/// sandframe_sdk::app! {
+///     init: init,
+///     handlers: { "onTap" => on_tap, "sf.fetch" => on_fetch },
+/// }
+/// # fn init() -> Result<()> { Ok(()) }
+/// # fn main() {}
+/// ```
+pub mod net {
+    use std::collections::BTreeMap;
+
+    use base64::Engine as _;
+    use serde::de::DeserializeOwned;
+
+    use super::{Error, ErrorCode, Event, Result, call_json};
+
+    /// The handler name of a fetch's answer.
+    pub const EVENT: &str = "sf.fetch";
+
+    /// A request: a URL on a declared origin, a method (default `GET`), headers and a body.
+    #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+    pub struct Request {
+        /// The URL (https, on an origin the manifest declares and the grant covers).
+        pub url: String,
+        /// `GET`, `HEAD`, `POST`, `PUT`, `DELETE`, `PATCH` or `OPTIONS` (`None`: `GET`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub method: Option<String>,
+        /// Request headers (the host refuses those that steer the connection or pose as
+        /// another app, and adds `User-Agent` and `Referer` itself).
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        pub headers: BTreeMap<String, String>,
+        /// A text body.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub body: Option<String>,
+    }
+
+    impl Request {
+        /// A `GET` of `url`.
+        pub fn get(url: &str) -> Request {
+            Request {
+                url: url.to_owned(),
+                ..Request::default()
+            }
+        }
+
+        /// A `POST` of `value` as JSON to `url`.
+        ///
+        /// # Errors
+        /// `bad_request` if `value` does not encode.
+        pub fn post_json(url: &str, value: &impl serde::Serialize) -> Result<Request> {
+            let body = serde_json::to_string(value)
+                .map_err(|e| Error::new(ErrorCode::BadRequest, e.to_string()))?;
+            let mut headers = BTreeMap::new();
+            headers.insert("content-type".to_owned(), "application/json".to_owned());
+            Ok(Request {
+                url: url.to_owned(),
+                method: Some("POST".to_owned()),
+                headers,
+                body: Some(body),
+            })
+        }
+    }
+
+    /// Sends `request`; returns its id at once (the answer is an [`EVENT`] event).
+    ///
+    /// # Errors
+    /// Refused at once: `denied` (an origin not granted, an IP address, http, a refused
+    /// header), `rate_limited` (10 requests in flight), `bad_request`.
+    pub fn send(request: &Request) -> Result<u64> {
+        #[derive(serde::Deserialize)]
+        struct Pending {
+            id: u64,
+        }
+        call_json::<Pending>("net.fetch", request).map(|p| p.id)
+    }
+
+    /// A `GET` of `url`; returns its id at once.
+    ///
+    /// # Errors
+    /// As [`send`].
+    pub fn fetch(url: &str) -> Result<u64> {
+        send(&Request::get(url))
+    }
+
+    /// A response's head; its body is read with [`read`], [`body`], [`text`] or [`json`].
+    #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+    pub struct Response {
+        /// The request id.
+        pub id: u64,
+        /// The HTTP status.
+        pub status: u16,
+        /// The headers, names in lower case (repeated ones joined with ", ").
+        #[serde(default)]
+        pub headers: BTreeMap<String, String>,
+        /// The body's size in bytes.
+        pub size: u64,
+        /// The URL that answered (after redirects).
+        #[serde(default)]
+        pub url: String,
+    }
+
+    /// An [`EVENT`] event: the request's id and how it ended.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Answer {
+        /// The request id [`send`] returned.
+        pub id: u64,
+        /// The response, or why there is none (`denied` for a refused address or redirect,
+        /// `too_large` over a cap, `unavailable` for a network failure or the timeout).
+        pub result: Result<Response>,
+    }
+
+    /// Reads an [`EVENT`] event.
+    ///
+    /// # Errors
+    /// `bad_request` if `event` is not a fetch's answer.
+    pub fn answer(event: &Event) -> Result<Answer> {
+        #[derive(serde::Deserialize)]
+        struct Failure {
+            code: String,
+            message: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Detail {
+            id: u64,
+            error: Option<Failure>,
+        }
+        let bad = |e: String| Error::new(ErrorCode::BadRequest, e);
+        if event.handler != EVENT {
+            return Err(bad(format!("{:?} is not a fetch's answer", event.handler)));
+        }
+        let head: Detail =
+            serde_json::from_value(event.detail.clone()).map_err(|e| bad(e.to_string()))?;
+        let result = match head.error {
+            Some(f) => Err(Error::new(
+                ErrorCode::ALL
+                    .into_iter()
+                    .find(|c| c.name() == f.code)
+                    .unwrap_or(ErrorCode::Internal),
+                f.message,
+            )),
+            None => serde_json::from_value(event.detail.clone()).map_err(|e| bad(e.to_string())),
+        };
+        Ok(Answer {
+            id: head.id,
+            result,
+        })
+    }
+
+    /// Up to 48 KiB of answer `id`'s body from `offset`, and whether that reached its end
+    /// (the host then frees the body).
+    ///
+    /// # Errors
+    /// `bad_request` for an id not held (never answered, read to its end, closed).
+    pub fn read(id: u64, offset: u64) -> Result<(Vec<u8>, bool)> {
+        #[derive(serde::Deserialize)]
+        struct Chunk {
+            data: String,
+            eof: bool,
+        }
+        let c = call_json::<Chunk>(
+            "net.read",
+            &serde_json::json!({ "id": id, "offset": offset }),
+        )?;
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(c.data)
+            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+        Ok((data, c.eof))
+    }
+
+    /// The whole body of answer `id` (read in chunks; freed on the host once read).
+    ///
+    /// # Errors
+    /// As [`read`].
+    pub fn body(id: u64) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        loop {
+            let (chunk, eof) = read(id, out.len() as u64)?;
+            let empty = chunk.is_empty();
+            out.extend(chunk);
+            if eof || empty {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The body of answer `id` as UTF-8 text.
+    ///
+    /// # Errors
+    /// As [`read`]; `bad_request` if it is not UTF-8.
+    pub fn text(id: u64) -> Result<String> {
+        String::from_utf8(body(id)?).map_err(|e| Error::new(ErrorCode::BadRequest, e.to_string()))
+    }
+
+    /// The body of answer `id` parsed as JSON.
+    ///
+    /// # Errors
+    /// As [`read`]; `bad_request` if it is not that JSON.
+    pub fn json<T: DeserializeOwned>(id: u64) -> Result<T> {
+        serde_json::from_slice(&body(id)?)
+            .map_err(|e| Error::new(ErrorCode::BadRequest, e.to_string()))
+    }
+
+    /// Frees answer `id` unread, or cancels it if it is still in flight (no event follows).
+    ///
+    /// # Errors
+    /// The host's answer.
+    pub fn close(id: u64) -> Result<bool> {
+        #[derive(serde::Deserialize)]
+        struct Closed {
+            closed: bool,
+        }
+        call_json::<Closed>("net.close", &serde_json::json!({ "id": id })).map(|c| c.closed)
+    }
+}
+
 /// Reads the current event (`len` bytes pending) for the [`app!`] macro.
 ///
 /// # Errors
@@ -410,6 +645,36 @@ macro_rules! app {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fetch_answer_reads_as_a_response_or_an_error() {
+        let ok = Event {
+            handler: "sf.fetch".into(),
+            detail: serde_json::json!({"id": 3, "status": 200, "headers": {"a": "b"}, "size": 5, "url": "https://x.example/"}),
+        };
+        let a = net::answer(&ok).unwrap();
+        assert_eq!(a.id, 3);
+        let r = a.result.unwrap();
+        assert_eq!((r.status, r.size, r.headers["a"].as_str()), (200, 5, "b"));
+        let failed = Event {
+            handler: "sf.fetch".into(),
+            detail: serde_json::json!({"id": 4, "error": {"code": "too_large", "message": "m"}}),
+        };
+        let a = net::answer(&failed).unwrap();
+        assert_eq!(a.id, 4);
+        assert_eq!(a.result.unwrap_err().code, ErrorCode::TooLarge);
+        let tap = Event {
+            handler: "onTap".into(),
+            detail: serde_json::Value::Null,
+        };
+        assert_eq!(net::answer(&tap).unwrap_err().code, ErrorCode::BadRequest);
+        let req =
+            net::Request::post_json("https://x.example/n", &serde_json::json!({"t": 1})).unwrap();
+        assert_eq!(
+            serde_json::to_value(&req).unwrap(),
+            serde_json::json!({"url": "https://x.example/n", "method": "POST", "headers": {"content-type": "application/json"}, "body": "{\"t\":1}"})
+        );
+    }
 
     #[test]
     fn off_wasm_every_call_is_unavailable() {

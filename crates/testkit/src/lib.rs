@@ -9,7 +9,8 @@
 // A test helper fails its test loudly: panicking on a test bug is the point.
 #![allow(clippy::panic)]
 
-pub mod https;
+/// The loopback HTTPS service the network tests run against (`sandframe_net::service`).
+pub use sandframe_net::service as https;
 pub mod runaway;
 
 use std::collections::BTreeMap;
@@ -166,6 +167,31 @@ pub fn example(name: &str) -> Vec<u8> {
     match sandframe_package::source::read_dir_adding_target(&dir, |l| eprintln!("testkit: {l}"))
         .and_then(|c| c.sign(&key()))
     {
+        Ok(bytes) => bytes,
+        Err(e) => panic!("pack examples/{name}: {e}"),
+    }
+}
+
+/// [`example`], with `patch` applied to its manifest's text before it is signed (a test
+/// names the port its local service runs on, say).
+///
+/// # Panics
+/// As [`example`], or if the patched package breaks a rule.
+pub fn example_patched(name: &str, patch: impl FnOnce(&str) -> String) -> Vec<u8> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    let built =
+        sandframe_package::source::read_dir_adding_target(&dir, |l| eprintln!("testkit: {l}"))
+            .and_then(|c| {
+                let manifest = patch(&String::from_utf8_lossy(c.manifest()));
+                let mut patched = PackageContents::new(manifest.into_bytes());
+                for (path, bytes) in c.files() {
+                    patched.add_file(path.as_str(), bytes.to_vec())?;
+                }
+                patched.sign(&key())
+            });
+    match built {
         Ok(bytes) => bytes,
         Err(e) => panic!("pack examples/{name}: {e}"),
     }

@@ -1,6 +1,7 @@
-//! A real HTTPS service on 127.0.0.1 for the network tests, the demo and the benchmarks: a
-//! throwaway CA made with rcgen, a certificate for the names it is asked for, rustls with the
-//! ring provider and hyper. It serves a few routes that behave as honest and as hostile
+//! A real HTTPS service on 127.0.0.1 for the demo, development, the network tests and the
+//! benchmarks (feature `service`): a throwaway CA made with rcgen, a certificate for the names
+//! it is asked for, rustls with the ring provider and hyper. It is never in a host's request
+//! path: the door above is the client side. It serves a few routes that behave as honest and as hostile
 //! services do, counts what reaches it, and stops when dropped (or by itself after five
 //! minutes, so that nothing is left listening).
 //!
@@ -11,12 +12,14 @@
 //! - `/redirect?to=<url>&code=<3xx>`: a redirect to `to` (code 302 unless given);
 //! - `/loop`: a redirect to itself;
 //! - `/big?n=<bytes>`: n bytes with a `Content-Length`;
-//! - `/stream?n=<bytes>`: n bytes in 16 KiB chunks, no length given ([`TestService::streamed`]
+//! - `/stream?n=<bytes>`: n bytes in 16 KiB chunks, no length given ([`LocalService::streamed`]
 //!   counts what was sent);
 //! - `/drip`: one byte every 100 ms, for a minute;
 //! - `/slow?ms=<n>`: 200 after n ms;
 //! - `/bomb?n=<count>`: n headers of 100 bytes each;
-//! - `/cookie`: a `Set-Cookie` header.
+//! - `/cookie`: a `Set-Cookie` header;
+//! - `/notes`: a notes service in memory: GET answers `{"notes": [..]}`, POST of
+//!   `{"text": ".."}` adds one (at most 100 notes of 200 characters) and answers the list.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -33,6 +36,8 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 
+use crate::NetError;
+
 /// One request as the service saw it.
 #[derive(Clone, Debug)]
 pub struct Seen {
@@ -45,7 +50,7 @@ pub struct Seen {
 }
 
 /// The running service (see the module documentation).
-pub struct TestService {
+pub struct LocalService {
     addr: SocketAddr,
     ca_der: Vec<u8>,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -56,9 +61,9 @@ pub struct TestService {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl std::fmt::Debug for TestService {
+impl std::fmt::Debug for LocalService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestService")
+        f.debug_struct("LocalService")
             .field("addr", &self.addr)
             .finish_non_exhaustive()
     }
@@ -68,19 +73,21 @@ impl std::fmt::Debug for TestService {
 struct Shared {
     seen: Arc<Mutex<Vec<Seen>>>,
     streamed: Arc<AtomicU64>,
+    notes: Arc<Mutex<Vec<String>>>,
 }
 
-impl TestService {
+impl LocalService {
     /// Starts the service on 127.0.0.1 (a free port), with a certificate for `names`, signed
-    /// by a CA made for this service alone.
+    /// by a CA made for this service alone (its key is never written anywhere).
     ///
-    /// # Panics
-    /// If the certificate cannot be made or the port cannot be bound (a test setup failure).
-    #[allow(clippy::expect_used)] // test setup: a failure here is the test's own failure
-    #[must_use]
-    pub fn start(names: &[&str]) -> TestService {
-        let ca_key = rcgen::KeyPair::generate().expect("CA key");
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    /// # Errors
+    /// [`NetError::Config`] if a name cannot be put in a certificate; [`NetError::Runtime`] if
+    /// 127.0.0.1 cannot be bound.
+    pub fn start(names: &[&str]) -> Result<LocalService, NetError> {
+        let cert = |e: rcgen::Error| NetError::Config(format!("the service's certificate: {e}"));
+        let tls_err = |e: rustls::Error| NetError::Config(format!("the service's TLS: {e}"));
+        let ca_key = rcgen::KeyPair::generate().map_err(cert)?;
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(cert)?;
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         ca_params
             .distinguished_name
@@ -89,33 +96,36 @@ impl TestService {
             rcgen::KeyUsagePurpose::KeyCertSign,
             rcgen::KeyUsagePurpose::CrlSign,
         ];
-        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA cert");
-        let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).map_err(cert)?;
+        let leaf_key = rcgen::KeyPair::generate().map_err(cert)?;
         let leaf_params = rcgen::CertificateParams::new(
             names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
         )
-        .expect("leaf params");
-        let leaf = leaf_params.signed_by(&leaf_key, &ca).expect("leaf cert");
+        .map_err(cert)?;
+        let leaf = leaf_params.signed_by(&leaf_key, &ca).map_err(cert)?;
         let ca_der = ca.der().to_vec();
         let chain = vec![leaf.der().clone()];
         let key = rustls_pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der())
-            .expect("leaf key der");
+            .map_err(|e| NetError::Config(format!("the service's key: {e}")))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut tls = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .expect("protocols")
+            .map_err(tls_err)?
             .with_no_client_auth()
             .with_single_cert(chain, key)
-            .expect("server cert");
+            .map_err(tls_err)?;
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
 
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        std_listener.set_nonblocking(true).expect("nonblocking");
-        let addr = std_listener.local_addr().expect("local addr");
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(NetError::Runtime)?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(NetError::Runtime)?;
+        let addr = std_listener.local_addr().map_err(NetError::Runtime)?;
         let shared = Shared {
             seen: Arc::new(Mutex::new(Vec::new())),
             streamed: Arc::new(AtomicU64::new(0)),
+            notes: Arc::new(Mutex::new(Vec::new())),
         };
         let connections = Arc::new(AtomicUsize::new(0));
         let alpn = Arc::new(Mutex::new(Vec::new()));
@@ -165,7 +175,7 @@ impl TestService {
             });
             rt.shutdown_background();
         });
-        TestService {
+        Ok(LocalService {
             addr,
             ca_der,
             seen: shared.seen,
@@ -174,7 +184,7 @@ impl TestService {
             alpn,
             stop: Some(stop),
             thread: Some(thread),
-        }
+        })
     }
 
     /// The port it listens on (127.0.0.1).
@@ -221,7 +231,7 @@ impl TestService {
     }
 }
 
-impl Drop for TestService {
+impl Drop for LocalService {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -264,6 +274,41 @@ fn streamed(chunks: Vec<Bytes>, gap: Duration, sent: Option<Arc<AtomicU64>>) -> 
     body.boxed()
 }
 
+/// The in-memory notes service.
+async fn notes(req: Request<Incoming>, s: &Shared) -> Response<Body> {
+    let post = req.method() == hyper::Method::POST;
+    if post {
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let text = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("text").and_then(|t| t.as_str()).map(str::to_owned));
+        let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+            return reply(400, full(r#"{"error":"send {\"text\": \"...\"}"}"#));
+        };
+        if let Ok(mut n) = s.notes.lock() {
+            if n.len() >= 100 {
+                n.remove(0);
+            }
+            n.push(text.chars().take(200).collect());
+        }
+    }
+    let list = s.notes.lock().map(|n| n.clone()).unwrap_or_default();
+    let mut r = reply(
+        if post { 201 } else { 200 },
+        full(serde_json::json!({ "notes": list }).to_string()),
+    );
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
 async fn route(req: Request<Incoming>, s: Shared) -> Response<Body> {
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
@@ -302,6 +347,7 @@ async fn route(req: Request<Incoming>, s: Shared) -> Response<Body> {
     };
     match path.as_str() {
         "/hello" => reply(200, full("hello from the test service")),
+        "/notes" => notes(req, &s).await,
         "/echo" => {
             let body = req
                 .into_body()
