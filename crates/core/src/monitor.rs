@@ -123,6 +123,16 @@ pub enum MonitorEvent<'a> {
     },
     /// A storage quota refused a write.
     QuotaHit,
+    /// The network door sent a request on its way (`net.fetch`, after its checks).
+    FetchSent,
+    /// The network door refused a request for where it goes: an origin not granted, an
+    /// address not reachable, a redirect off the granted origins (what a prober meets).
+    FetchRefused,
+    /// Answer bytes the network door received for the app.
+    FetchBytes {
+        /// Bytes of body.
+        bytes: u64,
+    },
 }
 
 /// Watches every app's behaviour and decides [`Verdict`]s.

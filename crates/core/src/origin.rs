@@ -18,7 +18,8 @@ use crate::id::truncate;
 ///   development);
 /// - the host is a name, exact or `*.suffix`, where `*` stands for exactly one label (never
 ///   the apex: list the apex too to reach it), and neither the name nor the suffix under a
-///   `*` is a public suffix (`*.com`, `*.co.uk`, `*.github.io`: the list is compiled in);
+///   `*` is a public suffix (`*.com`, `*.co.uk`, `*.github.io`: the list is compiled in; a
+///   top-level domain the list does not know, such as `corp` or `localhost`, counts as one);
 /// - international names are turned into A-labels (`https://bücher.example` is written
 ///   `https://xn--bcher-kva.example`), and upper case into lower case;
 /// - the port is exact, and 443 (80 for http) when none is written;
@@ -196,9 +197,11 @@ fn is_ldh_label(label: &str) -> bool {
         && b.last() != Some(&b'-')
 }
 
-/// Whether `name` is itself on the public suffix list (ICANN and private sections).
+/// Whether `name` is itself a public suffix: on the list (ICANN and private sections), or a
+/// top-level domain the list does not know, which its default rule (`*`) makes one (`corp`,
+/// `internal`, `localhost`: a wildcard over them would reach every such intranet host).
 fn is_public_suffix(name: &str) -> bool {
-    psl::suffix(name.as_bytes()).is_some_and(|s| s.is_known() && s.as_bytes() == name.as_bytes())
+    psl::suffix(name.as_bytes()).is_some_and(|s| s.as_bytes() == name.as_bytes())
 }
 
 impl fmt::Display for OriginPattern {
@@ -265,7 +268,7 @@ mod tests {
             ),
             ("http://dev.example.com:8080", "http://dev.example.com:8080"),
             ("https://bücher.example", "https://xn--bcher-kva.example"),
-            ("https://localhost:8443", "https://localhost:8443"),
+            ("https://dev.localhost:8443", "https://dev.localhost:8443"),
         ] {
             let p = OriginPattern::parse(written).unwrap();
             assert_eq!(p.to_string(), canonical, "{written}");
@@ -294,6 +297,12 @@ mod tests {
             "https://*.com",
             "https://*.co.uk",
             "https://*.github.io",
+            "https://*.corp",
+            "https://*.internal",
+            "https://*.localhost",
+            "https://*.test",
+            "https://internal",
+            "https://localhost:8443",
             "https://com",
             "https://co.uk",
             "https://a.*.example.com",

@@ -51,7 +51,12 @@ impl Host {
     /// # Errors
     /// [`Misuse::CustomGateway`], or if the change cannot be stored.
     pub fn revoke(&self, app: &AppId, capability: &Capability) -> Result<bool, HostError> {
-        Ok(self.sandframe()?.revoke(app, capability)?)
+        let held = self.sandframe()?.revoke(app, capability)?;
+        if capability.as_str() == Capability::NET_FETCH {
+            // Requests in flight were checked against the grant: they stop with it.
+            self.cancel_net(app);
+        }
+        Ok(held)
     }
 
     /// Puts an app under (or out of) a throttle verdict: its calls meet the slow rates.

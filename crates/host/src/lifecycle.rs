@@ -471,7 +471,6 @@ impl Host {
             let mut live = self.lock_live()?;
             (live.running.remove(app), live.suspended.remove(app))
         };
-        self.cancel_net(app);
         if suspended {
             // Its view was kept for its relaunch; stopped, it goes.
             self.render.close(app);
@@ -486,6 +485,8 @@ impl Host {
         match handle {
             Some(r) => {
                 let was = self.pool.terminate(r.handle)?;
+                // After the instance is gone: it can start no request past this cancel.
+                self.cancel_net(app);
                 self.render.close(app);
                 self.record(
                     Some(app),
@@ -496,7 +497,10 @@ impl Host {
                 )?;
                 Ok(was)
             }
-            None => Ok(false),
+            None => {
+                self.cancel_net(app);
+                Ok(false)
+            }
         }
     }
 }

@@ -378,3 +378,90 @@ fn a_fetch_flood_is_stopped_by_the_monitor_while_a_neighbour_is_served() {
         w.host.requests_in_flight(&flooder) == 0
     });
 }
+
+#[test]
+fn a_large_answer_is_read_through_the_real_gateway_chunk_by_chunk() {
+    let w = world(|b| b);
+    // Larger than one read: the first chunk's answer fits the gateway's cap.
+    let app = w.install("com.example.large", "/big?n=200000");
+    w.host.grant(&app, &net_fetch()).unwrap();
+    assert_eq!(w.host.launch(&app).unwrap(), 0);
+    w.until("the first chunk in the view", || {
+        w.html(&app).contains("size=200000")
+    });
+    let first =
+        base64::engine::general_purpose::STANDARD.encode(vec![b'x'; sandframe_net::MAX_READ_BYTES]);
+    assert!(
+        w.html(&app).contains(&first),
+        "the first chunk is not in the view"
+    );
+    // Not read to its end: still held.
+    assert_eq!(w.host.answers_held(&app), 1);
+}
+
+#[test]
+fn a_refused_data_url_is_audited_by_its_scheme_alone() {
+    let w = world(|b| b);
+    let wat = guest(r#"{"url":"data:text/plain,the-secret-body"}"#, 0);
+    let app = w
+        .host
+        .install(&package("com.example.dataurl", &[w.origin()], &wat))
+        .unwrap()
+        .app;
+    w.host.grant(&app, &net_fetch()).unwrap();
+    assert_eq!(w.host.launch(&app).unwrap(), 0);
+    w.host.flush_audit().unwrap();
+    let records = w.host.audit_records(None).unwrap();
+    let fetch = records.iter().find(|r| r.action == "fetch").unwrap();
+    assert_eq!(fetch.subject, "data:");
+    assert_eq!(fetch.outcome, "denied");
+    assert!(!format!("{records:?}").contains("the-secret-body"));
+}
+
+#[test]
+fn revoking_the_grant_stops_requests_in_flight() {
+    let w = world(|b| b);
+    let app = w.install("com.example.revoked", "/slow?ms=4000");
+    w.host.grant(&app, &net_fetch()).unwrap();
+    assert_eq!(w.host.launch(&app).unwrap(), 0);
+    w.until("the request in flight", || {
+        w.host.requests_in_flight(&app) == 1
+    });
+    assert!(w.host.revoke(&app, &net_fetch()).unwrap());
+    w.until("the request cancelled", || {
+        w.host.requests_in_flight(&app) == 0
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!w.html(&app).contains("size=4"), "{}", w.html(&app));
+}
+
+#[test]
+fn probing_origins_the_app_was_not_granted_is_stopped_by_the_monitor() {
+    let w = world(|b| b);
+    let probe = serde_json::json!({"url": "https://metadata.example.net/latest"}).to_string();
+    let app = w
+        .host
+        .install(&package(
+            "com.example.prober",
+            &[w.origin()],
+            &guest(&probe, 20),
+        ))
+        .unwrap()
+        .app;
+    w.host.grant(&app, &net_fetch()).unwrap();
+    assert_eq!(w.host.launch(&app).unwrap(), 0);
+    let e = w
+        .host
+        .dispatch(&app, br#"{"handler":"go","detail":{}}"#)
+        .expect_err("the prober ran on");
+    assert!(e.to_string().contains("Terminated"), "{e}");
+    w.host.flush_audit().unwrap();
+    let verdict = w
+        .host
+        .audit_records(None)
+        .unwrap()
+        .into_iter()
+        .any(|r| r.layer == "monitor" && r.subject == "net.probe");
+    assert!(verdict, "no net.probe verdict");
+    assert_eq!(w.service.connections(), 0);
+}

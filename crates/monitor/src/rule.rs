@@ -24,6 +24,12 @@ pub const TRAPS: &str = "traps.repeat";
 pub const STORAGE_FLOOD: &str = "storage.flood";
 /// Too many writes refused by the storage quota in one window: terminate.
 pub const STORAGE_QUOTA: &str = "storage.quota";
+/// Too many requests sent, or answer bytes received, through `net.fetch` in one window:
+/// throttle, then terminate.
+pub const NET_FLOOD: &str = "net.flood";
+/// Too many requests refused for where they go (origins not granted, addresses not
+/// reachable, redirects off the granted origins) in one window: terminate.
+pub const NET_PROBE: &str = "net.probe";
 /// A rule, as the monitor's code names it: every place a rule fires names one of these,
 /// so a mistyped id is a compile error, never a count against another rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -50,11 +56,15 @@ pub enum Rule {
     StorageFlood,
     /// [`STORAGE_QUOTA`].
     StorageQuota,
+    /// [`NET_FLOOD`].
+    NetFlood,
+    /// [`NET_PROBE`].
+    NetProbe,
 }
 
 impl Rule {
     /// Every rule, in the order of [`ALL`].
-    pub const EVERY: [Rule; 11] = [
+    pub const EVERY: [Rule; 13] = [
         Rule::CallRate,
         Rule::CallAnomaly,
         Rule::CapabilityProbe,
@@ -66,6 +76,8 @@ impl Rule {
         Rule::Traps,
         Rule::StorageFlood,
         Rule::StorageQuota,
+        Rule::NetFlood,
+        Rule::NetProbe,
     ];
 
     /// Its stable id (as in alerts, audit records and quarantine files).
@@ -82,12 +94,14 @@ impl Rule {
             Rule::Traps => TRAPS,
             Rule::StorageFlood => STORAGE_FLOOD,
             Rule::StorageQuota => STORAGE_QUOTA,
+            Rule::NetFlood => NET_FLOOD,
+            Rule::NetProbe => NET_PROBE,
         }
     }
 }
 
 /// Every rule id, in order.
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 13] = [
     CALL_RATE,
     CALL_ANOMALY,
     CAPABILITY_PROBE,
@@ -99,4 +113,6 @@ pub const ALL: [&str; 11] = [
     TRAPS,
     STORAGE_FLOOD,
     STORAGE_QUOTA,
+    NET_FLOOD,
+    NET_PROBE,
 ];

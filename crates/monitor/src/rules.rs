@@ -38,6 +38,12 @@ pub struct Rules {
     pub max_write_bytes_per_window: u64,
     /// `storage.quota`: quota refusals per window. Default 8.
     pub max_quota_hits_per_window: u64,
+    /// `net.flood`: requests sent through `net.fetch` per window. Default 100.
+    pub max_fetches_per_window: u64,
+    /// `net.flood`: answer bytes received per window. Default 64 MiB.
+    pub max_fetch_bytes_per_window: u64,
+    /// `net.probe`: requests refused for where they go per window. Default 8.
+    pub max_refused_fetches_per_window: u64,
     /// `calls.anomaly` and `fuel.anomaly`: events seen before the app's baseline is trusted.
     /// Default 32.
     pub warmup_events: u64,
@@ -74,6 +80,9 @@ impl Default for Rules {
             max_writes_per_window: 200,
             max_write_bytes_per_window: 4 << 20,
             max_quota_hits_per_window: 8,
+            max_fetches_per_window: 100,
+            max_fetch_bytes_per_window: 64 << 20,
+            max_refused_fetches_per_window: 8,
             warmup_events: 32,
             anomaly_factor: 20,
             anomaly_min_calls: 5_000,

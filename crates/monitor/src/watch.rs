@@ -60,6 +60,9 @@ pub(crate) struct Slow {
     pub(crate) window_writes: u64,
     pub(crate) window_write_bytes: u64,
     pub(crate) window_quota: u64,
+    pub(crate) window_fetches: u64,
+    pub(crate) window_fetch_bytes: u64,
+    pub(crate) window_fetch_refused: u64,
     /// The APIs refused for a capability or by policy: one bit per API name's hash.
     pub(crate) denied_apis: u64,
     pub(crate) calls_at_event_start: u64,
@@ -86,6 +89,9 @@ impl Slow {
             window_writes: 0,
             window_write_bytes: 0,
             window_quota: 0,
+            window_fetches: 0,
+            window_fetch_bytes: 0,
+            window_fetch_refused: 0,
             denied_apis: 0,
             calls_at_event_start: 0,
             events: 0,
@@ -114,6 +120,9 @@ impl Slow {
             self.window_writes = 0;
             self.window_write_bytes = 0;
             self.window_quota = 0;
+            self.window_fetches = 0;
+            self.window_fetch_bytes = 0;
+            self.window_fetch_refused = 0;
         }
     }
 }
@@ -267,6 +276,43 @@ impl AppWatch {
                             Verdict::Terminate,
                             evidence,
                         ));
+                    }
+                }
+                MonitorEvent::FetchSent | MonitorEvent::FetchBytes { .. } => {
+                    s.roll(rules.window, calls, &self.shared.clock);
+                    match *event {
+                        MonitorEvent::FetchBytes { bytes } => {
+                            s.window_fetch_bytes = s.window_fetch_bytes.saturating_add(bytes);
+                        }
+                        _ => s.window_fetches += 1,
+                    }
+                    if s.window_fetches > rules.max_fetches_per_window
+                        || s.window_fetch_bytes > rules.max_fetch_bytes_per_window
+                    {
+                        let evidence = format!(
+                            "{} requests sent, {} answer bytes received in under {:?} (limits {} and {})",
+                            s.window_fetches,
+                            s.window_fetch_bytes,
+                            rules.window,
+                            rules.max_fetches_per_window,
+                            rules.max_fetch_bytes_per_window
+                        );
+                        s.window_fetches = 0;
+                        s.window_fetch_bytes = 0;
+                        fired.push(Some(escalating(&mut s, Rule::NetFlood, evidence)));
+                    }
+                }
+                MonitorEvent::FetchRefused => {
+                    s.roll(rules.window, calls, &self.shared.clock);
+                    s.window_fetch_refused += 1;
+                    if s.window_fetch_refused > rules.max_refused_fetches_per_window {
+                        let evidence = format!(
+                            "{} requests refused for where they go in under {:?} (limit {})",
+                            s.window_fetch_refused,
+                            rules.window,
+                            rules.max_refused_fetches_per_window
+                        );
+                        fired.push(once(&mut s, Rule::NetProbe, Verdict::Terminate, evidence));
                     }
                 }
                 MonitorEvent::EventHandled {

@@ -505,3 +505,48 @@ fn an_unwritable_state_does_not_let_an_app_escape_its_quarantine() {
     assert!(m.is_quarantined(&app()));
     assert!(m.watch(&app()).is_err());
 }
+
+#[test]
+fn network_probing_and_a_fetch_flood_are_stopped() {
+    // Refused destinations: the ninth in a window terminates.
+    let f = fixture(Rules {
+        window: Duration::from_secs(3600),
+        ..Rules::default()
+    });
+    let w = f.monitor.watch(&app()).unwrap();
+    assert_eq!(
+        feed(&*w, std::iter::repeat_n(MonitorEvent::FetchRefused, 20)),
+        [Verdict::Terminate]
+    );
+    assert_eq!(
+        f.alerts.rules(),
+        [(rule::NET_PROBE.into(), Verdict::Terminate)]
+    );
+    // Requests sent: past 100 in a window, throttled; again, terminated.
+    let f = fixture(Rules {
+        window: Duration::from_secs(3600),
+        ..Rules::default()
+    });
+    let w = f.monitor.watch(&app()).unwrap();
+    let verdicts = feed(&*w, std::iter::repeat_n(MonitorEvent::FetchSent, 250));
+    assert_eq!(verdicts, [Verdict::Throttle, Verdict::Terminate]);
+    // Answer bytes count as well.
+    let f = fixture(Rules::default());
+    let w = f.monitor.watch(&app()).unwrap();
+    assert_eq!(
+        feed(&*w, [MonitorEvent::FetchBytes { bytes: 65 << 20 }]),
+        [Verdict::Throttle]
+    );
+    assert_eq!(f.alerts.rules()[0].0, rule::NET_FLOOD);
+    // An app that fetches a little, and is refused once or twice, is left alone.
+    let f = fixture(Rules::default());
+    let w = f.monitor.watch(&app()).unwrap();
+    let mut quiet = Vec::new();
+    for _ in 0..20 {
+        quiet.push(MonitorEvent::FetchSent);
+        quiet.push(MonitorEvent::FetchBytes { bytes: 10_000 });
+    }
+    quiet.push(MonitorEvent::FetchRefused);
+    quiet.push(MonitorEvent::FetchRefused);
+    assert!(feed(&*w, quiet).is_empty());
+}

@@ -17,7 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use sandframe_core::{
     Api, ApiError, AppContext, AppId, AuditOutcome, AuditRecord, Capability, ErrorCode,
-    EventSender, Layer, OriginPattern, in_scope,
+    EventSender, Layer, MonitorEvent, OriginPattern, Watch, in_scope,
 };
 use serde::Deserialize;
 use url::Url;
@@ -79,8 +79,42 @@ pub(crate) struct Inner {
 struct AppNet {
     client: HttpClient,
     in_flight: AtomicUsize,
-    tasks: Mutex<HashMap<u64, tokio::task::AbortHandle>>,
+    tasks: Mutex<HashMap<u64, Task>>,
     held: Mutex<HashMap<u64, Held>>,
+    /// Set by `cancel` before it aborts the tasks: a fetch racing with it is refused, never
+    /// left running where no cancel reaches it.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+/// A request's entry among its app's tasks, from before it is spawned until it has posted
+/// its answer (or was aborted).
+struct Task {
+    /// Set once spawned.
+    abort: Option<tokio::task::AbortHandle>,
+    /// Set by `net.close` and `cancel`: the request must neither hold nor post an answer.
+    cancelled: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Task {
+    fn stop(self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        if let Some(a) = self.abort {
+            a.abort();
+        }
+    }
+}
+
+/// Removes a request's [`Task`] entry when the request ends, however it ends (its future
+/// finished, or dropped by an abort, a runtime shut down, or a spawn on a closed runtime).
+struct TaskEntry {
+    app: Arc<AppNet>,
+    id: u64,
+}
+
+impl Drop for TaskEntry {
+    fn drop(&mut self) {
+        lock(&self.app.tasks).remove(&self.id);
+    }
 }
 
 /// An answer's body, held until the app reads it to its end, closes it or stops.
@@ -126,14 +160,12 @@ impl Drop for Reservation {
 struct Flight {
     app: Arc<AppNet>,
     total: Arc<AtomicUsize>,
-    id: u64,
 }
 
 impl Drop for Flight {
     fn drop(&mut self) {
         self.app.in_flight.fetch_sub(1, Ordering::AcqRel);
         self.total.fetch_sub(1, Ordering::AcqRel);
-        lock(&self.app.tasks).remove(&self.id);
     }
 }
 
@@ -200,6 +232,7 @@ impl Inner {
             in_flight: AtomicUsize::new(0),
             tasks: Mutex::new(HashMap::new()),
             held: Mutex::new(HashMap::new()),
+            closed: std::sync::atomic::AtomicBool::new(false),
         });
         apps.insert(app.clone(), Arc::clone(&a));
         Ok(a)
@@ -247,13 +280,29 @@ impl Inner {
     }
 
     pub(crate) fn cancel(&self, app: &AppId) {
-        let gone = lock(&self.apps).remove(app);
+        let gone = {
+            let mut apps = lock(&self.apps);
+            let gone = apps.remove(app);
+            if let Some(a) = &gone {
+                a.closed.store(true, Ordering::SeqCst);
+            }
+            gone
+        };
         if let Some(a) = gone {
-            for (_, task) in lock(&a.tasks).drain() {
-                task.abort();
+            {
+                // Stopped under the lock: a request delivering now either finishes first
+                // (its answer is cleared below) or sees itself cancelled.
+                let mut tasks = lock(&a.tasks);
+                for (_, t) in tasks.drain() {
+                    t.stop();
+                }
             }
             lock(&a.held).clear();
         }
+    }
+
+    pub(crate) fn in_flight_total(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
     }
 
     pub(crate) fn forget(&self, app: &AppId) {
@@ -353,13 +402,17 @@ impl Inner {
             }
         };
         let url = self.check_url(&req.url, None, scope).inspect_err(|e| {
+            if e.code() == ErrorCode::Denied {
+                app.monitor.observe(&MonitorEvent::FetchRefused);
+            }
             if let Ok(u) = Url::parse(&req.url) {
+                let what = format!("refused: {}", e.message());
                 self.audit(
                     &app.app,
-                    "-",
+                    method.as_str(),
                     &u,
                     AuditOutcome::Denied,
-                    e.message(),
+                    &what,
                     started,
                     0,
                     0,
@@ -393,7 +446,6 @@ impl Inner {
         let flight = Flight {
             app: Arc::clone(&net),
             total: Arc::clone(&self.in_flight),
-            id,
         };
         if per_app >= self.config.in_flight_per_app {
             return Err(ApiError::new(
@@ -410,11 +462,13 @@ impl Inner {
                 "the host has as many requests in flight as it takes; retry later",
             ));
         }
-        if lock(&net.held).len() >= self.config.held_per_app {
+        // Answers held and requests that will hold one, together: an app cannot pile up
+        // more answers than this by fetching many at once.
+        if lock(&net.held).len() + per_app >= self.config.held_per_app {
             return Err(ApiError::new(
                 ErrorCode::RateLimited,
                 format!(
-                    "{} answers are held unread; read them to their end or close them",
+                    "{} answers are held unread or on their way; read them to their end or close them",
                     self.config.held_per_app
                 ),
             ));
@@ -427,7 +481,33 @@ impl Inner {
             .config
             .response_cap
             .map_or(memory / 4, |c| c.min(memory / 4));
+        let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        {
+            let mut tasks = lock(&net.tasks);
+            if net.closed.load(Ordering::SeqCst) {
+                return Err(ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the app is being stopped; its requests are cancelled",
+                ));
+            }
+            tasks.insert(
+                id,
+                Task {
+                    abort: None,
+                    cancelled: Arc::clone(&cancelled),
+                },
+            );
+        }
+        let entry = TaskEntry {
+            app: Arc::clone(&net),
+            id,
+        };
+        app.monitor.observe(&MonitorEvent::FetchSent);
+        let started_flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let job = Job {
+            cancelled,
+            polled: Arc::clone(&started_flag),
+            monitor: app.monitor.clone(),
             inner: Arc::clone(self),
             net: Arc::clone(&net),
             app: app.app.clone(),
@@ -442,10 +522,22 @@ impl Inner {
             cap,
             started,
         };
+        // Spawned outside the lock: on a runtime that has shut down, `spawn` drops the
+        // future at once, here, and its guards take the lock themselves.
+        let task = self.handle.spawn(job.run(flight, entry));
         {
             let mut tasks = lock(&net.tasks);
-            let task = self.handle.spawn(job.run(flight));
-            tasks.insert(id, task.abort_handle());
+            match tasks.get_mut(&id) {
+                Some(t) => t.abort = Some(task.abort_handle()),
+                // Ended already, or cancelled meanwhile: stop it (a no-op if it ended).
+                None => task.abort(),
+            }
+        }
+        if task.is_finished() && !started_flag.load(Ordering::SeqCst) {
+            return Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "the network runtime has stopped; no request can be sent",
+            ));
         }
         serde_json::to_writer(
             response,
@@ -569,6 +661,11 @@ impl Inner {
 
 /// Origin and path of `url`, its query left out: what an audit record names.
 fn where_of(url: &Url) -> String {
+    // A URL that is not http(s) (`data:`, `mailto:`) carries its content in its path: only
+    // its scheme is named.
+    if !matches!(url.scheme(), "http" | "https") {
+        return format!("{}:", url.scheme());
+    }
     let mut s = url.origin().ascii_serialization();
     let path = url.path();
     s.push_str(path.get(..path.len().min(256)).unwrap_or("/"));
@@ -586,6 +683,12 @@ fn clip(s: &str) -> String {
 
 /// One fetch, moved to the runtime.
 struct Job {
+    /// Set by `net.close` or `cancel`: neither hold nor post.
+    cancelled: Arc<std::sync::atomic::AtomicBool>,
+    /// Set when the runtime first polls the request (a runtime that has shut down never does).
+    polled: Arc<std::sync::atomic::AtomicBool>,
+    /// The app's monitor: requests, refusals and answer bytes count toward its net rules.
+    monitor: Watch,
     inner: Arc<Inner>,
     net: Arc<AppNet>,
     app: AppId,
@@ -613,7 +716,8 @@ struct Answer {
 impl Job {
     /// Runs the fetch and posts its answer. `flight` is given back before the event is
     /// posted: an app that has its answer has room for its next request.
-    async fn run(self, flight: Flight) {
+    async fn run(self, flight: Flight, entry: TaskEntry) {
+        self.polled.store(true, Ordering::SeqCst);
         let timeout = self.inner.config.timeout;
         let outcome = match tokio::time::timeout(timeout, self.attempt()).await {
             Ok(outcome) => outcome,
@@ -631,6 +735,8 @@ impl Job {
             Ok(answer) => {
                 let size = answer.body.len() as u64;
                 let status = answer.status.as_u16();
+                self.monitor
+                    .observe(&MonitorEvent::FetchBytes { bytes: size });
                 self.inner.audit(
                     &self.app,
                     method,
@@ -649,17 +755,11 @@ impl Job {
                     "url": answer.url.as_str(),
                 });
                 drop(flight);
-                // Held before the event, so that a `net.read` the event prompts finds it.
-                if size > 0 {
-                    lock(&self.net.held).insert(
-                        self.id,
-                        Held {
-                            body: answer.body,
-                            _bytes: answer.bytes,
-                        },
-                    );
-                }
-                post(&self.events, &detail);
+                let held = (size > 0).then_some(Held {
+                    body: answer.body,
+                    _bytes: answer.bytes,
+                });
+                self.deliver(held, &detail);
             }
             Err(e) => {
                 let outcome = if e.code() == ErrorCode::Denied {
@@ -668,6 +768,7 @@ impl Job {
                     AuditOutcome::Failed
                 };
                 let what = if outcome == AuditOutcome::Denied {
+                    self.monitor.observe(&MonitorEvent::FetchRefused);
                     format!("refused: {}", e.message())
                 } else {
                     format!("failed: {}", e.message())
@@ -687,9 +788,26 @@ impl Job {
                     "error": {"code": e.code().name(), "message": e.message()},
                 });
                 drop(flight);
-                post(&self.events, &detail);
+                self.deliver(None, &detail);
             }
         }
+        drop(entry);
+    }
+
+    /// Holds the answer's body (before the event, so that a `net.read` the event prompts
+    /// finds it) and posts the event, unless the request was closed or cancelled: checked
+    /// under the app's task lock, which `net.close` and `cancel` take to stop a request, so
+    /// a stopped request never holds or posts afterwards.
+    fn deliver(&self, held: Option<Held>, detail: &serde_json::Value) {
+        let tasks = lock(&self.net.tasks);
+        if self.cancelled.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Some(h) = held {
+            lock(&self.net.held).insert(self.id, h);
+        }
+        post(&self.events, detail);
+        drop(tasks);
     }
 
     /// The request and its redirects, each hop checked as the first was.
@@ -798,11 +916,16 @@ impl Job {
             )
         };
         let status = response.status();
-        if let Some(len) = response
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
+        let bodiless = self.method == Method::HEAD
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        if !bodiless
+            && let Some(len) = response
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
             && len > cap
         {
             return Err(too_large(format!("the answer says it is {len} bytes")));
@@ -878,7 +1001,10 @@ fn failure(e: &(dyn std::error::Error + 'static)) -> ApiError {
             return denied(refused.to_string());
         }
         if let Some(h) = c.downcast_ref::<hyper::Error>()
-            && h.is_parse_too_large()
+            // `is_parse_too_large` exists only with hyper's server side: a head over the
+            // buffer or the field cap is the parse error hyper names "too large".
+            && h.is_parse()
+            && h.to_string().contains("too large")
         {
             return ApiError::new(
                 ErrorCode::TooLarge,
@@ -1021,12 +1147,14 @@ impl Api for CloseApi {
         }
         let req: Req = parse(request)?;
         let closed = self.0.existing(&app.app).is_some_and(|net| {
-            let held = lock(&net.held).remove(&req.id).is_some();
+            // The request first (under its lock it can no longer hold or post), then what it
+            // may have held just before.
             let task = lock(&net.tasks).remove(&req.id);
             let running = task.is_some();
             if let Some(t) = task {
-                t.abort();
+                t.stop();
             }
+            let held = lock(&net.held).remove(&req.id).is_some();
             held || running
         });
         serde_json::to_writer(&mut *response, &serde_json::json!({ "closed": closed }))

@@ -61,8 +61,9 @@ pub use resolve::{Addresses, Resolve, StaticResolver, SystemResolver};
 pub const FETCH_EVENT: &str = "sf.fetch";
 /// Most redirects one fetch follows.
 pub const MAX_REDIRECTS: usize = 5;
-/// Most body bytes one `net.read` returns (their base64 fits a call's answer).
-pub const MAX_READ_BYTES: usize = 48 * 1024;
+/// Most body bytes one `net.read` returns: their base64 (65,280 bytes) and the answer's JSON
+/// around it fit the gateway's 65,536-byte answer cap.
+pub const MAX_READ_BYTES: usize = 48_960;
 
 /// How the host's network door is set up. Every default is the strict one.
 #[derive(Clone)]
@@ -192,7 +193,8 @@ impl NetConfig {
         self
     }
 
-    /// Answers not yet read to their end that one app may hold (default 16).
+    /// Answers one app may hold (not yet read to their end) and have in flight, together
+    /// (default 16).
     #[must_use]
     pub fn max_held_per_app(mut self, n: usize) -> Self {
         self.held_per_app = n;
@@ -336,6 +338,13 @@ impl Net {
     #[must_use]
     pub fn held(&self, app: &AppId) -> usize {
         self.inner.held(app)
+    }
+
+    /// Requests in flight for all apps (counting those cancelled whose tasks have not yet
+    /// wound down).
+    #[must_use]
+    pub fn in_flight_total(&self) -> usize {
+        self.inner.in_flight_total()
     }
 
     /// Body bytes the host holds for all apps.

@@ -684,6 +684,10 @@ fn cancel_stops_requests_in_flight_and_leaves_nothing() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(d.net.in_flight(&d.ctx.app), 0);
+    while d.net.in_flight_total() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(d.net.in_flight_total(), 0, "the cancelled tasks wound down");
     assert_eq!(d.net.held(&d.ctx.app), 0);
     assert_eq!(d.net.buffered_bytes(), 0);
     std::thread::sleep(Duration::from_millis(3500));
@@ -829,4 +833,70 @@ fn a_proxy_in_the_environment_is_not_used() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
     assert!(proxy.accept().is_err(), "the proxy was contacted");
+}
+
+#[test]
+fn head_and_bodiless_answers_are_not_refused_for_their_length() {
+    let d = door_with(|c, _| c.max_response_bytes(1_000));
+    // HEAD of a large resource: the length it announces is not a body.
+    let a = d.get(json!({"url": d.url(API, "/big?n=5000000"), "method": "HEAD"}));
+    assert_eq!(a["status"], 200, "{a}");
+    assert_eq!(a["size"], 0);
+    assert_eq!(a["headers"]["content-length"], "5000000");
+    let b = d.get(json!({"url": d.url(API, "/status/204")}));
+    assert_eq!(b["status"], 204, "{b}");
+}
+
+#[test]
+fn answers_held_and_on_their_way_count_against_the_cap_together() {
+    let d = door_with(|c, _| c.max_held_per_app(3));
+    let ids: Vec<u64> = (0..3)
+        .map(|_| d.start(json!({"url": d.url(API, "/hello")})).unwrap())
+        .collect();
+    // Three on their way (or held): a fourth is refused, whichever they are now.
+    let e = d.start(json!({"url": d.url(API, "/hello")})).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::RateLimited, "{e}");
+    for id in &ids {
+        assert_eq!(d.inbox.wait(*id)["status"], 200);
+    }
+    assert_eq!(d.net.held(&d.ctx.app), 3);
+    let e = d.start(json!({"url": d.url(API, "/hello")})).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::RateLimited, "{e}");
+    // Closing one makes room for one.
+    assert_eq!(
+        d.api(&d.close, json!({"id": ids[0]})).unwrap()["closed"],
+        true
+    );
+    assert!(d.start(json!({"url": d.url(API, "/hello")})).is_ok());
+}
+
+#[test]
+fn a_fetch_on_a_runtime_that_has_shut_down_answers_at_once() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let handle = rt.handle().clone();
+    let d = door_with(move |c, _| c.runtime(handle));
+    drop(rt);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let _ = tx.send(d.start(json!({"url": d.url(API, "/hello")})));
+        });
+        let answer = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("net.fetch hung on a runtime that has shut down");
+        assert_eq!(answer.unwrap_err().code(), ErrorCode::Unavailable);
+    });
+    assert_eq!(d.net.in_flight(&d.ctx.app), 0);
+    assert_eq!(d.net.in_flight_total(), 0);
+}
+
+#[test]
+fn a_closed_request_neither_holds_nor_posts() {
+    let d = door();
+    let id = d.start(json!({"url": d.url(API, "/slow?ms=500")})).unwrap();
+    assert_eq!(d.api(&d.close, json!({"id": id})).unwrap()["closed"], true);
+    std::thread::sleep(Duration::from_millis(900));
+    assert_eq!(d.inbox.count(), 0, "a closed request answered");
+    assert_eq!(d.net.held(&d.ctx.app), 0);
+    assert_eq!(d.net.in_flight_total(), 0);
 }

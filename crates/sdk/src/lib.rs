@@ -521,7 +521,7 @@ pub mod net {
         })
     }
 
-    /// Up to 48 KiB of answer `id`'s body from `offset`, and whether that reached its end
+    /// Up to 48,960 bytes of answer `id`'s body from `offset`, and whether that reached its end
     /// (the host then frees the body).
     ///
     /// # Errors
