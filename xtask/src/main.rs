@@ -92,7 +92,7 @@ enum Cmd {
     /// Run the benchmarks (criterion; each figure beside its baseline from the same run).
     Bench {
         /// One benchmark (install, compile_caps, runtime, runaway, launch, home, storage,
-        /// monitor, render, extism); all but extism when omitted.
+        /// monitor, render, fetch, extism); all but extism when omitted.
         name: Option<String>,
     },
     /// Run what CI runs (.ci/run).

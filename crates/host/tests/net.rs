@@ -465,3 +465,16 @@ fn probing_origins_the_app_was_not_granted_is_stopped_by_the_monitor() {
     assert!(verdict, "no net.probe verdict");
     assert_eq!(w.service.connections(), 0);
 }
+
+#[test]
+fn a_host_dropped_inside_an_embedders_tokio_runtime_does_not_panic() {
+    let w = world(|b| b);
+    let app = w.install("com.example.dropped", "/slow?ms=3000");
+    w.host.grant(&app, &net_fetch()).unwrap();
+    assert_eq!(w.host.launch(&app).unwrap(), 0);
+    w.until("the request in flight", || {
+        w.host.requests_in_flight(&app) == 1
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move { drop(w) });
+}

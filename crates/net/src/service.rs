@@ -151,6 +151,9 @@ impl LocalService {
                         () = &mut deadline => break,
                         accepted = listener.accept() => {
                             let Ok((tcp, _)) = accepted else { continue };
+                            // Each TLS flight at once (Nagle would hold it for the peer's
+                            // delayed ACK).
+                            let _ = tcp.set_nodelay(true);
                             c.fetch_add(1, Ordering::AcqRel);
                             let acceptor = acceptor.clone();
                             let s = s.clone();
