@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -117,6 +117,9 @@ pub enum Command {
         /// The port for --serve (0: any free port).
         #[arg(long, default_value_t = DEFAULT_PORT, requires = "serve")]
         port: u16,
+        /// The network door's settings.
+        #[command(flatten, next_help_heading = "Network")]
+        net: NetArgs,
     },
     /// The simulator: pack SRC_DIR with a development key, install it in a temporary home,
     /// and show it in a browser, live; every save re-packs and relaunches it.
@@ -129,6 +132,9 @@ pub enum Command {
         /// The name user.getProfile answers with (default: $USER).
         #[arg(long, value_name = "NAME")]
         profile_name: Option<String>,
+        /// The network door's settings.
+        #[command(flatten, next_help_heading = "Network")]
+        net: NetArgs,
     },
     /// The app's stored grants.
     Grants {
@@ -227,4 +233,32 @@ pub enum DefsAction {
         #[arg(long, value_name = "PUBFILE")]
         key: Option<PathBuf>,
     },
+}
+
+/// The network door's settings for `run` and `dev` (apps reach only the origins their
+/// manifests declare and their grants cover; these narrow that, or open what development
+/// needs).
+#[derive(Args, Clone, Debug, Default)]
+pub struct NetArgs {
+    /// Let apps reach only origins inside ORIGIN (repeatable), e.g. https://*.example.com.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
+    /// Never let apps reach ORIGIN (repeatable); a declared origin it overlaps is dropped whole.
+    #[arg(long = "deny-origin", value_name = "ORIGIN")]
+    pub deny_origin: Vec<String>,
+    /// Development: let apps reach addresses in CIDR (repeatable), e.g. 127.0.0.1/32 for a
+    /// service on this machine; refused by default, as every address that is not public is.
+    #[arg(long = "allow-private", value_name = "CIDR")]
+    pub allow_private: Vec<String>,
+    /// Development: resolve NAME to ADDR, as curl --resolve does (repeatable); every other
+    /// name through the system. The address is still checked.
+    #[arg(long, value_name = "NAME=ADDR")]
+    pub resolve: Vec<String>,
+    /// Also trust the CA certificate(s) in FILE (PEM or DER), for a development service.
+    #[arg(long = "trust-ca", value_name = "FILE")]
+    pub trust_ca: Vec<PathBuf>,
+    /// Development: let apps reach ORIGIN over plain http (repeatable; shown as unencrypted
+    /// in the consent prompt).
+    #[arg(long = "allow-http", value_name = "ORIGIN")]
+    pub allow_http: Vec<String>,
 }

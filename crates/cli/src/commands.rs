@@ -26,8 +26,9 @@ pub(crate) fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
             profile_name,
             serve: true,
             port,
+            net,
             ..
-        } => sim::serve_installed(&home()?, &app_id(&app)?, port, profile_name, out),
+        } => sim::serve_installed(&home()?, &app_id(&app)?, port, profile_name, &net, out),
         Command::Run {
             app,
             events,
@@ -35,6 +36,7 @@ pub(crate) fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
             deny_all,
             policy,
             profile_name,
+            net,
             ..
         } => run::run(
             &home()?,
@@ -45,6 +47,7 @@ pub(crate) fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
                 deny_all,
                 policy,
                 profile_name,
+                net,
             },
             out,
         ),
@@ -60,6 +63,7 @@ pub(crate) fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
             src,
             port,
             profile_name,
-        } => sim::dev(&src, port, profile_name, out),
+            net,
+        } => sim::dev(&src, port, profile_name, &net, out),
     }
 }

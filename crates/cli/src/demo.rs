@@ -158,6 +158,7 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
         &policy,
         profile_api(Some("Ada".into())),
         net,
+        &crate::args::NetArgs::default(),
     )?;
     let h = &session.host;
 

@@ -87,3 +87,87 @@ pub(crate) fn installed(host: &Host, app: &AppId) -> Result<(), CliError> {
         )
     }
 }
+
+/// The network door `run` and `dev` open, with `args`' development settings: the strict
+/// defaults, plus the CAs, ranges, names and http origins named.
+pub(crate) fn net_config(
+    args: &crate::args::NetArgs,
+) -> Result<sandframe_host::NetConfig, CliError> {
+    let mut config = sandframe_host::NetConfig::new();
+    for file in &args.trust_ca {
+        let bytes = std::fs::read(file).map_err(|e| {
+            CliError::Usage(format!(
+                "--trust-ca {}: {e}; {}",
+                file.display(),
+                crate::help::io_step(&e)
+            ))
+        })?;
+        config = config
+            .trust_pem_or_der(&bytes)
+            .map_err(|e| CliError::Usage(format!("--trust-ca {}: {e}", file.display())))?;
+    }
+    for cidr in &args.allow_private {
+        let range: ipnet::IpNet = cidr
+            .parse()
+            .or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| {
+                CliError::Usage(format!(
+                    "--allow-private {cidr:?} is not an address range; write e.g. 127.0.0.1/32 or 10.0.0.0/8"
+                ))
+            })?;
+        config = config.allow_range(range);
+    }
+    if !args.resolve.is_empty() {
+        let mut table = sandframe_host::StaticResolver::new();
+        for entry in &args.resolve {
+            let parsed = entry.split_once('=').and_then(|(name, addr)| {
+                addr.parse::<std::net::IpAddr>()
+                    .ok()
+                    .map(|ip| (name.to_ascii_lowercase(), ip))
+            });
+            let Some((name, ip)) = parsed.filter(|(n, _)| !n.is_empty()) else {
+                return Err(CliError::Usage(format!(
+                    "--resolve {entry:?} is not NAME=ADDR; write e.g. --resolve api.example.test=127.0.0.1"
+                )));
+            };
+            table = table.with(&name, [ip]);
+        }
+        config = config.resolver(std::sync::Arc::new(
+            table.or_else(std::sync::Arc::new(sandframe_host::SystemResolver)),
+        ));
+    }
+    for o in &args.allow_http {
+        let origin = origin(o, "--allow-http")?;
+        if origin.is_https() {
+            return Err(CliError::Usage(format!(
+                "--allow-http {o:?} is an https origin; name the http:// origin to let through"
+            )));
+        }
+        config = config.allow_http(origin);
+    }
+    Ok(config)
+}
+
+/// `policy` narrowed by `args`' origin lists.
+pub(crate) fn origin_policy(
+    args: &crate::args::NetArgs,
+    mut policy: sandframe_host::Policy,
+) -> Result<sandframe_host::Policy, CliError> {
+    for o in &args.deny_origin {
+        policy = policy.deny_origin(origin(o, "--deny-origin")?);
+    }
+    if !args.allow_origin.is_empty() {
+        let allowed = args
+            .allow_origin
+            .iter()
+            .map(|o| origin(o, "--allow-origin"))
+            .collect::<Result<Vec<_>, _>>()?;
+        policy = policy.allow_only_origins(allowed);
+    }
+    Ok(policy)
+}
+
+fn origin(text: &str, flag: &str) -> Result<sandframe_host::OriginPattern, CliError> {
+    text.parse()
+        .map_err(|e| CliError::Usage(format!("{flag}: {e}")))
+}

@@ -26,6 +26,7 @@ pub(crate) struct Options {
     pub(crate) deny_all: bool,
     pub(crate) policy: Option<PathBuf>,
     pub(crate) profile_name: Option<String>,
+    pub(crate) net: crate::args::NetArgs,
 }
 
 /// A consent policy file.
@@ -172,6 +173,7 @@ impl Session {
         policy: &PolicyFile,
         profile: Arc<dyn sandframe_host::Api>,
         net: sandframe_host::NetConfig,
+        origins: &crate::args::NetArgs,
     ) -> Result<Session, CliError> {
         let surface = Arc::new(Mutex::new(TextSurface::new()));
         let answers = Arc::new(answers);
@@ -180,6 +182,7 @@ impl Session {
         for api in &policy.deny_apis {
             gateway_policy = gateway_policy.deny_api(api);
         }
+        let gateway_policy = crate::home::origin_policy(origins, gateway_policy)?;
         let host = host(home)?
             .surface(Arc::clone(&surface))
             .consent(answers.clone())
@@ -204,6 +207,16 @@ impl Session {
     /// Waits for the app to finish what it was given, then prints its view (and what was
     /// answered or alerted meanwhile); `Err` if the sandbox stopped it.
     pub(crate) fn frame(&self, app: &AppId, after: &str, out: &mut Out) -> Result<(), CliError> {
+        // Answers of the network come as events: wait for them (within the door's own
+        // timeout) before the view is shown.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(65);
+        loop {
+            let _ = self.host.settle(app);
+            if self.host.requests_in_flight(app) == 0 || std::time::Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let settled = self.host.settle(app);
         let view = self.text(app);
         let consents = self.answers.take();
@@ -475,7 +488,8 @@ pub(crate) fn run(home: &Path, o: &Options, out: &mut Out) -> Result<(), CliErro
         answers,
         &policy,
         profile,
-        sandframe_host::NetConfig::new(),
+        crate::home::net_config(&o.net)?,
+        &o.net,
     )?;
     let app = &o.app;
     let script = o.events.as_deref().map(read_input).transpose()?;

@@ -35,6 +35,7 @@ fn serve(
     source: Option<(std::path::PathBuf, SecretKey)>,
     port: u16,
     name: Option<String>,
+    net: &crate::args::NetArgs,
     out: &mut Out,
 ) -> Result<(), CliError> {
     let parts = Parts::new();
@@ -45,6 +46,11 @@ fn serve(
             Some("user:readProfile"),
             profile_api(name),
         )
+        .net(crate::home::net_config(net)?)
+        .policy(crate::home::origin_policy(
+            net,
+            sandframe_host::Policy::new(),
+        )?)
         .build()?;
     sandframe_sim::serve(
         host,
@@ -75,6 +81,7 @@ pub(crate) fn dev(
     src: &Path,
     port: u16,
     name: Option<String>,
+    net: &crate::args::NetArgs,
     out: &mut Out,
 ) -> Result<(), CliError> {
     if !src.join("manifest.toml").is_file() {
@@ -99,7 +106,7 @@ pub(crate) fn dev(
             crate::help::io_step(&e)
         ))
     })?;
-    serve(&home, None, Some((dir, key)), port, name, out)
+    serve(&home, None, Some((dir, key)), port, name, net, out)
 }
 
 /// `sandframe run APP --serve`: an installed app, in the browser, from the real home.
@@ -108,6 +115,7 @@ pub(crate) fn serve_installed(
     app: &AppId,
     port: u16,
     name: Option<String>,
+    net: &crate::args::NetArgs,
     out: &mut Out,
 ) -> Result<(), CliError> {
     let h = host(home)?.build()?;
@@ -119,5 +127,5 @@ pub(crate) fn serve_installed(
         );
     }
     drop(h);
-    serve(home, Some(app.clone()), None, port, name, out)
+    serve(home, Some(app.clone()), None, port, name, net, out)
 }

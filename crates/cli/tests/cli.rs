@@ -1196,3 +1196,92 @@ fn a_command_waits_for_another_process_holding_the_home_and_says_so() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("waiting for another process"), "{stderr}");
 }
+
+/// `run` with the development network flags: a service on 127.0.0.1 with its own CA is
+/// reached only with --allow-private, --resolve and --trust-ca all given, and --deny-origin
+/// closes it again; each refusal is in the audit trail with its reason.
+#[test]
+fn run_reaches_a_local_service_only_with_the_development_flags() {
+    let service = sandframe_testkit::https::LocalService::start(&["api.sandframe.test"]).unwrap();
+    let origin = format!("https://api.sandframe.test:{}", service.port());
+    let s = Scratch::new();
+    s.trust();
+    let id = "com.example.fetcher";
+    let src = s.path(id);
+    std::fs::create_dir_all(src.join("views")).unwrap();
+    std::fs::write(
+        src.join("manifest.toml"),
+        format!(
+            "id = \"{id}\"\nname = \"Fetcher\"\nversion = \"1.0.0\"\nviews = [\"index\"]\n\
+             [[capabilities]]\nname = \"ui:render\"\nreason = \"show it\"\n\
+             [[capabilities]]\nname = \"net:fetch\"\nreason = \"its service\"\norigins = [\"{origin}\"]\n"
+        ),
+    )
+    .unwrap();
+    let request = serde_json::json!({ "url": format!("{origin}/hello") }).to_string();
+    std::fs::write(
+        src.join("logic.wat"),
+        sandframe_testkit::fetch_guest(&request, 0),
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("views/index.xml"),
+        "<view><text>[{{data}}]</text><button bind:tap=\"onTap\">Go</button></view>",
+    )
+    .unwrap();
+    let pkg = s.pack(&src, "fetcher.sfpkg");
+    s.ok(&["install", &pkg]);
+    let ca = s.path("ca.der");
+    std::fs::write(&ca, service.ca_der()).unwrap();
+    let ca = ca.to_str().unwrap().to_owned();
+    let resolve = "api.sandframe.test=127.0.0.1".to_owned();
+    let events = s.path("none.json");
+    std::fs::write(&events, "[]").unwrap();
+    let events = events.to_str().unwrap().to_owned();
+    let base = ["run", id, "--grant", "net:fetch", "--events", &events];
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend_from_slice(extra);
+        let out = s.sf(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let answer = "aGVsbG8gZnJvbSB0aGUgdGVzdCBzZXJ2aWNl"; // base64 of the service's hello
+    let flags = [
+        "--allow-private",
+        "127.0.0.1/32",
+        "--resolve",
+        &resolve,
+        "--trust-ca",
+        &ca,
+    ];
+    let reached = run(&flags);
+    assert!(reached.contains(answer), "{reached}");
+    // Without the range allowed: the loopback address is refused.
+    let refused = run(&flags[2..]);
+    assert!(!refused.contains(answer), "{refused}");
+    // With the origin denied: refused before any lookup.
+    let mut denied = flags.to_vec();
+    denied.extend_from_slice(&["--deny-origin", &origin]);
+    assert!(!run(&denied).contains(answer));
+    assert_eq!(
+        service.seen().len(),
+        1,
+        "only the allowed run reached the service"
+    );
+    let audit = s.ok(&["audit", id]);
+    assert!(audit.contains("loopback"), "{audit}");
+    assert!(
+        audit.contains("is not an origin granted to this app"),
+        "{audit}"
+    );
+    // A bad flag is a usage error naming the way to write it.
+    let out = s.sf(&["run", id, "--resolve", "nonsense"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NAME=ADDR"));
+}

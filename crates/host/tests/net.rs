@@ -20,61 +20,6 @@ use sandframe_testkit::https::LocalService;
 
 const API: &str = "api.test.example";
 
-/// `s` as the inside of a WAT string.
-fn wat_str(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
-/// A guest that fetches `request` in `sf_init` (unless it is empty) and, at each event, reads
-/// answer 1 with `net.read` and hands what it got to `ui.setData` (so the view shows the
-/// answer's base64 `data` and its `size`). With `flood`, each event instead calls `net.fetch`
-/// with `request` that many times.
-fn guest(request: &str, flood: u32) -> String {
-    let req = wat_str(request);
-    let len = request.len();
-    let init = if request.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "(drop (call $call (i32.const 0) (i32.const 9) (i32.const 1024) (i32.const {len})))"
-        )
-    };
-    let event = if flood > 0 {
-        format!(
-            "(local $i i32)
-             (block $done (loop $next
-               (br_if $done (i32.ge_u (local.get $i) (i32.const {flood})))
-               (drop (call $call (i32.const 0) (i32.const 9) (i32.const 1024) (i32.const {len})))
-               (local.set $i (i32.add (local.get $i) (i32.const 1)))
-               (br $next)))"
-        )
-    } else {
-        "(local $n i64)
-         (local.set $n (call $call (i32.const 16) (i32.const 8) (i32.const 48) (i32.const 8)))
-         (if (i64.ge_s (local.get $n) (i64.const 0))
-           (then
-             (drop (call $read (i32.const 16384) (i32.const 65536)))
-             (drop (call $call (i32.const 32) (i32.const 10) (i32.const 16384)
-               (i32.wrap_i64 (local.get $n))))))"
-            .to_owned()
-    };
-    format!(
-        r#"(module
-  (import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
-  (import "sandframe_v1" "read" (func $read (param i32 i32) (result i32)))
-  (memory (export "memory") 2 2)
-  (data (i32.const 0) "net.fetch")
-  (data (i32.const 16) "net.read")
-  (data (i32.const 32) "ui.setData")
-  (data (i32.const 48) "{{\"id\":1}}")
-  (data (i32.const 1024) "{req}")
-  (func (export "sf_init") (result i32) {init} (i32.const 0))
-  (func (export "sf_event") (param $len i32) (result i32)
-    {event}
-    (i32.const 0)))"#
-    )
-}
-
 /// A package for `app` declaring `ui:render` and `net:fetch` with `origins`.
 fn package(app: &str, origins: &[String], wat: &str) -> Vec<u8> {
     let list = origins
@@ -138,7 +83,7 @@ impl World {
 
     /// Installs `app` fetching `path` at launch, with its origin declared.
     fn install(&self, app: &str, path: &str) -> AppId {
-        let wat = guest(&self.request(path), 0);
+        let wat = sandframe_testkit::fetch_guest(&self.request(path), 0);
         self.host
             .install(&package(app, &[self.origin()], &wat))
             .unwrap()
@@ -218,7 +163,7 @@ fn without_a_grant_the_request_never_leaves() {
 fn a_host_without_a_network_door_refuses_net_fetch_at_install() {
     let dir = tempfile::tempdir().unwrap();
     let host = common::host_in(dir.path().join("home")).build().unwrap();
-    let wat = guest("", 0);
+    let wat = sandframe_testkit::fetch_guest("", 0);
     let err = host
         .install(&package(
             "com.example.nonet",
@@ -283,7 +228,7 @@ fn an_update_that_adds_an_origin_gets_it_ungranted() {
     assert_eq!(granted[0].scope().len(), 1);
     assert_eq!(granted[0].scope()[0].to_string(), origin);
     // Version 2 also declares eu.api.test.example: the stored grant does not reach it.
-    let wat = guest(&w.request("/hello"), 0);
+    let wat = sandframe_testkit::fetch_guest(&w.request("/hello"), 0);
     let v2 = {
         let origins = [
             origin.clone(),
@@ -329,7 +274,7 @@ fn a_fetch_flood_is_stopped_by_the_monitor_while_a_neighbour_is_served() {
         ..sandframe_host::Rules::default()
     };
     let w = world(|b| b.rules(rules));
-    let flood = guest(&w.request("/hello"), 2_000);
+    let flood = sandframe_testkit::fetch_guest(&w.request("/hello"), 2_000);
     let flooder = w
         .host
         .install(&package("com.example.flood", &[w.origin()], &flood))
@@ -402,7 +347,7 @@ fn a_large_answer_is_read_through_the_real_gateway_chunk_by_chunk() {
 #[test]
 fn a_refused_data_url_is_audited_by_its_scheme_alone() {
     let w = world(|b| b);
-    let wat = guest(r#"{"url":"data:text/plain,the-secret-body"}"#, 0);
+    let wat = sandframe_testkit::fetch_guest(r#"{"url":"data:text/plain,the-secret-body"}"#, 0);
     let app = w
         .host
         .install(&package("com.example.dataurl", &[w.origin()], &wat))
@@ -444,7 +389,7 @@ fn probing_origins_the_app_was_not_granted_is_stopped_by_the_monitor() {
         .install(&package(
             "com.example.prober",
             &[w.origin()],
-            &guest(&probe, 20),
+            &sandframe_testkit::fetch_guest(&probe, 20),
         ))
         .unwrap()
         .app;

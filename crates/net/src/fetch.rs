@@ -317,9 +317,10 @@ impl Inner {
         }
     }
 
+    /// Requests not yet answered: from `net.fetch` until their event is posted (or they
+    /// are closed or cancelled).
     pub(crate) fn in_flight(&self, app: &AppId) -> usize {
-        self.existing(app)
-            .map_or(0, |a| a.in_flight.load(Ordering::Acquire))
+        self.existing(app).map_or(0, |a| lock(&a.tasks).len())
     }
 
     pub(crate) fn held(&self, app: &AppId) -> usize {

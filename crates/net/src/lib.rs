@@ -138,6 +138,28 @@ impl NetConfig {
         self
     }
 
+    /// Also trusts the CA certificates in `bytes`: PEM (one or more `CERTIFICATE` blocks) or
+    /// one DER certificate.
+    ///
+    /// # Errors
+    /// [`NetError::Config`] if `bytes` hold no certificate.
+    pub fn trust_pem_or_der(mut self, bytes: &[u8]) -> Result<Self, NetError> {
+        use rustls_pki_types::pem::PemObject as _;
+        let pem: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(bytes)
+            .collect::<Result<_, _>>()
+            .unwrap_or_default();
+        if !pem.is_empty() {
+            self.roots.extend(pem);
+        } else if bytes.first() == Some(&0x30) {
+            self.roots.push(CertificateDer::from(bytes.to_vec()));
+        } else {
+            return Err(NetError::Config(
+                "no certificate in it: give a PEM file (-----BEGIN CERTIFICATE-----) or one DER certificate".into(),
+            ));
+        }
+        Ok(self)
+    }
+
     /// Trusts only the CAs given with [`NetConfig::trust_root`], not Mozilla's public roots.
     #[must_use]
     pub fn without_public_roots(mut self) -> Self {
@@ -328,7 +350,8 @@ impl Net {
         self.inner.forget(app);
     }
 
-    /// Requests `app` has in flight (an app with any is not idle).
+    /// Requests `app` has in flight: sent and not yet answered (their event not yet posted).
+    /// An app with any is not idle.
     #[must_use]
     pub fn in_flight(&self, app: &AppId) -> usize {
         self.inner.in_flight(app)

@@ -42,9 +42,19 @@ impl Resolve for SystemResolver {
 }
 
 /// A fixed table of names, like `curl --resolve`: a name not in it does not resolve.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct StaticResolver {
     names: HashMap<String, Vec<IpAddr>>,
+    fallback: Option<Arc<dyn Resolve>>,
+}
+
+impl std::fmt::Debug for StaticResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticResolver")
+            .field("names", &self.names)
+            .field("fallback", &self.fallback.is_some())
+            .finish()
+    }
 }
 
 impl StaticResolver {
@@ -61,11 +71,24 @@ impl StaticResolver {
             .insert(host.to_ascii_lowercase(), addresses.into_iter().collect());
         self
     }
+
+    /// Resolves the names not in the table with `fallback` (the system's, say) instead of
+    /// refusing them.
+    #[must_use]
+    pub fn or_else(mut self, fallback: Arc<dyn Resolve>) -> Self {
+        self.fallback = Some(fallback);
+        self
+    }
 }
 
 impl Resolve for StaticResolver {
     fn resolve(&self, host: &str) -> Addresses {
         let found = self.names.get(host).cloned();
+        if found.is_none()
+            && let Some(f) = &self.fallback
+        {
+            return f.resolve(host);
+        }
         let host = host.to_owned();
         Box::pin(async move {
             found.ok_or_else(|| {

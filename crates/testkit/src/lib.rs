@@ -197,6 +197,71 @@ pub fn example_patched(name: &str, patch: impl FnOnce(&str) -> String) -> Vec<u8
     }
 }
 
+/// `s` as the inside of a WAT string.
+fn wat_str(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// A guest for the network tests. Unless `request` (the JSON of a `net.fetch` call) is empty,
+/// its `sf_init` asks for `net:fetch` and fetches `request` (refused if the grant is still
+/// pending: an `sf.consent` event then fetches it). At every other event it reads answer 1
+/// with `net.read` and hands what it got to `ui.setData` (so the view shows the answer's
+/// base64 `data` and its `size`). With `flood`, each such event calls `net.fetch` with
+/// `request` that many times instead.
+pub fn fetch_guest(request: &str, flood: u32) -> String {
+    let req = wat_str(request);
+    let len = request.len();
+    let fetch = format!(
+        "(drop (call $call (i32.const 0) (i32.const 9) (i32.const 1024) (i32.const {len})))"
+    );
+    let init = if request.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "(drop (call $call (i32.const 64) (i32.const 18) (i32.const 96) (i32.const 26))) {fetch}"
+        )
+    };
+    let event = if flood > 0 {
+        format!(
+            "(block $done (loop $next
+               (br_if $done (i32.ge_u (local.get $i) (i32.const {flood})))
+               {fetch}
+               (local.set $i (i32.add (local.get $i) (i32.const 1)))
+               (br $next)))"
+        )
+    } else {
+        "(local.set $n (call $call (i32.const 16) (i32.const 8) (i32.const 48) (i32.const 8)))
+         (if (i64.ge_s (local.get $n) (i64.const 0))
+           (then
+             (drop (call $read (i32.const 16384) (i32.const 65536)))
+             (drop (call $call (i32.const 32) (i32.const 10) (i32.const 16384)
+               (i32.wrap_i64 (local.get $n))))))"
+            .to_owned()
+    };
+    // `{"handler":"sf.consent"…`: byte 15 of the event is `c` for a consent's answer.
+    format!(
+        r#"(module
+  (import "sandframe_v1" "call" (func $call (param i32 i32 i32 i32) (result i64)))
+  (import "sandframe_v1" "read" (func $read (param i32 i32) (result i32)))
+  (memory (export "memory") 2 2)
+  (data (i32.const 0) "net.fetch")
+  (data (i32.const 16) "net.read")
+  (data (i32.const 32) "ui.setData")
+  (data (i32.const 48) "{{\"id\":1}}")
+  (data (i32.const 64) "capability.request")
+  (data (i32.const 96) "{{\"capability\":\"net:fetch\"}}")
+  (data (i32.const 1024) "{req}")
+  (func (export "sf_init") (result i32) {init} (i32.const 0))
+  (func (export "sf_event") (param $len i32) (result i32)
+    (local $i i32) (local $n i64)
+    (drop (call $read (i32.const 8192) (i32.const 4096)))
+    (if (i32.eq (i32.load8_u (i32.const 8207)) (i32.const 99))
+      (then {fetch} (return (i32.const 0))))
+    {event}
+    (i32.const 0)))"#
+    )
+}
+
 /// A tap on the node at `target` (child indices from the root) of `app`'s view.
 pub fn tap(app: &sandframe_core::AppId, target: Vec<u32>) -> sandframe_core::SurfaceEvent {
     sandframe_core::SurfaceEvent {
