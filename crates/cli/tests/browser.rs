@@ -27,7 +27,7 @@ use libtest_mimic::{Arguments, Trial};
 use serde_json::{Value, json};
 
 /// The browser tests, which need Chromium and chromedriver.
-const BROWSER_TESTS: [(&str, fn()); 3] = [
+const BROWSER_TESTS: [(&str, fn()); 4] = [
     (
         "the_counter_counts_in_the_browser_and_the_consent_dialog_grants_the_profile",
         || block_on(the_counter_counts_in_the_browser_and_the_consent_dialog_grants_the_profile()),
@@ -38,6 +38,10 @@ const BROWSER_TESTS: [(&str, fn()); 3] = [
     (
         "a_save_relaunches_and_a_broken_view_shows_its_finding_with_line_and_column",
         || block_on(a_save_relaunches_and_a_broken_view_shows_its_finding_with_line_and_column()),
+    ),
+    (
+        "the_network_panel_lists_each_request_and_the_prompt_its_origins",
+        || block_on(the_network_panel_lists_each_request_and_the_prompt_its_origins()),
     ),
 ];
 
@@ -827,4 +831,87 @@ fn dev_with_json_prints_exactly_one_object() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     assert_eq!(rest, "", "nothing after the serving line");
+}
+
+/// `sandframe dev` of an app that fetches from a local HTTPS service: the consent dialog names
+/// the origin a grant reaches, and the Network panel lists the request (method, origin and
+/// path, status, bytes, duration).
+async fn the_network_panel_lists_each_request_and_the_prompt_its_origins() {
+    let service = sandframe_testkit::https::LocalService::start(&["api.sandframe.test"]).unwrap();
+    let origin = format!("https://api.sandframe.test:{}", service.port());
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("fetcher");
+    std::fs::create_dir_all(src.join("views")).unwrap();
+    std::fs::write(
+        src.join("manifest.toml"),
+        format!(
+            "id = \"com.example.fetcher\"\nname = \"Fetcher\"\nversion = \"1.0.0\"\nviews = [\"index\"]\n\
+             [[capabilities]]\nname = \"ui:render\"\nreason = \"show it\"\n\
+             [[capabilities]]\nname = \"net:fetch\"\nreason = \"reach its service\"\norigins = [\"{origin}\"]\n"
+        ),
+    )
+    .unwrap();
+    let request = json!({ "url": format!("{origin}/hello") }).to_string();
+    std::fs::write(
+        src.join("logic.wat"),
+        sandframe_testkit::fetch_guest(&request, 0),
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("views/index.xml"),
+        "<view><text>size {{size}}</text></view>",
+    )
+    .unwrap();
+    let ca = dir.path().join("ca.der");
+    std::fs::write(&ca, service.ca_der()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandframe"))
+        .args(["dev", src.to_str().unwrap(), "--port", "0"])
+        .args(["--allow-private", "127.0.0.1/32"])
+        .args(["--resolve", "api.sandframe.test=127.0.0.1"])
+        .args(["--trust-ca", ca.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _sim = Kill(child);
+    let url = line
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    let b = Browser::start().await;
+    b.client.goto(&url).await.unwrap();
+    let reach = format!("reaches {origin}");
+    b.until(
+        "the consent dialog with the origin",
+        "const d = document.getElementById('consent'); return d.open ? d.textContent : null",
+        move |v| {
+            v.as_str()
+                .is_some_and(|t| t.contains("net:fetch") && t.contains(&reach))
+        },
+    )
+    .await;
+    b.client
+        .find(Locator::Id("consent-allow"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.screen_text("the answer's size", "size 27").await;
+    let row = format!("GET {origin}/hello  200  ↓27 B ↑0 B");
+    b.until(
+        "the request in the Network panel",
+        "return document.getElementById('network').textContent",
+        move |v| v.as_str().is_some_and(|t| t.contains(&row)),
+    )
+    .await;
+    b.screenshot("network.png").await;
+    assert_eq!(service.seen().len(), 1);
+    b.client.close().await.unwrap();
 }

@@ -5,7 +5,9 @@
 //! phone-sized frame; taps and input go back as surface events through the render thread to
 //! the logic thread; `ui.setData` patches reach the page at once (server-sent events). Side
 //! panels show the view data, capabilities and grants (with a consent dialog when the app
-//! asks), storage against its quota, the audit trail and monitor alerts. With a source
+//! asks, naming the origins a network grant reaches), storage against its quota, the network
+//! (each request's time, method, origin and path, status or the reason it was refused, bytes
+//! and duration, from its audit record), the audit trail and monitor alerts. With a source
 //! directory (`sandframe dev`), saving a file re-packs, reinstalls and relaunches the app, and
 //! a package that is not accepted shows its findings in the page, with file, line and column.
 //!
@@ -127,7 +129,9 @@ pub struct PageConsent {
 }
 
 impl PageConsent {
-    /// The question the page should show now: `{id, app, app_name, capability, reason}`.
+    /// The question the page should show now: `{id, app, app_name, capability, reason,
+    /// origins}` (`origins`: what a grant would reach, as matched; `http://` ones are not
+    /// encrypted).
     pub(crate) fn current(&self) -> serde_json::Value {
         self.questions
             .lock()
@@ -140,6 +144,7 @@ impl PageConsent {
                         "app_name": q.request.app_name,
                         "capability": q.request.capability.as_str(),
                         "reason": q.request.reason,
+                        "origins": q.request.scope.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     })
                 })
             })

@@ -27,6 +27,8 @@ const STYLE: &str = include_str!("page/app.css");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/// The most requests the Network panel shows.
+const NETWORK_SHOWN: usize = 50;
 /// The most audit records the page shows.
 const AUDIT_SHOWN: usize = 40;
 
@@ -368,6 +370,20 @@ fn snapshot(s: &Shared, with_audit: bool) -> (String, Value) {
         if with_audit {
             let audit = match host.audit_records(Some(app)) {
                 Ok(records) => {
+                    // The Network panel: the app's last requests, from their audit records
+                    // (time, method, origin and path, status or refusal, bytes, duration).
+                    let fetches: Vec<&sandframe_host::StoredRecord> = records
+                        .iter()
+                        .filter(|r| r.layer == "net" && r.action == "fetch")
+                        .collect();
+                    let from_net = fetches.len().saturating_sub(NETWORK_SHOWN);
+                    let network: Vec<Value> = fetches
+                        .get(from_net..)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|r| network_row(r))
+                        .collect();
+                    state.insert("network".into(), Value::Array(network));
                     let from = records.len().saturating_sub(AUDIT_SHOWN);
                     serde_json::to_value(records.get(from..).unwrap_or_default())
                         .unwrap_or(Value::Null)
@@ -382,6 +398,27 @@ fn snapshot(s: &Shared, with_audit: bool) -> (String, Value) {
         }
     }
     (view, Value::Object(state))
+}
+
+/// One row of the Network panel from a `net` `fetch` audit record, whose detail is
+/// `METHOD STATUS` or `METHOD refused: REASON` / `METHOD failed: REASON`.
+fn network_row(r: &sandframe_host::StoredRecord) -> Value {
+    let (method, rest) = r.detail.split_once(' ').unwrap_or((r.detail.as_str(), ""));
+    let (status, reason) = match rest.parse::<u16>() {
+        Ok(code) => (json!(code), Value::Null),
+        Err(_) => (Value::Null, json!(rest)),
+    };
+    json!({
+        "unix_ms": r.unix_ms,
+        "method": method,
+        "url": r.subject,
+        "status": status,
+        "reason": reason,
+        "outcome": r.outcome,
+        "bytes_in": r.bytes_in,
+        "bytes_out": r.bytes_out,
+        "ms": r.latency_ns as f64 / 1e6,
+    })
 }
 
 /// The page's event stream: one `update` event (JSON: `view`, `state`, `findings`,

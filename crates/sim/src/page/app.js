@@ -39,6 +39,12 @@
     text($("storage"), info.storage_bytes == null ? "" :
       info.storage_bytes + " of " + info.storage_quota_bytes + " bytes");
     list($("alerts"), s.alerts, (a) => [a.rule + " → " + a.verdict + " (" + a.evidence + ")"]);
+    list($("network"), (s.network || []).slice().reverse(), (n) => [
+      new Date(n.unix_ms).toLocaleTimeString() + "  " + n.method + " " + n.url + "  " +
+        (n.status != null ? n.status : n.reason) + "  ↓" + n.bytes_in + " B ↑" + n.bytes_out +
+        " B  " + n.ms.toFixed(1) + " ms",
+      n.outcome === "allowed" ? "" : "denied",
+    ]);
     list($("audit"), (s.audit || []).slice().reverse(), (r) => [
       r.layer + " " + r.action + " " + r.subject + " " + r.outcome + (r.detail ? " — " + r.detail : ""),
       r.outcome === "allowed" ? "" : "denied",
@@ -65,6 +71,9 @@
     consentId = c.id;
     text($("consent-text"), c.app_name + " asks for " + c.capability);
     text($("consent-reason"), c.reason);
+    list($("consent-origins"), c.origins, (o) => [
+      "reaches " + o + (o.startsWith("http://") ? "  (plain http: not encrypted)" : ""),
+    ]);
     if (!dialog.open) dialog.showModal();
   }
 
