@@ -107,27 +107,38 @@ pub(crate) fn net_config(
             .map_err(|e| CliError::Usage(format!("--trust-ca {}: {e}", file.display())))?;
     }
     for cidr in &args.allow_private {
+        let bare = cidr.trim_start_matches('[').trim_end_matches(']');
         let range: ipnet::IpNet = cidr
             .parse()
-            .or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .or_else(|_| bare.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
             .map_err(|_| {
                 CliError::Usage(format!(
                     "--allow-private {cidr:?} is not an address range; write e.g. 127.0.0.1/32 or 10.0.0.0/8"
                 ))
             })?;
+        if range.prefix_len() == 0 {
+            return Err(CliError::Usage(format!(
+                "--allow-private {cidr:?} opens every address, the cloud metadata service's among them; name the range your development service is in, e.g. 127.0.0.1/32"
+            )));
+        }
         config = config.allow_range(range);
     }
     if !args.resolve.is_empty() {
         let mut table = sandframe_host::StaticResolver::new();
         for entry in &args.resolve {
+            // The name as the door looks it up: the WHATWG host parser's A-labels, in lower
+            // case, without a trailing dot; the address with or without brackets.
             let parsed = entry.split_once('=').and_then(|(name, addr)| {
-                addr.parse::<std::net::IpAddr>()
-                    .ok()
-                    .map(|ip| (name.to_ascii_lowercase(), ip))
+                let addr = addr.trim_start_matches('[').trim_end_matches(']');
+                let ip = addr.parse::<std::net::IpAddr>().ok()?;
+                match url::Host::parse(name.strip_suffix('.').unwrap_or(name)) {
+                    Ok(url::Host::Domain(d)) if !d.is_empty() => Some((d, ip)),
+                    _ => None,
+                }
             });
-            let Some((name, ip)) = parsed.filter(|(n, _)| !n.is_empty()) else {
+            let Some((name, ip)) = parsed else {
                 return Err(CliError::Usage(format!(
-                    "--resolve {entry:?} is not NAME=ADDR; write e.g. --resolve api.example.test=127.0.0.1"
+                    "--resolve {entry:?} is not NAME=ADDR with a host name and an IP address; write e.g. --resolve api.example.test=127.0.0.1"
                 )));
             };
             table = table.with(&name, [ip]);

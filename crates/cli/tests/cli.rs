@@ -1262,9 +1262,19 @@ fn run_reaches_a_local_service_only_with_the_development_flags() {
     ];
     let reached = run(&flags);
     assert!(reached.contains(answer), "{reached}");
-    // Without the range allowed: the loopback address is refused.
-    let refused = run(&flags[2..]);
-    assert!(!refused.contains(answer), "{refused}");
+    // Each development flag is needed: without the range allowed, the loopback address is
+    // refused; without the name, it does not resolve; without the CA, TLS fails.
+    for (without, kept) in [
+        ("--allow-private", flags[2..].to_vec()),
+        ("--resolve", [&flags[..2], &flags[4..]].concat()),
+        ("--trust-ca", flags[..4].to_vec()),
+    ] {
+        let refused = run(&kept);
+        assert!(
+            !refused.contains(answer),
+            "reached without {without}: {refused}"
+        );
+    }
     // With the origin denied: refused before any lookup.
     let mut denied = flags.to_vec();
     denied.extend_from_slice(&["--deny-origin", &origin]);
@@ -1281,7 +1291,28 @@ fn run_reaches_a_local_service_only_with_the_development_flags() {
         "{audit}"
     );
     // A bad flag is a usage error naming the way to write it.
-    let out = s.sf(&["run", id, "--resolve", "nonsense"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("NAME=ADDR"));
+    for (bad, says) in [
+        (["--resolve", "nonsense"], "NAME=ADDR"),
+        (["--resolve", "=127.0.0.1"], "NAME=ADDR"),
+        (["--allow-private", "0.0.0.0/0"], "opens every address"),
+        (["--allow-private", "not-a-range"], "not an address range"),
+        (["--trust-ca", pkg.as_str()], "--trust-ca"),
+        (["--deny-origin", "https://*.com"], "public suffix"),
+    ] {
+        let out = s.sf(&["run", id, bad[0], bad[1]]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{bad:?}: {err}");
+    }
+    // Brackets, upper case and a trailing dot are the same name and address.
+    let resolve_again = "API.sandframe.test.=[127.0.0.1]".to_owned();
+    let same = run(&[
+        "--allow-private",
+        "127.0.0.1",
+        "--resolve",
+        &resolve_again,
+        "--trust-ca",
+        &ca,
+    ]);
+    assert!(same.contains(answer), "{same}");
 }

@@ -211,7 +211,8 @@ impl HostBuilder {
         self
     }
 
-    /// Opens the network door: registers `net.fetch`, `net.read` and `net.close` under
+    /// Opens the network door: registers `net.fetch`, `net.read`, `net.close` and
+    /// `net.upload` under
     /// capability `net:fetch`, so that an app can reach the origins its manifest declares and
     /// its grant covers (see `sandframe_net` for every check). Without it, apps have no
     /// network and a package that declares `net:fetch` is refused at install (SF-V201).
@@ -377,12 +378,13 @@ impl HostBuilder {
                         ("net.fetch", door.fetch_api()),
                         ("net.read", door.read_api()),
                         ("net.close", door.close_api()),
+                        ("net.upload", door.upload_api()),
                     ] {
                         configure = configure.api(name, Some(Capability::NET_FETCH), api);
                     }
                     configure =
                         configure.rate("net.fetch", sandframe_gateway::Rate::per_second(50, 20));
-                    net = Some(door);
+                    net = Some(Arc::new(door));
                 }
                 for (name, capability, op) in storage_api::OPS {
                     configure = configure.api(

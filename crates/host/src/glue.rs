@@ -46,6 +46,9 @@ pub(crate) struct Enforcer {
     pub(crate) app: AppId,
     pub(crate) terminator: Terminator,
     pub(crate) gateway: Arc<dyn Gateway>,
+    /// The network door: a stop verdict cancels the app's requests at once (one may come
+    /// from the door's own thread, where no later call of the app would).
+    pub(crate) net: Option<Arc<sandframe_net::Net>>,
 }
 
 impl AppMonitor for Enforcer {
@@ -55,7 +58,12 @@ impl AppMonitor for Enforcer {
         match verdict {
             Verdict::Allow | Verdict::Warn => {}
             Verdict::Throttle => self.gateway.throttle(&self.app, true),
-            Verdict::Terminate | Verdict::Quarantine => self.terminator.terminate(),
+            Verdict::Terminate | Verdict::Quarantine => {
+                self.terminator.terminate();
+                if let Some(net) = &self.net {
+                    net.cancel(&self.app);
+                }
+            }
         }
         verdict
     }

@@ -168,7 +168,7 @@ pub struct Host {
     /// When the last idle sweep ran, in milliseconds since `started`.
     last_sweep_ms: AtomicU64,
     /// The network door, if the builder opened one (`HostBuilder::net`).
-    net: Option<sandframe_net::Net>,
+    net: Option<Arc<sandframe_net::Net>>,
 }
 
 impl std::fmt::Debug for Host {

@@ -126,6 +126,7 @@ impl Host {
             app: app.clone(),
             terminator: terminator.clone(),
             gateway: Arc::clone(&self.gateway),
+            net: self.net.clone(),
         })));
         let context = prepared.context().clone();
         let gateway = Arc::clone(&self.gateway);
@@ -484,9 +485,11 @@ impl Host {
         }
         match handle {
             Some(r) => {
-                let was = self.pool.terminate(r.handle)?;
-                // After the instance is gone: it can start no request past this cancel.
+                let was = self.pool.terminate(r.handle);
+                // After the instance is gone (it can start no request past this cancel), and
+                // even if its logic thread is gone too.
                 self.cancel_net(app);
+                let was = was?;
                 self.render.close(app);
                 self.record(
                     Some(app),

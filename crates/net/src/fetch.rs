@@ -72,6 +72,9 @@ pub(crate) struct Inner {
     /// another's requests from them) and are not reused while the host runs, across
     /// cancels, until the app is forgotten.
     next_ids: Mutex<HashMap<AppId, u64>>,
+    /// Bumped for an app by every `cancel`: a fetch that began before a cancel (its call
+    /// already past the gateway when a grant was revoked) is refused where it would start.
+    generations: Mutex<HashMap<AppId, u64>>,
 }
 
 /// One app's side: its own client (connection pool and TLS session cache), its requests in
@@ -84,6 +87,15 @@ struct AppNet {
     /// Set by `cancel` before it aborts the tasks: a fetch racing with it is refused, never
     /// left running where no cancel reaches it.
     closed: std::sync::atomic::AtomicBool,
+    /// Request bodies being uploaded in chunks (`net.upload`), until a fetch sends one.
+    uploads: Mutex<HashMap<u64, Upload>>,
+    next_upload: AtomicU64,
+}
+
+/// A request body uploaded in chunks, counted against the host-wide bytes held.
+struct Upload {
+    bytes: Vec<u8>,
+    held: Reservation,
 }
 
 /// A request's entry among its app's tasks, from before it is spawned until it has posted
@@ -218,6 +230,7 @@ impl Inner {
             in_flight: Arc::new(AtomicUsize::new(0)),
             buffered: Arc::new(AtomicU64::new(0)),
             next_ids: Mutex::new(HashMap::new()),
+            generations: Mutex::new(HashMap::new()),
         })
     }
 
@@ -233,6 +246,8 @@ impl Inner {
             tasks: Mutex::new(HashMap::new()),
             held: Mutex::new(HashMap::new()),
             closed: std::sync::atomic::AtomicBool::new(false),
+            uploads: Mutex::new(HashMap::new()),
+            next_upload: AtomicU64::new(1),
         });
         apps.insert(app.clone(), Arc::clone(&a));
         Ok(a)
@@ -280,6 +295,7 @@ impl Inner {
     }
 
     pub(crate) fn cancel(&self, app: &AppId) {
+        *lock(&self.generations).entry(app.clone()).or_insert(0) += 1;
         let gone = {
             let mut apps = lock(&self.apps);
             let gone = apps.remove(app);
@@ -298,7 +314,20 @@ impl Inner {
                 }
             }
             lock(&a.held).clear();
+            lock(&a.uploads).clear();
         }
+    }
+
+    /// The most body bytes an answer (or an upload) of `app` may have: a quarter of its
+    /// memory cap, or the host's lower cap.
+    fn body_cap(&self, app: &AppContext) -> u64 {
+        let memory = app
+            .limits
+            .memory_pages
+            .map_or(DEFAULT_MEMORY_BYTES, |p| u64::from(p) * 65_536);
+        self.config
+            .response_cap
+            .map_or(memory / 4, |c| c.min(memory / 4))
     }
 
     pub(crate) fn in_flight_total(&self) -> usize {
@@ -331,7 +360,9 @@ impl Inner {
         self.buffered.load(Ordering::Acquire)
     }
 
-    /// Writes one request's audit record (never a body, a query or a header value).
+    /// Writes one request's audit record (never a body, a query or a header value): `bytes_in`
+    /// the request body the app sent, `bytes_out` the answer's body (the audit record's
+    /// request and response sizes).
     #[allow(clippy::too_many_arguments)] // one audit record's fields
     fn audit(
         &self,
@@ -384,8 +415,11 @@ impl Inner {
             body: Option<String>,
             #[serde(default)]
             body_base64: Option<String>,
+            #[serde(default)]
+            upload: Option<u64>,
         }
         let started = Instant::now();
+        let generation = lock(&self.generations).get(&app.app).copied();
         let req: Req = parse(request)?;
         let method = match req.method.as_deref().unwrap_or("GET") {
             "GET" => Method::GET,
@@ -421,19 +455,31 @@ impl Inner {
             }
         })?;
         let headers = self.check_headers(&req.headers)?;
-        let body = match (req.body, req.body_base64) {
-            (Some(_), Some(_)) => {
-                return Err(bad_request("give body or body_base64, not both"));
-            }
-            (Some(text), None) => Bytes::from(text),
-            (None, Some(b64)) => Bytes::from(
+        let net = self.app(&app.app)?;
+        let body = match (req.body, req.body_base64, req.upload) {
+            (Some(text), None, None) => Bytes::from(text),
+            (None, Some(b64), None) => Bytes::from(
                 base64::engine::general_purpose::STANDARD
                     .decode(b64)
                     .map_err(|e| bad_request(format!("body_base64 is not base64: {e}")))?,
             ),
-            (None, None) => Bytes::new(),
+            // A body uploaded in chunks: taken out of the uploads (sent once) when the request
+            // passes every check below.
+            (None, None, Some(u)) => {
+                if !lock(&net.uploads).contains_key(&u) {
+                    return Err(bad_request(format!(
+                        "no upload {u} is open; make one with net.upload (each is sent once)"
+                    )));
+                }
+                Bytes::new()
+            }
+            (None, None, None) => Bytes::new(),
+            _ => {
+                return Err(bad_request(
+                    "give at most one of body, body_base64 and upload",
+                ));
+            }
         };
-        let net = self.app(&app.app)?;
         // Counted before the checks, so that no two calls both pass them.
         let per_app = net.in_flight.fetch_add(1, Ordering::AcqRel);
         let total = self.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -474,18 +520,13 @@ impl Inner {
                 ),
             ));
         }
-        let memory = app
-            .limits
-            .memory_pages
-            .map_or(DEFAULT_MEMORY_BYTES, |p| u64::from(p) * 65_536);
-        let cap = self
-            .config
-            .response_cap
-            .map_or(memory / 4, |c| c.min(memory / 4));
+        let cap = self.body_cap(app);
         let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
         {
             let mut tasks = lock(&net.tasks);
-            if net.closed.load(Ordering::SeqCst) {
+            if net.closed.load(Ordering::SeqCst)
+                || lock(&self.generations).get(&app.app).copied() != generation
+            {
                 return Err(ApiError::new(
                     ErrorCode::Unavailable,
                     "the app is being stopped; its requests are cancelled",
@@ -503,9 +544,17 @@ impl Inner {
             app: Arc::clone(&net),
             id,
         };
-        app.monitor.observe(&MonitorEvent::FetchSent);
+        // An uploaded body stays counted against the bytes held until the request ends.
+        let (body, body_held) = match req.upload {
+            Some(u) => match lock(&net.uploads).remove(&u) {
+                Some(up) => (Bytes::from(up.bytes), Some(up.held)),
+                None => return Err(bad_request(format!("upload {u} was sent already"))),
+            },
+            None => (body, None),
+        };
         let started_flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let job = Job {
+            _body_held: body_held,
             cancelled,
             polled: Arc::clone(&started_flag),
             monitor: app.monitor.clone(),
@@ -537,9 +586,14 @@ impl Inner {
         if task.is_finished() && !started_flag.load(Ordering::SeqCst) {
             return Err(ApiError::new(
                 ErrorCode::Unavailable,
-                "the network runtime has stopped; no request can be sent",
+                if net.closed.load(Ordering::SeqCst) {
+                    "the app's requests were cancelled (it is being stopped)"
+                } else {
+                    "the network runtime has stopped; no request can be sent"
+                },
             ));
         }
+        app.monitor.observe(&MonitorEvent::FetchSent);
         serde_json::to_writer(
             response,
             &serde_json::json!({"status": "pending", "id": id}),
@@ -684,6 +738,8 @@ fn clip(s: &str) -> String {
 
 /// One fetch, moved to the runtime.
 struct Job {
+    /// The bytes of an uploaded body, counted until the request ends.
+    _body_held: Option<Reservation>,
     /// Set by `net.close` or `cancel`: neither hold nor post.
     cancelled: Arc<std::sync::atomic::AtomicBool>,
     /// Set when the runtime first polls the request (a runtime that has shut down never does).
@@ -745,8 +801,8 @@ impl Job {
                     AuditOutcome::Allowed,
                     &status.to_string(),
                     self.started,
-                    size,
                     sent,
+                    size,
                 );
                 let detail = serde_json::json!({
                     "id": self.id,
@@ -755,12 +811,11 @@ impl Job {
                     "size": size,
                     "url": answer.url.as_str(),
                 });
-                drop(flight);
                 let held = (size > 0).then_some(Held {
                     body: answer.body,
                     _bytes: answer.bytes,
                 });
-                self.deliver(held, &detail);
+                self.deliver(held, &detail, flight);
             }
             Err(e) => {
                 let outcome = if e.code() == ErrorCode::Denied {
@@ -781,15 +836,14 @@ impl Job {
                     outcome,
                     &what,
                     self.started,
-                    0,
                     sent,
+                    0,
                 );
                 let detail = serde_json::json!({
                     "id": self.id,
                     "error": {"code": e.code().name(), "message": e.message()},
                 });
-                drop(flight);
-                self.deliver(None, &detail);
+                self.deliver(None, &detail, flight);
             }
         }
         drop(entry);
@@ -799,14 +853,22 @@ impl Job {
     /// finds it) and posts the event, unless the request was closed or cancelled: checked
     /// under the app's task lock, which `net.close` and `cancel` take to stop a request, so
     /// a stopped request never holds or posts afterwards.
-    fn deliver(&self, held: Option<Held>, detail: &serde_json::Value) {
-        let tasks = lock(&self.net.tasks);
-        if self.cancelled.load(Ordering::SeqCst) {
+    ///
+    /// `flight` is given back here, once the body is held: the request counts against the
+    /// app's cap of answers held and on their way at every moment, and an app that has its
+    /// answer has room for its next request.
+    ///
+    /// The request stops being in flight here too, under the same lock and before the event
+    /// is posted: whoever sees its event never sees it in flight.
+    fn deliver(&self, held: Option<Held>, detail: &serde_json::Value, flight: Flight) {
+        let mut tasks = lock(&self.net.tasks);
+        if self.cancelled.load(Ordering::SeqCst) || tasks.remove(&self.id).is_none() {
             return;
         }
         if let Some(h) = held {
             lock(&self.net.held).insert(self.id, h);
         }
+        drop(flight);
         post(&self.events, detail);
         drop(tasks);
     }
@@ -1150,15 +1212,96 @@ impl Api for CloseApi {
         let closed = self.0.existing(&app.app).is_some_and(|net| {
             // The request first (under its lock it can no longer hold or post), then what it
             // may have held just before.
-            let task = lock(&net.tasks).remove(&req.id);
-            let running = task.is_some();
-            if let Some(t) = task {
-                t.stop();
-            }
+            let running = {
+                let mut tasks = lock(&net.tasks);
+                // Stopped under the lock `deliver` checks under: no event after this.
+                tasks.remove(&req.id).map(Task::stop).is_some()
+            };
             let held = lock(&net.held).remove(&req.id).is_some();
             held || running
         });
         serde_json::to_writer(&mut *response, &serde_json::json!({ "closed": closed }))
             .map_err(|_| ApiError::new(ErrorCode::Internal, "the answer did not encode"))
+    }
+}
+
+/// Uploads one app may have open at once.
+const MAX_UPLOADS: usize = 4;
+
+/// `net.upload`: a request body larger than one call, sent up in chunks.
+pub(crate) struct UploadApi(pub(crate) Arc<Inner>);
+
+impl Api for UploadApi {
+    fn call(
+        &self,
+        app: &AppContext,
+        request: &[u8],
+        response: &mut Vec<u8>,
+    ) -> Result<(), ApiError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Req {
+            data: String,
+            #[serde(default)]
+            upload: Option<u64>,
+        }
+        let req: Req = parse(request)?;
+        let chunk = base64::engine::general_purpose::STANDARD
+            .decode(&req.data)
+            .map_err(|e| bad_request(format!("data is not base64: {e}")))?;
+        let inner = &self.0;
+        let net = inner.app(&app.app)?;
+        // An upload is at most what an answer may be.
+        let cap = inner.body_cap(app);
+        let mut uploads = lock(&net.uploads);
+        let id = match req.upload {
+            Some(u) => u,
+            None => {
+                if uploads.len() >= MAX_UPLOADS {
+                    return Err(ApiError::new(
+                        ErrorCode::RateLimited,
+                        format!("{MAX_UPLOADS} uploads are open; send them with net.fetch first"),
+                    ));
+                }
+                let u = net.next_upload.fetch_add(1, Ordering::Relaxed);
+                uploads.insert(
+                    u,
+                    Upload {
+                        bytes: Vec::new(),
+                        held: Reservation::new(&inner.buffered),
+                    },
+                );
+                u
+            }
+        };
+        let Some(up) = uploads.get_mut(&id) else {
+            return Err(bad_request(format!(
+                "no upload {id} is open; start one by leaving out \"upload\""
+            )));
+        };
+        let more = chunk.len() as u64;
+        if up.bytes.len() as u64 + more > cap {
+            uploads.remove(&id);
+            return Err(ApiError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "a request body is at most {cap} bytes for this app; the upload was dropped"
+                ),
+            ));
+        }
+        if !up.held.grow(more, inner.config.buffered_total) {
+            uploads.remove(&id);
+            return Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "the host holds as many bytes as it takes; retry later",
+            ));
+        }
+        up.bytes.extend_from_slice(&chunk);
+        let size = up.bytes.len();
+        serde_json::to_writer(
+            &mut *response,
+            &serde_json::json!({ "upload": id, "size": size }),
+        )
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "the answer did not encode"))
     }
 }

@@ -36,8 +36,8 @@
 //! query, status, bytes, duration, the reason of a refusal), never bodies, queries or header
 //! values.
 //!
-//! **Not guaranteed:** what a granted service does with what it is sent; HTTP/2; request
-//! bodies larger than fit in one call (64 KiB, less the request's JSON).
+//! **Not guaranteed:** what a granted service does with what it is sent; HTTP/2. A request
+//! body larger than one call (64 KiB of JSON) goes up in chunks first (`net.upload`).
 
 mod addr;
 mod error;
@@ -145,18 +145,27 @@ impl NetConfig {
     /// [`NetError::Config`] if `bytes` hold no certificate.
     pub fn trust_pem_or_der(mut self, bytes: &[u8]) -> Result<Self, NetError> {
         use rustls_pki_types::pem::PemObject as _;
-        let pem: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(bytes)
-            .collect::<Result<_, _>>()
-            .unwrap_or_default();
-        if !pem.is_empty() {
-            self.roots.extend(pem);
-        } else if bytes.first() == Some(&0x30) {
-            self.roots.push(CertificateDer::from(bytes.to_vec()));
+        let is_pem = bytes.windows(11).any(|w| w == b"-----BEGIN ");
+        let certs: Vec<CertificateDer<'static>> = if is_pem {
+            CertificateDer::pem_slice_iter(bytes)
+                .collect::<Result<_, _>>()
+                .map_err(|e| NetError::Config(format!("a PEM block does not read: {e}")))?
         } else {
+            vec![CertificateDer::from(bytes.to_vec())]
+        };
+        if certs.is_empty() {
             return Err(NetError::Config(
                 "no certificate in it: give a PEM file (-----BEGIN CERTIFICATE-----) or one DER certificate".into(),
             ));
         }
+        // Each one checked as a trust anchor now, so that a key or a garbled file is named
+        // here rather than when the host is built.
+        for c in &certs {
+            rustls::RootCertStore::empty()
+                .add(c.clone())
+                .map_err(|e| NetError::Config(format!("not a CA certificate: {e}")))?;
+        }
+        self.roots.extend(certs);
         Ok(self)
     }
 
@@ -330,6 +339,12 @@ impl Net {
     #[must_use]
     pub fn read_api(&self) -> Arc<dyn Api> {
         Arc::new(fetch::ReadApi(Arc::clone(&self.inner)))
+    }
+
+    /// `net.upload`: register it under capability `net:fetch`.
+    #[must_use]
+    pub fn upload_api(&self) -> Arc<dyn Api> {
+        Arc::new(fetch::UploadApi(Arc::clone(&self.inner)))
     }
 
     /// `net.close`: register it under capability `net:fetch`.

@@ -900,3 +900,50 @@ fn a_closed_request_neither_holds_nor_posts() {
     assert_eq!(d.net.held(&d.ctx.app), 0);
     assert_eq!(d.net.in_flight_total(), 0);
 }
+
+#[test]
+fn a_body_larger_than_one_call_goes_up_in_chunks() {
+    let d = door();
+    let upload = |req: Value| d.api(&d.net.upload_api(), req);
+    let chunk = "z".repeat(40_000);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&chunk);
+    let first = upload(json!({"data": b64})).unwrap();
+    let u = first["upload"].as_u64().unwrap();
+    for _ in 0..4 {
+        upload(json!({"data": b64, "upload": u})).unwrap();
+    }
+    let a = d.get(json!({"url": d.url(API, "/echo"), "method": "POST", "upload": u}));
+    assert_eq!(a["status"], 200, "{a}");
+    let echo: Value = serde_json::from_slice(&d.body(a["id"].as_u64().unwrap(), 48 << 10)).unwrap();
+    assert_eq!(echo["body"].as_str().unwrap().len(), 200_000);
+    // Sent once: gone.
+    let e = d
+        .start(json!({"url": d.url(API, "/echo"), "method": "POST", "upload": u}))
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::BadRequest);
+    // Capped at a quarter of the app's memory (4 MiB by default): past it, dropped.
+    let mut small = d.ctx.clone();
+    small.limits.memory_pages = Some(2); // 32 KiB of body at most
+    let mut out = Vec::new();
+    let e = d
+        .net
+        .upload_api()
+        .call(
+            &small,
+            json!({"data": b64}).to_string().as_bytes(),
+            &mut out,
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::TooLarge, "{e}");
+    // At most four open at once; a cancel drops them and gives their bytes back.
+    for _ in 0..4 {
+        upload(json!({"data": "eHg="})).unwrap();
+    }
+    assert_eq!(
+        upload(json!({"data": "eHg="})).unwrap_err().code(),
+        ErrorCode::RateLimited
+    );
+    assert!(d.net.buffered_bytes() > 0);
+    d.net.cancel(&d.ctx.app);
+    assert_eq!(d.net.buffered_bytes(), 0);
+}

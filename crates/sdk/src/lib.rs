@@ -449,6 +449,41 @@ pub mod net {
         call_json::<Pending>("net.fetch", request).map(|p| p.id)
     }
 
+    /// Sends `request` with `body` as its body, however large (up to a quarter of the app's
+    /// memory): uploaded in chunks with `net.upload` first when it does not fit in one call.
+    ///
+    /// # Errors
+    /// As [`send`]; `too_large` over the cap.
+    pub fn send_body(request: &Request, body: &[u8]) -> Result<u64> {
+        #[derive(serde::Deserialize)]
+        struct Opened {
+            upload: u64,
+        }
+        const CHUNK: usize = 36 << 10; // 48 KiB of base64, well inside one call
+        let mut upload: Option<u64> = None;
+        for chunk in body.chunks(CHUNK) {
+            let data = base64::engine::general_purpose::STANDARD.encode(chunk);
+            let req = match upload {
+                Some(u) => serde_json::json!({ "data": data, "upload": u }),
+                None => serde_json::json!({ "data": data }),
+            };
+            upload = Some(call_json::<Opened>("net.upload", &req)?.upload);
+        }
+        let mut value = serde_json::to_value(request)
+            .map_err(|e| Error::new(ErrorCode::BadRequest, e.to_string()))?;
+        if let Some(map) = value.as_object_mut() {
+            map.remove("body");
+            if let Some(u) = upload {
+                map.insert("upload".into(), serde_json::json!(u));
+            }
+        }
+        #[derive(serde::Deserialize)]
+        struct Pending {
+            id: u64,
+        }
+        call_json::<Pending>("net.fetch", &value).map(|p| p.id)
+    }
+
     /// A `GET` of `url`; returns its id at once.
     ///
     /// # Errors

@@ -41,7 +41,7 @@
     list($("alerts"), s.alerts, (a) => [a.rule + " → " + a.verdict + " (" + a.evidence + ")"]);
     list($("network"), (s.network || []).slice().reverse(), (n) => [
       new Date(n.unix_ms).toLocaleTimeString() + "  " + n.method + " " + n.url + "  " +
-        (n.status != null ? n.status : n.reason) + "  ↓" + n.bytes_in + " B ↑" + n.bytes_out +
+        (n.status != null ? n.status : n.reason) + "  ↓" + n.bytes_out + " B ↑" + n.bytes_in +
         " B  " + n.ms.toFixed(1) + " ms",
       n.outcome === "allowed" ? "" : "denied",
     ]);
