@@ -76,6 +76,11 @@ pub(crate) fn verify(
         }
         (store, Validator::new())
     };
+    // The `sandframe` host opens a network door in every command: it knows net:fetch.
+    let validator = match sandframe_host::Capability::parse(sandframe_host::Capability::NET_FETCH) {
+        Ok(net) => validator.with_capability(net),
+        Err(_) => validator,
+    };
     let verified = validator.verify(&bytes, &Context::new(&store, &NothingInstalled))?;
     let p = verified.package();
     out.line(format!(

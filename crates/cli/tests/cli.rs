@@ -1230,6 +1230,9 @@ fn run_reaches_a_local_service_only_with_the_development_flags() {
     )
     .unwrap();
     let pkg = s.pack(&src, "fetcher.sfpkg");
+    // `verify` knows net:fetch, as the `sandframe` host does.
+    s.ok(&["verify", &pkg, "--trust", &s.p("keys/publisher.pub")]);
+    s.ok(&["verify", &pkg]);
     s.ok(&["install", &pkg]);
     let ca = s.path("ca.der");
     std::fs::write(&ca, service.ca_der()).unwrap();
