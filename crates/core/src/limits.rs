@@ -15,6 +15,9 @@ pub struct Limits {
     pub fuel_per_event: Option<u64>,
     /// Bytes of storage the app may hold.
     pub storage_quota_bytes: Option<u64>,
+    /// Milliseconds one `net.fetch` may take, connect to last body byte (the host's timeout,
+    /// 60 s by default, when `None`; a manifest may only lower it).
+    pub fetch_timeout_ms: Option<u64>,
 }
 
 impl Limits {
@@ -30,6 +33,7 @@ impl Limits {
             memory_pages: low(self.memory_pages, caps.memory_pages),
             fuel_per_event: low(self.fuel_per_event, caps.fuel_per_event),
             storage_quota_bytes: low(self.storage_quota_bytes, caps.storage_quota_bytes),
+            fetch_timeout_ms: low(self.fetch_timeout_ms, caps.fetch_timeout_ms),
         }
     }
 }
@@ -44,15 +48,18 @@ mod tests {
             memory_pages: Some(64),
             fuel_per_event: Some(1_000),
             storage_quota_bytes: None,
+            fetch_timeout_ms: None,
         };
         let asked = Limits {
             memory_pages: Some(1_000),
             fuel_per_event: None,
             storage_quota_bytes: Some(5),
+            fetch_timeout_ms: Some(250),
         };
         let got = asked.clamp_to(&caps);
         assert_eq!(got.memory_pages, Some(64));
         assert_eq!(got.fuel_per_event, Some(1_000));
         assert_eq!(got.storage_quota_bytes, Some(5));
+        assert_eq!(got.fetch_timeout_ms, Some(250));
     }
 }

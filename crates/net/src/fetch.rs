@@ -521,6 +521,13 @@ impl Inner {
             ));
         }
         let cap = self.body_cap(app);
+        // The manifest may lower the host's timeout, never raise it.
+        let timeout = app
+            .limits
+            .fetch_timeout_ms
+            .map_or(self.config.timeout, |ms| {
+                self.config.timeout.min(Duration::from_millis(ms))
+            });
         let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
         {
             let mut tasks = lock(&net.tasks);
@@ -570,6 +577,7 @@ impl Inner {
             headers,
             body,
             cap,
+            timeout,
             started,
         };
         // Spawned outside the lock: on a runtime that has shut down, `spawn` drops the
@@ -758,6 +766,8 @@ struct Job {
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Bytes,
     cap: u64,
+    /// The host's timeout, or the manifest's when lower.
+    timeout: Duration,
     started: Instant,
 }
 
@@ -775,7 +785,7 @@ impl Job {
     /// posted: an app that has its answer has room for its next request.
     async fn run(self, flight: Flight, entry: TaskEntry) {
         self.polled.store(true, Ordering::SeqCst);
-        let timeout = self.inner.config.timeout;
+        let timeout = self.timeout;
         let outcome = match tokio::time::timeout(timeout, self.attempt()).await {
             Ok(outcome) => outcome,
             Err(_) => Err(ApiError::new(

@@ -595,6 +595,29 @@ fn a_slow_drip_is_cut_off_at_the_timeout() {
 }
 
 #[test]
+fn a_manifest_may_lower_the_timeout_and_never_raise_it() {
+    // The host allows 10 s; the app's manifest asks for 700 ms: the drip is cut off then.
+    let mut d = door();
+    d.ctx.limits.fetch_timeout_ms = Some(700);
+    let started = Instant::now();
+    let a = d.get(json!({"url": d.url(API, "/drip")}));
+    assert_eq!(code(&a), "unavailable", "{a}");
+    assert!(
+        a["error"]["message"].as_str().unwrap().contains("700 ms"),
+        "{a}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(8));
+    // Asking for more than the host's timeout gets the host's.
+    let mut d = door_with(|c, _| c.timeout(Duration::from_millis(800)));
+    d.ctx.limits.fetch_timeout_ms = Some(600_000);
+    let b = d.get(json!({"url": d.url(API, "/drip")}));
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("800 ms"),
+        "{b}"
+    );
+}
+
+#[test]
 fn an_oversized_answer_is_refused_without_being_read() {
     let d = door_with(|c, _| c.max_response_bytes(64 << 10));
     // Announced by Content-Length: refused on the headers.

@@ -334,6 +334,11 @@ fn check_limits(l: &Limits) -> Result<(), PackageError> {
     if l.fuel_per_event == Some(0) {
         return bad("fuel_per_event must be at least 1");
     }
+    if l.fetch_timeout_ms.is_some_and(|t| t == 0 || t > 600_000) {
+        return bad(
+            "fetch_timeout_ms must be 1..=600000 (a host's own timeout, 60 s by default, still caps it)",
+        );
+    }
     Ok(())
 }
 
@@ -401,6 +406,10 @@ memory_pages = 32
         assert!(!m.declares(&"user:readProfile".parse().unwrap()));
         assert_eq!(m.limits().memory_pages, Some(32));
         assert_eq!(m.limits().fuel_per_event, None);
+        assert_eq!(m.limits().fetch_timeout_ms, None);
+        let lowered = GOOD.replace("memory_pages = 32", "fetch_timeout_ms = 5000");
+        let m = Manifest::parse(lowered.as_bytes()).unwrap();
+        assert_eq!(m.limits().fetch_timeout_ms, Some(5000));
     }
 
     #[test]
@@ -434,6 +443,16 @@ memory_pages = 32
                 "name = \"storage:local\"",
                 "name = \"storage\"",
                 "capabilities",
+            ),
+            (
+                "memory_pages = 32",
+                "fetch_timeout_ms = 0",
+                "fetch_timeout_ms must be",
+            ),
+            (
+                "memory_pages = 32",
+                "fetch_timeout_ms = 600001",
+                "fetch_timeout_ms must be",
             ),
         ];
         for (from, to, want) in cases {

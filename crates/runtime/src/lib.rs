@@ -358,6 +358,7 @@ impl Runtime {
             memory_pages: Some(self.config.memory_pages),
             fuel_per_event: Some(self.config.fuel_per_event),
             storage_quota_bytes: None,
+            fetch_timeout_ms: None,
         };
         let limits = manifest.limits().clamp_to(&caps);
         Ok(Prepared {
