@@ -578,3 +578,33 @@ fn interact(session: &Session, app: &AppId, out: &mut Out) -> Result<(), CliErro
         session.frame(app, &what, out)?;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a test: failing loudly is the point
+
+    use super::*;
+
+    #[test]
+    fn the_prompt_lists_each_origin_and_marks_plain_http() {
+        let request = ConsentRequest {
+            app: "com.example.notes".parse().unwrap(),
+            app_name: "Notes\u{1b}[2J".into(),
+            capability: "net:fetch".parse().unwrap(),
+            reason: "sync".into(),
+            scope: vec![
+                "https://xn--bcher-kva.example".parse().unwrap(),
+                "http://dev.example.com:8080".parse().unwrap(),
+            ],
+        };
+        let text = Answers::prompt(&request);
+        assert!(
+            text.contains(
+                "It would reach only:\n  https://xn--bcher-kva.example\n  http://dev.example.com:8080  (plain http: not encrypted"
+            ),
+            "{text}"
+        );
+        // The app's name is identity text, never a terminal escape.
+        assert!(!text.contains('\u{1b}'), "{text}");
+    }
+}

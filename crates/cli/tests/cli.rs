@@ -1318,4 +1318,19 @@ fn run_reaches_a_local_service_only_with_the_development_flags() {
         &ca,
     ]);
     assert!(same.contains(answer), "{same}");
+    // The stored grant names the origins it reaches, in text and JSON.
+    let text = s.ok(&["grants", id]);
+    assert!(text.contains(&format!("net:fetch for {origin}")), "{text}");
+    let v = s.json(0, &["grants", id]);
+    assert_eq!(v["grants"][0]["origins"], serde_json::json!([origin]));
+    // A person asked again is shown each origin, one a line, before answering.
+    s.ok(&["revoke", id, "net:fetch"]);
+    let args = format!("run {id} {}", flags.join(" "));
+    let text = at_a_terminal(&s, &args, "y\nq\n");
+    assert!(
+        text.contains(&format!("It would reach only:\r\n  {origin}"))
+            || text.contains(&format!("It would reach only:\n  {origin}")),
+        "{text}"
+    );
+    assert!(text.contains("granted (answered by you)"), "{text}");
 }

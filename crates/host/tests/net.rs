@@ -22,6 +22,11 @@ const API: &str = "api.test.example";
 
 /// A package for `app` declaring `ui:render` and `net:fetch` with `origins`.
 fn package(app: &str, origins: &[String], wat: &str) -> Vec<u8> {
+    package_at(app, "1.0.0", origins, wat)
+}
+
+/// [`package`] at `version`.
+fn package_at(app: &str, version: &str, origins: &[String], wat: &str) -> Vec<u8> {
     let list = origins
         .iter()
         .map(|o| format!("\"{o}\""))
@@ -32,7 +37,8 @@ fn package(app: &str, origins: &[String], wat: &str) -> Vec<u8> {
         &format!(
             "[[capabilities]]\nname = \"ui:render\"\nreason = \"show it\"\n\n[[capabilities]]\nname = \"net:fetch\"\nreason = \"reach its service\"\norigins = [{list}]\n"
         ),
-    );
+    )
+    .replacen("version = \"1.0.0\"", &format!("version = \"{version}\""), 1);
     let mut c = sandframe_package::PackageContents::new(manifest.into_bytes());
     c.add_file("logic.wasm", wat::parse_str(wat).unwrap())
         .unwrap();
@@ -229,29 +235,15 @@ fn an_update_that_adds_an_origin_gets_it_ungranted() {
     assert_eq!(granted[0].scope()[0].to_string(), origin);
     // Version 2 also declares eu.api.test.example: the stored grant does not reach it.
     let wat = sandframe_testkit::fetch_guest(&w.request("/hello"), 0);
-    let v2 = {
-        let origins = [
+    let v2 = package_at(
+        "com.example.grows",
+        "2.0.0",
+        &[
             origin.clone(),
             format!("https://eu.{API}:{}", w.service.port()),
-        ];
-        let list = origins
-            .iter()
-            .map(|o| format!("\"{o}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let m = format!(
-            "id = \"com.example.grows\"\nname = \"Test\"\nversion = \"2.0.0\"\nviews = [\"index\"]\n[[capabilities]]\nname = \"ui:render\"\nreason = \"r\"\n[[capabilities]]\nname = \"net:fetch\"\nreason = \"r\"\norigins = [{list}]\n"
-        );
-        let mut c = sandframe_package::PackageContents::new(m.into_bytes());
-        c.add_file("logic.wasm", wat::parse_str(&wat).unwrap())
-            .unwrap();
-        c.add_file(
-            "views/index.xml",
-            b"<view><text>{{size}}</text></view>".to_vec(),
-        )
-        .unwrap();
-        c.sign(&sandframe_testkit::key()).unwrap()
-    };
+        ],
+        &wat,
+    );
     let installed = w.host.install(&v2).unwrap();
     assert!(
         installed.added_capabilities.is_empty(),
@@ -422,4 +414,68 @@ fn a_host_dropped_inside_an_embedders_tokio_runtime_does_not_panic() {
     });
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move { drop(w) });
+}
+
+#[test]
+fn an_update_cancels_the_old_versions_requests_in_flight() {
+    let w = world(|b| b);
+    // Version 1 waits 30 s for its answer; version 2 asks for nothing.
+    let app = w.install("com.example.updated", "/slow?ms=30000");
+    w.host.grant(&app, &net_fetch()).unwrap();
+    assert_eq!(w.host.launch(&app).unwrap(), 0);
+    w.until("the request in flight", || {
+        w.host.requests_in_flight(&app) == 1
+    });
+    let v2 = package_at(
+        "com.example.updated",
+        "2.0.0",
+        &[w.origin()],
+        &sandframe_testkit::fetch_guest("", 0),
+    );
+    w.host.install(&v2).unwrap();
+    // Cancelled well before the service would have answered, and no answer is held for v2.
+    w.until("the old request cancelled", || {
+        w.host.requests_in_flight(&app) == 0
+    });
+    assert_eq!(w.host.answers_held(&app), 0);
+}
+
+#[test]
+fn two_apps_never_share_a_pooled_connection() {
+    let w = world(|b| b);
+    // The first app fetches once; its connection then sits idle in a pool.
+    let first = w.install("com.example.first", "/hello");
+    w.host.grant(&first, &net_fetch()).unwrap();
+    assert_eq!(w.host.launch(&first).unwrap(), 0);
+    w.until("the first app's answer", || {
+        w.html(&first).contains("size=27")
+    });
+    assert_eq!(w.service.connections(), 1);
+    // The second app's every answer makes it fetch again: a chain, one request at a time.
+    let chain = sandframe_testkit::fetch_guest(&w.request("/hello"), 1);
+    let second = w
+        .host
+        .install(&package("com.example.second", &[w.origin()], &chain))
+        .unwrap()
+        .app;
+    w.host.grant(&second, &net_fetch()).unwrap();
+    assert_eq!(w.host.launch(&second).unwrap(), 0);
+    w.until("several requests from the second app", || {
+        w.service
+            .seen()
+            .iter()
+            .filter(|s| s.headers["user-agent"].contains("com.example.second"))
+            .count()
+            >= 4
+    });
+    w.host.terminate(&second).unwrap();
+    // The second app never took the first's idle connection, and one connection carried
+    // its whole chain.
+    assert_eq!(
+        w.service.connections(),
+        2,
+        "{} requests over {} connections",
+        w.service.seen().len(),
+        w.service.connections()
+    );
 }

@@ -3,7 +3,8 @@
 //! it is asked for, rustls with the ring provider and hyper. It is never in a host's request
 //! path: the door above is the client side. It serves a few routes that behave as honest and as hostile
 //! services do, counts what reaches it, and stops when dropped (or by itself after five
-//! minutes, so that nothing is left listening).
+//! minutes, so that nothing is left listening). [`LocalService::start_plain`] serves the same
+//! over plain http, for a development origin.
 //!
 //! Routes:
 //! - `/hello`: 200, a short text;
@@ -18,6 +19,7 @@
 //! - `/slow?ms=<n>`: 200 after n ms;
 //! - `/bomb?n=<count>`: n headers of 100 bytes each;
 //! - `/cookie`: a `Set-Cookie` header;
+//! - `/gzip`: `Content-Encoding: gzip` over bytes that are not gzip;
 //! - `/notes`: a notes service in memory: GET answers `{"notes": [..]}`, POST of
 //!   `{"text": ".."}` adds one (at most 100 notes of 200 characters) and answers the list.
 
@@ -84,6 +86,20 @@ impl LocalService {
     /// [`NetError::Config`] if a name cannot be put in a certificate; [`NetError::Runtime`] if
     /// 127.0.0.1 cannot be bound.
     pub fn start(names: &[&str]) -> Result<LocalService, NetError> {
+        Self::start_with(names, true)
+    }
+
+    /// Starts the same service over plain http on 127.0.0.1, for the development origins a
+    /// host allows over http ([`crate::NetConfig::allow_http`]). It has a CA all the same
+    /// (never used).
+    ///
+    /// # Errors
+    /// As [`LocalService::start`].
+    pub fn start_plain(names: &[&str]) -> Result<LocalService, NetError> {
+        Self::start_with(names, false)
+    }
+
+    fn start_with(names: &[&str], tls: bool) -> Result<LocalService, NetError> {
         let cert = |e: rcgen::Error| NetError::Config(format!("the service's certificate: {e}"));
         let tls_err = |e: rustls::Error| NetError::Config(format!("the service's TLS: {e}"));
         let ca_key = rcgen::KeyPair::generate().map_err(cert)?;
@@ -108,14 +124,14 @@ impl LocalService {
         let key = rustls_pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der())
             .map_err(|e| NetError::Config(format!("the service's key: {e}")))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        let mut tls_config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(tls_err)?
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .map_err(tls_err)?;
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        tls_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tls.then(|| tokio_rustls::TlsAcceptor::from(Arc::new(tls_config)));
 
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(NetError::Runtime)?;
         std_listener
@@ -159,18 +175,16 @@ impl LocalService {
                             let s = s.clone();
                             let alpn_seen = Arc::clone(&alpn_seen);
                             tokio::spawn(async move {
+                                let Some(acceptor) = acceptor else {
+                                    serve(tcp, s).await;
+                                    return;
+                                };
                                 let Ok(tls) = acceptor.accept(tcp).await else { return };
                                 let proto = tls.get_ref().1.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned());
                                 if let Ok(mut a) = alpn_seen.lock() {
                                     a.push(proto);
                                 }
-                                let service = hyper::service::service_fn(move |req| {
-                                    let s = s.clone();
-                                    async move { Ok::<_, Infallible>(route(req, s).await) }
-                                });
-                                let _ = hyper::server::conn::http1::Builder::new()
-                                    .serve_connection(TokioIo::new(tls), service)
-                                    .await;
+                                serve(tls, s).await;
                             });
                         }
                     }
@@ -243,6 +257,20 @@ impl Drop for LocalService {
             let _ = t.join();
         }
     }
+}
+
+/// Serves HTTP/1.1 on one connection, plain or TLS.
+async fn serve<T>(io: T, s: Shared)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let s = s.clone();
+        async move { Ok::<_, Infallible>(route(req, s).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -418,6 +446,16 @@ async fn route(req: Request<Incoming>, s: Shared) -> Response<Body> {
                     r.headers_mut().insert(k, v);
                 }
             }
+            r
+        }
+        "/gzip" => {
+            // Announced as gzip; the bytes are not gzip at all: a client that decompressed
+            // would fail, one that does not hands them over as they are.
+            let mut r = reply(200, full(&b"not really gzip"[..]));
+            r.headers_mut().insert(
+                hyper::header::CONTENT_ENCODING,
+                hyper::header::HeaderValue::from_static("gzip"),
+            );
             r
         }
         "/cookie" => {

@@ -108,8 +108,14 @@ fn door_with(tune: impl FnOnce(NetConfig, &LocalService) -> NetConfig) -> Door {
         .allow_range("127.0.0.1/32".parse().unwrap())
         .timeout(Duration::from_secs(10));
     let config = tune(config, &service);
-    let net = Net::new(config).unwrap();
     let scope = vec![origin(API, service.port())];
+    door_over(config, service, &scope)
+}
+
+/// A door over `config` for an app granted `scope`, beside `service`.
+fn door_over(config: NetConfig, service: LocalService, scope: &[OriginPattern]) -> Door {
+    let net = Net::new(config).unwrap();
+    let scope = scope.to_vec();
     Door {
         fetch: net.fetch_api(),
         read: net.read_api(),
@@ -615,6 +621,62 @@ fn a_manifest_may_lower_the_timeout_and_never_raise_it() {
         b["error"]["message"].as_str().unwrap().contains("800 ms"),
         "{b}"
     );
+}
+
+#[test]
+fn an_http_origin_the_host_names_is_reached_and_no_other() {
+    let service = LocalService::start_plain(&[API]).unwrap();
+    let port = service.port();
+    let dev: OriginPattern = format!("http://{API}:{port}").parse().unwrap();
+    let lo: IpAddr = "127.0.0.1".parse().unwrap();
+    let base = || {
+        NetConfig::new()
+            .resolver(Arc::new(StaticResolver::new().with(API, [lo])))
+            .allow_range("127.0.0.1/32".parse().unwrap())
+            .timeout(Duration::from_secs(10))
+    };
+    // The host named it: the app that declares it reaches it over http.
+    let d = door_over(
+        base().allow_http(dev.clone()),
+        service,
+        std::slice::from_ref(&dev),
+    );
+    let a = d.get(json!({"url": format!("http://{API}:{port}/hello")}));
+    assert_eq!(a["status"], 200, "{a}");
+    assert_eq!(
+        d.body(a["id"].as_u64().unwrap(), 1024),
+        b"hello from the test service"
+    );
+    // Another port on the same name is not the origin the host named.
+    let b = d
+        .start(json!({"url": format!("http://{API}:{}/hello", port + 1)}))
+        .unwrap_err();
+    assert_eq!(b.code(), ErrorCode::Denied, "{b}");
+    // Declared by the app but not named by the host: refused before it leaves.
+    let service = LocalService::start_plain(&[API]).unwrap();
+    let port = service.port();
+    let dev: OriginPattern = format!("http://{API}:{port}").parse().unwrap();
+    let d = door_over(base(), service, &[dev]);
+    let c = d
+        .start(json!({"url": format!("http://{API}:{port}/hello")}))
+        .unwrap_err();
+    assert_eq!(c.code(), ErrorCode::Denied, "{c}");
+    assert!(c.to_string().contains("plain http"), "{c}");
+    assert_eq!(d.service.connections(), 0);
+}
+
+#[test]
+fn an_answer_is_never_decompressed() {
+    let d = door();
+    // The app may ask for gzip; the host hands over the bytes as they came.
+    let a = d.get(json!({"url": d.url(API, "/gzip"), "headers": {"accept-encoding": "gzip"}}));
+    assert_eq!(a["status"], 200, "{a}");
+    assert_eq!(a["headers"]["content-encoding"], "gzip", "{a}");
+    assert_eq!(d.body(a["id"].as_u64().unwrap(), 1024), b"not really gzip");
+    // And without asking, nothing asks for it on the app's behalf.
+    let e = d.get(json!({"url": d.url(API, "/echo")}));
+    let echo: Value = serde_json::from_slice(&d.body(e["id"].as_u64().unwrap(), 48 << 10)).unwrap();
+    assert!(echo["headers"].get("accept-encoding").is_none(), "{echo}");
 }
 
 #[test]
