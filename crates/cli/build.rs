@@ -9,9 +9,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The trees embedded, relative to the repository root.
-const ROOTS: [&str; 6] = [
+const ROOTS: [&str; 8] = [
     "examples/hello",
     "examples/counter",
+    "examples/counter-js",
+    "examples/profile-js",
     "examples/profile",
     "examples/notes",
     "crates/sdk",

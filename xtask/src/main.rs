@@ -1,5 +1,5 @@
 //! `cargo xtask`: repository tasks, thin over the sandframe libraries
-//! (keygen, pack, sign, verify, inspect, defs, fuzz, bench, ci).
+//! (keygen, pack, sign, verify, inspect, defs, fuzz, bench, js-engine, ci).
 //!
 //! Exit codes, the same as the `sandframe` CLI's for the same outcome
 //! (`sandframe_package::exit`): 0 success; 1 an internal or environment error (a tool that
@@ -94,6 +94,14 @@ enum Cmd {
         /// One benchmark (install, compile_caps, runtime, runaway, launch, home, storage,
         /// monitor, render, fetch, extism); all but extism when omitted.
         name: Option<String>,
+    },
+    /// Rebuild the JavaScript engine guest (crates/js-engine) and put it where the runtime
+    /// carries it (crates/runtime/js/engine.wasm), reproducibly: the same sources, toolchain
+    /// and clang give the same bytes. Needs clang (Debian: apt-get install clang).
+    JsEngine {
+        /// Only check: fail (exit 1) if the rebuilt bytes differ from the checked-in ones.
+        #[arg(long)]
+        check: bool,
     },
     /// Run what CI runs (.ci/run).
     Ci,
@@ -278,6 +286,7 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
                 .map_err(|e| env_failure(format!("cannot run cargo bench: {e}")))?;
             exit_status(status, "benchmarks")
         }
+        Cmd::JsEngine { check } => js_engine(check, out),
         Cmd::Ci => {
             let status = Command::new("bash")
                 .arg(repo_root().join(".ci/run"))
@@ -286,6 +295,119 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
             exit_status(status, "CI")
         }
     }
+}
+
+/// The wasm memory cap the engine is linked with (16 MiB, the validator's default cap); a
+/// host clamps it lower for an app that asks for less.
+const JS_ENGINE_MAX_MEMORY: u64 = 16 << 20;
+
+fn js_engine(check: bool, out: &mut impl Write) -> Result<(), Failure> {
+    let root = repo_root();
+    let crate_dir = root.join("crates/js-engine");
+    let checked_in = root.join("crates/runtime/js/engine.wasm");
+    let record = root.join("crates/runtime/js/engine.toml");
+    let cc = std::env::var("CC_wasm32_unknown_unknown").unwrap_or_else(|_| "clang".into());
+    let clang = Command::new(&cc)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|v| v.lines().next().map(str::to_owned))
+        .ok_or_else(|| {
+            env_failure(format!(
+                "rebuilding the JS engine needs clang for wasm32 (QuickJS is C), and {cc:?} does not run: \
+                 install it (Debian: apt-get install clang) or set CC_wasm32_unknown_unknown. \
+                 Nothing else needs clang: the engine's bytes are checked in."
+            ))
+        })?;
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from("/nonexistent"));
+    // Paths are remapped so that the bytes do not depend on where the repository or cargo's
+    // registry sit; the memory maximum is the one the validator expects.
+    let rustflags = format!(
+        "-C link-arg=--max-memory={JS_ENGINE_MAX_MEMORY} --remap-path-prefix={}=/sandframe --remap-path-prefix={}=/cargo",
+        root.display(),
+        cargo_home.display()
+    );
+    let cflags = format!(
+        "-ffile-prefix-map={}=/sandframe -ffile-prefix-map={}=/cargo",
+        root.display(),
+        cargo_home.display()
+    );
+    let target_dir = crate_dir.join("target");
+    let _ = writeln!(out, "building crates/js-engine with {clang}");
+    let _ = out.flush();
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
+        .current_dir(&crate_dir)
+        .env("RUSTFLAGS", &rustflags)
+        .env("CFLAGS_wasm32_unknown_unknown", &cflags)
+        .env("CC_wasm32_unknown_unknown", &cc)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .map_err(|e| env_failure(format!("cannot run cargo build: {e}")))?;
+    exit_status(status, "the JS engine build")?;
+    let built_path = target_dir.join("wasm32-unknown-unknown/release/sandframe_js_engine.wasm");
+    let built = fs::read(&built_path)
+        .map_err(|e| env_failure(format!("cannot read {}: {e}", built_path.display())))?;
+    let digest = blake3::hash(&built).to_hex().to_string();
+    let rquickjs = fs::read_to_string(crate_dir.join("Cargo.lock"))
+        .ok()
+        .and_then(|lock| {
+            lock.split("[[package]]")
+                .find(|p| p.contains("name = \"rquickjs\""))
+                .and_then(|p| {
+                    p.lines()
+                        .find(|l| l.starts_with("version"))
+                        .map(str::to_owned)
+                })
+        })
+        .unwrap_or_default();
+    if check {
+        let current = fs::read(&checked_in).unwrap_or_default();
+        if current != built {
+            return Err(env_failure(format!(
+                "the rebuilt JS engine (blake3 {digest}, {} bytes) differs from crates/runtime/js/engine.wasm (blake3 {}, {} bytes): \
+                 run `cargo xtask js-engine` and commit the result with its new digest, or find what makes the build differ \
+                 (clang here: {clang}; the record: crates/runtime/js/engine.toml)",
+                built.len(),
+                blake3::hash(&current).to_hex(),
+                current.len()
+            )));
+        }
+        let _ = writeln!(
+            out,
+            "reproduced: crates/runtime/js/engine.wasm is blake3 {digest} ({} bytes)",
+            built.len()
+        );
+        return Ok(());
+    }
+    fs::write(&checked_in, &built)
+        .map_err(|e| env_failure(format!("cannot write {}: {e}", checked_in.display())))?;
+    let text = format!(
+        "# Written by `cargo xtask js-engine`: what built crates/runtime/js/engine.wasm.\n\
+         blake3 = \"{digest}\"\nbytes = {}\nclang = {clang:?}\nrquickjs = {:?}\nmax_memory = {JS_ENGINE_MAX_MEMORY}\n",
+        built.len(),
+        rquickjs.trim_start_matches("version = ").trim_matches('"'),
+    );
+    fs::write(&record, text)
+        .map_err(|e| env_failure(format!("cannot write {}: {e}", record.display())))?;
+    let _ = writeln!(
+        out,
+        "wrote crates/runtime/js/engine.wasm ({} bytes, blake3 {digest}); set JS_ENGINE_DIGEST in crates/runtime/src/js.rs to it",
+        built.len()
+    );
+    Ok(())
 }
 
 fn fuzz(target: &str, seconds: u64, out: &mut impl Write) -> Result<(), Failure> {

@@ -308,3 +308,17 @@ fn the_rust_examples_pack_and_verify() {
         );
     }
 }
+
+#[test]
+fn rebuilding_the_js_engine_without_clang_says_what_to_install() {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["js-engine", "--check"])
+        .env("CC_wasm32_unknown_unknown", "/nonexistent")
+        .output()
+        .expect("xtask runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs clang"), "{err}");
+    assert!(err.contains("apt-get install clang"), "{err}");
+    assert!(err.contains("\"/nonexistent\""), "{err}");
+}

@@ -86,6 +86,7 @@ fn context(app: &str, scope: &[OriginPattern]) -> AppContext {
         }],
         limits: Default::default(),
         monitor: Watch::none(),
+        sources: None,
     }
 }
 

@@ -54,6 +54,8 @@ fn main() {
         ("hello", &["onTap", "onTap"][..]),
         ("counter", &["onIncrement", "onIncrement", "onReset"][..]),
         ("profile", &["onAsk"][..]),
+        ("counter-js", &["onIncrement", "onIncrement", "onReset"][..]),
+        ("profile-js", &["onAsk"][..]),
     ] {
         let app = h.install(&sandframe_testkit::example(example)).unwrap().app;
         log.lock().unwrap().clear();
@@ -71,4 +73,53 @@ fn main() {
             println!("{example:8} {event:12} {fuel:>8}");
         }
     }
+    // What a JS app's ordinary handlers burn on the engine (docs/js.md sets the JS budget
+    // from these): a tap, a list of 1,000 items rendered, a 100 KB JSON answer parsed.
+    let app = h.install(&js_work()).unwrap().app;
+    log.lock().unwrap().clear();
+    h.launch(&app).unwrap();
+    let handlers = ["onTap", "onList", "onJson"];
+    for handler in handlers {
+        let event = format!(r#"{{"handler":"{handler}","detail":{{}}}}"#);
+        assert_eq!(h.dispatch(&app, event.as_bytes()).unwrap(), 0, "{handler}");
+        h.settle(&app).unwrap();
+    }
+    let fuel = log.lock().unwrap().clone();
+    for (event, fuel) in std::iter::once("sf_init").chain(handlers).zip(fuel) {
+        println!("js-work  {event:12} {fuel:>8}");
+    }
+}
+
+/// A JS app with the ordinary handlers the JS budget is set from.
+fn js_work() -> Vec<u8> {
+    let manifest = sandframe_testkit::manifest(
+        "dev.sandframe.jswork",
+        "runtime = \"js@1\"\n[[capabilities]]\nname = \"ui:render\"\nreason = \"r\"\n",
+    );
+    let mut c = sandframe_package::PackageContents::new(manifest.into_bytes());
+    c.add_file(
+        "logic.js",
+        br#"
+        // 100 KB of JSON, as a service would answer (made once, at launch).
+        const answer = JSON.stringify(Array.from({ length: 1400 }, (_, i) => ({ id: i, title: 'note number ' + i, done: i % 3 === 0 })));
+        Page({
+          data: { count: 0, items: [] },
+          onTap() { this.setData({ count: this.data.count + 1 }); },
+          onList() {
+            const items = [];
+            for (let i = 0; i < 1000; i++) items.push({ id: i, text: 'item ' + i });
+            this.setData({ items });
+          },
+          onJson() { this.setData({ count: JSON.parse(answer).length }); },
+        });
+        "#
+        .to_vec(),
+    )
+    .unwrap();
+    c.add_file(
+        "views/index.xml",
+        br#"<view><text>{{count}}</text><list items="{{items}}" key="id" as="item"><text>{{item.text}}</text></list></view>"#.to_vec(),
+    )
+    .unwrap();
+    c.sign(&sandframe_testkit::key()).unwrap()
 }

@@ -200,6 +200,9 @@ pub enum Template {
     /// Rust with sandframe-sdk, built for wasm32-unknown-unknown (the SDK's source is written
     /// beside the app, and the app depends on it by path).
     Rust,
+    /// JavaScript (`runtime = "js@1"`: a WeChat-style `Page` in logic.js, run on the host's
+    /// QuickJS engine): nothing to install.
+    Js,
 }
 
 /// `sandframe trust ...`.

@@ -81,6 +81,8 @@ pub(crate) fn verify(
         Ok(net) => validator.with_capability(net),
         Err(_) => validator,
     };
+    // ... and carries the JS engine js@1 apps run on.
+    let validator = validator.with_js_engine(sandframe_host::JS_ENGINE);
     let verified = validator.verify(&bytes, &Context::new(&store, &NothingInstalled))?;
     let p = verified.package();
     out.line(format!(

@@ -122,10 +122,14 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
         .map_err(|e| fail(format!("the notes service did not start: {e}")))?;
     let origin = format!("https://{NOTES_HOST}:{}", service.port());
     let mut packages = Vec::new();
-    for name in ["counter", "profile", "notes"] {
+    for name in ["counter", "profile", "notes", "counter-js"] {
         let spinner = crate::progress::Spinner::start(
             out.json(),
-            format!("building examples/{name} for wasm32 with cargo"),
+            if name.ends_with("-js") {
+                format!("packing examples/{name} (JavaScript: nothing to build)")
+            } else {
+                format!("building examples/{name} for wasm32 with cargo")
+            },
         );
         let contents = source::read_dir_adding_target(&examples.join(name), |l| spinner.note(l))?;
         drop(spinner);
@@ -172,7 +176,7 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
         out.line(format!("installed {} {}", done.app, done.version));
         apps.push(done.app);
     }
-    let [counter, profile, notes] = apps.as_slice() else {
+    let [counter, profile, notes, counter_js] = apps.as_slice() else {
         return Err(fail("the examples did not install".into()));
     };
 
@@ -197,7 +201,21 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
 
     step(
         out,
-        "6. the profile app asks for user:readProfile: answered by the demo's policy",
+        "6. the same counter in JavaScript (runtime = \"js@1\"): QuickJS inside the same sandbox",
+    );
+    h.launch(counter_js)?;
+    session.frame(counter_js, "launch", out)?;
+    for _ in 0..2 {
+        tap(&session, counter_js, "+1", out)?;
+    }
+    if !session.text(counter_js).contains("Count: 2") {
+        return Err(fail("the JS counter did not count".into()));
+    }
+    h.terminate(counter_js)?;
+
+    step(
+        out,
+        "7. the profile app asks for user:readProfile: answered by the demo's policy",
     );
     h.launch(profile)?;
     session.frame(profile, "launch", out)?;
@@ -209,7 +227,7 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
 
     step(
         out,
-        "7. the notes app reaches its own service over HTTPS (net.fetch), and only that",
+        "8. the notes app reaches its own service over HTTPS (net.fetch), and only that",
     );
     h.launch(notes)?;
     until(&session, notes, "0 notes on the service")?;
@@ -247,7 +265,7 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
 
     step(
         out,
-        "8. a hostile app that imports a WASI file write: rejected at install",
+        "9. a hostile app that imports a WASI file write: rejected at install",
     );
     match h.install(&hostile("dev.sandframe.escaper", "Escaper", ESCAPER, &key)?) {
         Err(e) => {
@@ -269,7 +287,7 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
 
     step(
         out,
-        "9. a hostile app that spins forever: terminated when its event's fuel runs out",
+        "10. a hostile app that spins forever: terminated when its event's fuel runs out",
     );
     let spinner = h
         .install(&hostile("dev.sandframe.spinner", "Spinner", SPINNER, &key)?)?
@@ -292,7 +310,7 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
 
     step(
         out,
-        "10. the audit trail: MAC-chained, anchored outside the home, verified",
+        "11. the audit trail: MAC-chained, anchored outside the home, verified",
     );
     let v = h.verify_audit()?;
     let records = h.audit_records(None)?;
@@ -318,9 +336,9 @@ fn tour(examples: &Path, home: &Path, out: &mut Out) -> Result<(), CliError> {
 
     step(
         out,
-        "11. uninstall: package, artifact, storage, grants and keys of each app go",
+        "12. uninstall: package, artifact, storage, grants and keys of each app go",
     );
-    for app in [counter, profile, notes, &spinner] {
+    for app in [counter, profile, notes, counter_js, &spinner] {
         h.uninstall(app)?;
         out.line(format!("uninstalled {app}"));
     }

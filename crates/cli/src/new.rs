@@ -1,6 +1,6 @@
-//! `sandframe new NAME [--template wat|rust]`: a mini-app that packs, installs and runs as it
-//! is, made from the examples this binary carries (`hello` for WebAssembly text, `counter`
-//! for Rust).
+//! `sandframe new NAME [--template wat|rust|js]`: a mini-app that packs, installs and runs as
+//! it is, made from the examples this binary carries (`hello` for WebAssembly text, `counter`
+//! for Rust, `counter-js` for JavaScript).
 
 use std::path::{Path, PathBuf};
 
@@ -121,6 +121,11 @@ fn readme(name: &str, id: &AppId, template: Template) -> String {
             "`src/lib.rs`: the logic, in Rust with `sandframe-sdk` (its source is in \
              `.sandframe/sdk`; `sandframe pack` builds the crate for wasm32-unknown-unknown)"
         }
+        Template::Js => {
+            "`logic.js`: the logic, in JavaScript (a WeChat-style `Page`; `runtime = \"js@1\"` \
+             in the manifest runs it on the host's QuickJS engine; the API is in sandframe's \
+             docs/js.md)"
+        }
     };
     format!(
         "# {name}\n\n\
@@ -170,6 +175,7 @@ pub(crate) fn new(name: &str, template: Template, out: &mut Out) -> Result<(), C
     let example = match template {
         Template::Wat => "hello",
         Template::Rust => "counter",
+        Template::Js => "counter-js",
     };
     let made = (|| {
         write(&dir, "manifest.toml", &manifest(example, &id, name)?)?;
@@ -193,6 +199,11 @@ pub(crate) fn new(name: &str, template: Template, out: &mut Out) -> Result<(), C
                 )?;
                 embedded::write_tree(&dir.join(SDK_COPY), &["crates/"])?;
             }
+            Template::Js => write(
+                &dir,
+                "logic.js",
+                &embedded_text("examples/counter-js/logic.js")?,
+            )?,
         }
         write(&dir, ".gitignore", "target/\n*.sfpkg\n")?;
         write(&dir, "README.md", &readme(name, &id, template))
@@ -209,6 +220,7 @@ pub(crate) fn new(name: &str, template: Template, out: &mut Out) -> Result<(), C
         match template {
             Template::Wat => "wat",
             Template::Rust => "rust",
+            Template::Js => "js",
         },
         dir.display()
     ));

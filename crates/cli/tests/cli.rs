@@ -671,6 +671,8 @@ fn the_demo_runs_end_to_end_and_cleans_up() {
     );
     for seen in [
         "Count: 3",
+        "Count: 2",
+        "js@1",
         "granted (answered by the policy file)",
         "Hello, Ada!",
         "1 note on the service",

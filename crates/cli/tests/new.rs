@@ -47,6 +47,7 @@ fn each_template_packs_installs_and_runs_as_it_is() {
     for (name, template, tap, shows) in [
         ("my-app", "wat", "Tap me", "Taps: 1"),
         ("my-rust-app", "rust", "+1", "Count: 1"),
+        ("my-js-app", "js", "+1", "Count: 1"),
     ] {
         let made = ok(dir, &["--json", "new", name, "--template", template]);
         let made: serde_json::Value = serde_json::from_str(&made).unwrap();
@@ -57,6 +58,12 @@ fn each_template_packs_installs_and_runs_as_it_is() {
         }
         let readme = std::fs::read_to_string(dir.join(name).join("README.md")).unwrap();
         assert!(readme.contains(&id), "{readme}");
+        if template == "js" {
+            let logic = std::fs::read_to_string(dir.join(name).join("logic.js")).unwrap();
+            assert!(logic.contains("Page({"), "{logic}");
+            let manifest = std::fs::read_to_string(dir.join(name).join("manifest.toml")).unwrap();
+            assert!(manifest.contains("runtime = \"js@1\""), "{manifest}");
+        }
         if template == "rust" {
             let cargo = std::fs::read_to_string(dir.join(name).join("Cargo.toml")).unwrap();
             assert!(

@@ -74,7 +74,15 @@ pub struct AppContext {
     /// Where the layers serving the app report what it does ([`Watch::none`] when nothing
     /// watches).
     pub monitor: Watch,
+    /// The script files an engine guest runs for the app (a `runtime = "js@1"` app's
+    /// `logic.js`, by package path), served to it by the `app.source` API; `None` for an app
+    /// whose package carries its own logic module.
+    pub sources: Option<Arc<Sources>>,
 }
+
+/// An app's script sources by package path (see [`AppContext::sources`]): UTF-8, checked
+/// by the validator at install.
+pub type Sources = std::collections::BTreeMap<String, Arc<str>>;
 
 /// The one door every call from a mini-app goes through.
 ///

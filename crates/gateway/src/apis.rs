@@ -14,6 +14,9 @@ pub const MAX_RESPONSE_BYTES: usize = 64 << 10;
 pub const MAX_RANDOM_BYTES: usize = 1024;
 /// Longest `log` message kept, in bytes; longer ones are cut.
 pub const MAX_LOG_BYTES: usize = 4096;
+/// Most characters of source one `app.source` call returns (escaped as JSON, at most six
+/// bytes each: the answer stays under [`MAX_RESPONSE_BYTES`]).
+pub const MAX_SOURCE_CHARS: usize = 8192;
 
 /// One API: its name and the capability it needs (`None`: every app may call it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +39,14 @@ pub const APIS: &[ApiSpec] = &[
     },
     ApiSpec {
         name: "log",
+        capability: None,
+    },
+    ApiSpec {
+        name: "app.limits",
+        capability: None,
+    },
+    ApiSpec {
+        name: "app.source",
         capability: None,
     },
     ApiSpec {
@@ -143,6 +154,9 @@ pub(crate) fn builtin(
         }
         "random.bytes" => random(request, response),
         "log" => log(app, request, response),
+        "app.limits" => serde_json::to_writer(&mut *response, &app.limits)
+            .map_err(|_| ApiError::new(ErrorCode::Internal, "the limits did not encode")),
+        "app.source" => source(app, request, response),
         _ => return None,
     })
 }
@@ -160,6 +174,43 @@ fn random(request: &[u8], response: &mut Vec<u8>) -> Result<(), ApiError> {
         .map_err(|_| ApiError::new(ErrorCode::Internal, "the system random generator failed"))?;
     response.extend_from_slice(format!("{{\"hex\":\"{}\"}}", hex::encode(bytes)).as_bytes());
     Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceRequest {
+    path: String,
+    #[serde(default)]
+    offset: usize,
+}
+
+/// `app.source`: up to [`MAX_SOURCE_CHARS`] characters of one of the app's scripts from byte
+/// `offset` (a character boundary), and where the next chunk starts (`null` at the end).
+fn source(app: &AppContext, request: &[u8], response: &mut Vec<u8>) -> Result<(), ApiError> {
+    let req: SourceRequest = json(request)?;
+    let Some(text) = app.sources.as_ref().and_then(|s| s.get(&req.path)) else {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!(
+                "this app has no script {:?} (app.source serves a runtime = \"js@1\" app's logic.js)",
+                req.path.chars().take(100).collect::<String>()
+            ),
+        ));
+    };
+    let rest = text
+        .get(req.offset..)
+        .ok_or_else(|| bad("offset is past the end of the script or inside a character"))?;
+    let end = rest
+        .char_indices()
+        .nth(MAX_SOURCE_CHARS)
+        .map_or(rest.len(), |(i, _)| i);
+    let (chunk, next) = rest.split_at(end);
+    let next = (!next.is_empty()).then_some(req.offset + end);
+    serde_json::to_writer(
+        &mut *response,
+        &serde_json::json!({"text": chunk, "next": next, "size": text.len()}),
+    )
+    .map_err(|_| ApiError::new(ErrorCode::Internal, "the source did not encode"))
 }
 
 fn log(app: &AppContext, request: &[u8], response: &mut Vec<u8>) -> Result<(), ApiError> {

@@ -179,7 +179,9 @@ impl GatewayBuilder {
                 None => None,
             };
             let handler = match spec.name {
-                "clock.now" | "random.bytes" | "log" => Handler::Builtin,
+                "clock.now" | "random.bytes" | "log" | "app.limits" | "app.source" => {
+                    Handler::Builtin
+                }
                 "capability.request" => Handler::Request,
                 "capability.list" => Handler::List,
                 _ => Handler::Unavailable,

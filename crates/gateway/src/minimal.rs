@@ -89,6 +89,7 @@ mod tests {
                         .collect(),
                     limits: Default::default(),
                     monitor: Default::default(),
+                    sources: None,
                 },
                 EventSender::none(),
             )

@@ -98,6 +98,7 @@ fn context(declared: &[&str]) -> AppContext {
             .collect(),
         limits: Default::default(),
         monitor: Default::default(),
+        sources: None,
     }
 }
 
@@ -700,6 +701,7 @@ fn the_monitor_sees_calls_and_the_gateways_refusals_not_an_apis_own_answers() {
     let seen = Arc::new(Seen::default());
     let ctx = AppContext {
         monitor: sandframe_core::Watch::new(seen.clone()),
+        sources: None,
         ..context(&[])
     };
     let mut s = gw.open(&ctx, EventSender::none()).unwrap();

@@ -426,7 +426,11 @@ impl HostBuilder {
             state,
             storage_key: keys.storage,
             trust: std::sync::RwLock::new(self.trust),
-            validator: std::sync::RwLock::new(self.validator),
+            // Every host carries the JS engine its runtime runs js@1 apps on.
+            validator: std::sync::RwLock::new(
+                self.validator
+                    .with_js_engine(sandframe_runtime::js::JS_ENGINE),
+            ),
             followed: self.followed.map(Mutex::new),
             applied: Mutex::new(sandframe_gateway::StateHead::default()),
             last_revalidate_ms: AtomicU64::new(0),

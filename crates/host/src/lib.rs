@@ -106,7 +106,7 @@ pub use sandframe_package::{PackageError, PublicKey, SecretKey, TrustStore};
 pub use sandframe_render::{
     HtmlSurface, RecordingSurface, RenderError, TextSurface, identity_text, terminal_text,
 };
-pub use sandframe_runtime::{RuntimeConfig, RuntimeError};
+pub use sandframe_runtime::{RuntimeConfig, RuntimeError, js::JS_ENGINE};
 pub use sandframe_storage::{
     DiskStorage, FileKeySource, KeySource, MemoryKeySource, Resealed, StorageConfig,
 };

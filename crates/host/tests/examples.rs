@@ -14,9 +14,19 @@ use sandframe_testkit::{example, tap};
 
 #[test]
 fn the_counter_counts_remembers_and_resets() {
+    counts_remembers_and_resets("counter");
+}
+
+#[test]
+fn the_js_counter_counts_remembers_and_resets_as_the_rust_one_does() {
+    counts_remembers_and_resets("counter-js");
+}
+
+/// The counter's behaviour, whichever language `example` is written in.
+fn counts_remembers_and_resets(example_name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let h = common::host_in(dir.path().join("home")).build().unwrap();
-    let installed = h.install(&example("counter")).unwrap();
+    let installed = h.install(&example(example_name)).unwrap();
     let app = installed.app;
     assert_eq!(h.launch(&app).unwrap(), 0);
     let count = |h: &Host| {
@@ -70,6 +80,16 @@ impl sandframe_host::Api for Profile {
 
 #[test]
 fn the_profile_app_asks_and_shows_the_answer() {
+    asks_and_shows_the_answer("profile");
+}
+
+#[test]
+fn the_js_profile_app_asks_and_shows_the_answer_as_the_rust_one_does() {
+    asks_and_shows_the_answer("profile-js");
+}
+
+/// The profile app's behaviour, whichever language `example` is written in.
+fn asks_and_shows_the_answer(example_name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let h = common::host_in(dir.path().join("home"))
         .consent(std::sync::Arc::new(Yes))
@@ -80,7 +100,7 @@ fn the_profile_app_asks_and_shows_the_answer() {
         )
         .build()
         .unwrap();
-    let app = h.install(&example("profile")).unwrap().app;
+    let app = h.install(&example(example_name)).unwrap().app;
     assert_eq!(h.launch(&app).unwrap(), 0);
     let html = |h: &Host| h.html(&app).unwrap().unwrap();
     assert!(html(&h).contains("Tap to ask"), "{}", html(&h));

@@ -28,6 +28,7 @@ fn context() -> AppContext {
         declared: Vec::new(),
         limits: Default::default(),
         monitor: Watch::none(),
+        sources: None,
     }
 }
 

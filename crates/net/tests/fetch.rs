@@ -91,6 +91,7 @@ fn context(scope: &[OriginPattern]) -> AppContext {
         }],
         limits: Default::default(),
         monitor: Watch::none(),
+        sources: None,
     }
 }
 

@@ -63,9 +63,22 @@ pub enum PackageError {
     /// The package has no `logic.wasm`.
     #[error("package has no logic.wasm; add logic.wasm, logic.wat or a Rust crate to the source")]
     MissingLogic,
-    /// A file outside the allowed layout (`logic.wasm`, `views/*.xml`, `assets/**`).
+    /// A `runtime = "js@1"` package without `logic.js`, or one carrying a `logic.wasm` too
+    /// (or a wasm package carrying `logic.js`).
+    #[error("{0}")]
+    WrongLogic(String),
+    /// A script (`logic.js`) that is not UTF-8 or is over [`crate::limits::MAX_SCRIPT_BYTES`].
+    #[error("{path}: {reason}")]
+    BadScript {
+        /// The file.
+        path: String,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
+    /// A file outside the allowed layout (`logic.wasm` or `logic.js`, `views/*.xml`,
+    /// `assets/**`).
     #[error(
-        "unexpected file {path:?}: a package holds only logic.wasm, views/<name>.xml and assets/**"
+        "unexpected file {path:?}: a package holds only logic.wasm (or logic.js), views/<name>.xml and assets/**"
     )]
     UnexpectedFile {
         /// The file.

@@ -54,7 +54,7 @@ pub use error::{PackageError, exit};
 pub use keys::{
     PUBLIC_KEY_LABEL, PublicKey, SECRET_KEY_LABEL, SecretKey, TrustStore, write_key_pair,
 };
-pub use manifest::{DeclaredCapability, Manifest};
+pub use manifest::{AppRuntime, DeclaredCapability, Manifest};
 pub use path::PackagePath;
 
 use container::{WireBody, WireFile};
@@ -274,9 +274,7 @@ impl Package {
         }
 
         let manifest = Manifest::parse(wire.manifest)?;
-        if !files.keys().any(|p| p.as_str() == PackagePath::LOGIC) {
-            return Err(PackageError::MissingLogic);
-        }
+        check_logic(&manifest, &files)?;
         for view in manifest.views() {
             if !files.keys().any(|p| p.view_name() == Some(view.as_str())) {
                 return Err(PackageError::ViewMissing { view: view.clone() });
@@ -336,9 +334,15 @@ impl Package {
     pub fn digest(&self) -> Digest {
         self.digest
     }
-    /// The logic module's bytes.
+    /// The logic module's bytes (empty for a `runtime = "js@1"` package, whose logic is
+    /// [`Package::script`] run by the host's JavaScript engine).
     pub fn logic(&self) -> &[u8] {
         self.file(PackagePath::LOGIC).unwrap_or_default()
+    }
+    /// A `runtime = "js@1"` package's `logic.js` (UTF-8, checked by [`Package::parse`]).
+    pub fn script(&self) -> Option<&str> {
+        self.file(PackagePath::LOGIC_JS)
+            .and_then(|b| std::str::from_utf8(b).ok())
     }
     /// The bytes of the file at `path`, if present.
     pub fn file(&self, path: &str) -> Option<&[u8]> {
@@ -388,6 +392,58 @@ impl fmt::Debug for Package {
             .field("files", &self.files.len())
             .finish()
     }
+}
+
+/// The logic file the manifest's runtime runs is there, the other is not, and a script is
+/// UTF-8 and under its cap.
+fn check_logic(
+    manifest: &Manifest,
+    files: &BTreeMap<PackagePath, Vec<u8>>,
+) -> Result<(), PackageError> {
+    let has = |p: &str| files.keys().any(|k| k.as_str() == p);
+    match manifest.runtime() {
+        AppRuntime::Wasm => {
+            if has(PackagePath::LOGIC_JS) {
+                return Err(PackageError::WrongLogic(
+                    "the package carries logic.js but its manifest does not say runtime = \"js@1\"; add it, or remove logic.js".into(),
+                ));
+            }
+            if !has(PackagePath::LOGIC) {
+                return Err(PackageError::MissingLogic);
+            }
+        }
+        AppRuntime::Js1 => {
+            if has(PackagePath::LOGIC) {
+                return Err(PackageError::WrongLogic(
+                    "a runtime = \"js@1\" package runs logic.js on the host's engine and carries no logic.wasm; remove logic.wasm".into(),
+                ));
+            }
+            let Some(script) = files
+                .iter()
+                .find(|(k, _)| k.as_str() == PackagePath::LOGIC_JS)
+                .map(|(_, v)| v)
+            else {
+                return Err(PackageError::WrongLogic(
+                    "a runtime = \"js@1\" package has no logic.js; add the app's script as logic.js".into(),
+                ));
+            };
+            let bad = |reason: String| PackageError::BadScript {
+                path: PackagePath::LOGIC_JS.into(),
+                reason,
+            };
+            if script.len() > limits::MAX_SCRIPT_BYTES {
+                return Err(bad(format!(
+                    "{} bytes; a script is at most {} bytes (bundle and minify it)",
+                    script.len(),
+                    limits::MAX_SCRIPT_BYTES
+                )));
+            }
+            if let Err(e) = std::str::from_utf8(script) {
+                return Err(bad(format!("not UTF-8 ({e}); save it as UTF-8")));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

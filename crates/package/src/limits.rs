@@ -31,3 +31,6 @@ pub const MAX_DESCRIPTION_CHARS: usize = 1024;
 pub const MAX_REASON_CHARS: usize = 256;
 /// Deepest bracket nesting accepted in `manifest.toml` (checked before the TOML parser runs).
 pub const MAX_MANIFEST_NESTING: usize = 16;
+/// Largest `logic.js`, in bytes (1 MiB). The host never parses it natively: the JS engine
+/// parses it inside the sandbox, under fuel and QuickJS's stack limit.
+pub const MAX_SCRIPT_BYTES: usize = 1 << 20;

@@ -18,6 +18,8 @@ use crate::limits::{
 /// version = "1.0.0"
 /// description = "Counts taps."      # optional
 /// views = ["index"]                 # views/index.xml; the first is the entry view
+/// runtime = "js@1"                  # optional: logic.js run by the host's JavaScript engine
+///                                   # (the default, "wasm", runs the package's logic.wasm)
 ///
 /// [[capabilities]]
 /// name = "storage:local"
@@ -44,6 +46,39 @@ pub struct Manifest {
     capabilities: Vec<DeclaredCapability>,
     limits: Limits,
     views: Vec<String>,
+    runtime: AppRuntime,
+}
+
+/// What runs an app's logic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[non_exhaustive]
+pub enum AppRuntime {
+    /// The package's own `logic.wasm` (`runtime = "wasm"`, the default).
+    #[default]
+    #[serde(rename = "wasm")]
+    Wasm,
+    /// The package's `logic.js`, run by the JavaScript engine the host carries
+    /// (`runtime = "js@1"`).
+    #[serde(rename = "js@1")]
+    Js1,
+}
+
+impl AppRuntime {
+    /// The package file holding the logic this runtime runs.
+    pub fn logic_file(self) -> &'static str {
+        match self {
+            AppRuntime::Wasm => crate::PackagePath::LOGIC,
+            AppRuntime::Js1 => crate::PackagePath::LOGIC_JS,
+        }
+    }
+
+    /// The name a manifest writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppRuntime::Wasm => "wasm",
+            AppRuntime::Js1 => "js@1",
+        }
+    }
 }
 
 /// A capability the manifest declares, with the reason shown to the person asked.
@@ -82,6 +117,8 @@ struct RawManifest {
     #[serde(default)]
     limits: Limits,
     views: Vec<String>,
+    #[serde(default)]
+    runtime: AppRuntime,
 }
 
 #[derive(Deserialize)]
@@ -181,6 +218,7 @@ impl Manifest {
             capabilities,
             limits: raw.limits,
             views: raw.views,
+            runtime: raw.runtime,
         })
     }
 
@@ -217,6 +255,10 @@ impl Manifest {
     /// The view names, entry view first.
     pub fn views(&self) -> &[String] {
         &self.views
+    }
+    /// What runs the app's logic.
+    pub fn runtime(&self) -> AppRuntime {
+        self.runtime
     }
 }
 

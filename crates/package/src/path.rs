@@ -18,6 +18,8 @@ pub struct PackagePath(String);
 impl PackagePath {
     /// The path of the logic module.
     pub const LOGIC: &'static str = "logic.wasm";
+    /// The path of a `runtime = "js@1"` app's script.
+    pub const LOGIC_JS: &'static str = "logic.js";
 
     /// Parses and checks a package path.
     ///
@@ -73,9 +75,11 @@ impl PackagePath {
         (!name.contains('/')).then_some(name)
     }
 
-    /// Whether the layout allows this path: `logic.wasm`, `views/<name>.xml` or `assets/**`.
+    /// Whether the layout allows this path: `logic.wasm`, `logic.js`, `views/<name>.xml` or
+    /// `assets/**`.
     pub fn in_layout(&self) -> bool {
         self.0 == Self::LOGIC
+            || self.0 == Self::LOGIC_JS
             || self.view_name().is_some()
             || self
                 .0

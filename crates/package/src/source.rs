@@ -5,6 +5,7 @@
 //! ```text
 //! manifest.toml
 //! logic.wasm | logic.wat | Cargo.toml (a Rust crate built for wasm32-unknown-unknown)
+//!   | logic.js (with runtime = "js@1" in the manifest: run by the host's JS engine)
 //! views/<name>.xml
 //! assets/**            (optional)
 //! ```
@@ -52,31 +53,62 @@ pub fn read_dir(dir: &Path) -> Result<PackageContents, PackageError> {
     let wasm = dir.join("logic.wasm");
     let wat = dir.join("logic.wat");
     let cargo = dir.join("Cargo.toml");
+    let js = dir.join(PackagePath::LOGIC_JS);
     let mut present: Vec<&str> = Vec::new();
     for (path, name) in [
         (&wasm, "logic.wasm"),
         (&wat, "logic.wat"),
         (&cargo, "Cargo.toml"),
+        (&js, PackagePath::LOGIC_JS),
     ] {
         if kind(path)?.is_some() {
             present.push(name);
         }
     }
+    let js_app = manifest.runtime() == crate::AppRuntime::Js1;
+    if js_app != (present == [PackagePath::LOGIC_JS]) {
+        return Err(source_err(if js_app {
+            format!(
+                "runtime = \"js@1\" runs logic.js, and only it; found {}",
+                if present.is_empty() {
+                    "no logic".into()
+                } else {
+                    present.join(", ")
+                }
+            )
+        } else if present.contains(&PackagePath::LOGIC_JS) {
+            "logic.js is run only with runtime = \"js@1\" in manifest.toml; add it, or remove logic.js".into()
+        } else if present.is_empty() {
+            "no logic: add logic.wasm, logic.wat, a Rust crate (Cargo.toml), or logic.js with runtime = \"js@1\"".into()
+        } else {
+            format!(
+                "more than one logic source ({}); keep exactly one",
+                present.join(", ")
+            )
+        }));
+    }
+    if js_app {
+        let script = read_file(&js, crate::limits::MAX_SCRIPT_BYTES)?;
+        contents.add_file(PackagePath::LOGIC_JS, script)?;
+    }
     let logic = match present.as_slice() {
-        ["logic.wasm"] => read_file(&wasm, MAX_PACKAGE_BYTES)?,
+        [_] if js_app => None,
+        ["logic.wasm"] => Some(read_file(&wasm, MAX_PACKAGE_BYTES)?),
         ["logic.wat"] => {
             let text = read_file(&wat, MAX_PACKAGE_BYTES)?;
-            wat::parse_bytes(&text)
-                .map_err(|e| PackageError::Wat(e.to_string()))?
-                .into_owned()
+            Some(
+                wat::parse_bytes(&text)
+                    .map_err(|e| PackageError::Wat(e.to_string()))?
+                    .into_owned(),
+            )
         }
-        ["Cargo.toml"] => build_rust(
+        ["Cargo.toml"] => Some(build_rust(
             dir,
             manifest
                 .limits()
                 .memory_pages
                 .unwrap_or(DEFAULT_RUST_MEMORY_PAGES),
-        )?,
+        )?),
         [] => {
             return Err(source_err(
                 "no logic: add logic.wasm, logic.wat or a Rust crate (Cargo.toml)".into(),
@@ -89,7 +121,9 @@ pub fn read_dir(dir: &Path) -> Result<PackageContents, PackageError> {
             )));
         }
     };
-    contents.add_file(PackagePath::LOGIC, logic)?;
+    if let Some(logic) = logic {
+        contents.add_file(PackagePath::LOGIC, logic)?;
+    }
 
     let views = dir.join("views");
     if top_dir(&views)? {

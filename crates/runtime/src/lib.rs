@@ -31,6 +31,7 @@
 // (with the thread CPU clock it reads, through libc). Each block has a SAFETY comment.
 #![allow(unsafe_code)]
 
+pub mod js;
 mod metering;
 mod pool;
 pub mod price;
@@ -87,7 +88,10 @@ pub const DEFAULT_FUEL_PER_LIFETIME: u64 = 1_000_000_000_000;
 pub const DEFAULT_EVENT_DEADLINE: std::time::Duration =
     std::time::Duration::from_millis(if cfg!(debug_assertions) { 90 } else { 9 });
 /// Default wasm stack, in bytes (rustc's guests keep their own shadow stack in memory).
-pub const DEFAULT_STACK_BYTES: usize = 512 << 10;
+/// 4 MiB: the JS engine's deepest recursion (a deep `JSON.parse`) needs 1 to 2 MiB of it
+/// before QuickJS's own stack check throws a `RangeError` (`js::JS_ENGINE`); stacks are
+/// pooled per thread, not per app, and touched only as deep as a call goes.
+pub const DEFAULT_STACK_BYTES: usize = 4 << 20;
 /// Longest API name a guest may pass.
 pub const MAX_API_BYTES: u32 = 64;
 /// Largest request a guest may pass.
@@ -125,6 +129,11 @@ pub struct RuntimeConfig {
     pub fuel_per_lifetime: u64,
     /// Wasm stack size, in bytes.
     pub stack_bytes: usize,
+    /// Fuel per event (and per `sf_init`) of a `runtime = "js@1"` app, unless its manifest
+    /// asks for less ([`js::DEFAULT_JS_FUEL_PER_EVENT`]).
+    pub js_fuel_per_event: u64,
+    /// CPU time one event of a JS app may use ([`js::DEFAULT_JS_EVENT_DEADLINE`]).
+    pub js_event_deadline: std::time::Duration,
     /// CPU time one event (and `sf_init`) may use on its logic thread, host calls included,
     /// before the app is stopped as [`TrapKind::DeadlineExceeded`]; wall time on platforms
     /// without a thread CPU clock (Linux has one). Checked by a watchdog thread to within
@@ -141,6 +150,8 @@ impl Default for RuntimeConfig {
             fuel_per_lifetime: DEFAULT_FUEL_PER_LIFETIME,
             stack_bytes: DEFAULT_STACK_BYTES,
             event_deadline: DEFAULT_EVENT_DEADLINE,
+            js_fuel_per_event: js::DEFAULT_JS_FUEL_PER_EVENT,
+            js_event_deadline: js::DEFAULT_JS_EVENT_DEADLINE,
         }
     }
 }
@@ -237,6 +248,8 @@ pub struct Runtime {
     loaded: Mutex<HashMap<String, Module>>,
     clock: quanta::Clock,
     watchdog: Arc<Watchdog>,
+    /// Whether [`js::JS_ENGINE`] matched its pinned digest (hashed at the first JS app).
+    engine_checked: std::sync::OnceLock<bool>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -253,6 +266,7 @@ pub struct Prepared {
     module: Module,
     context: AppContext,
     fuel_per_event: u64,
+    deadline: std::time::Duration,
 }
 
 impl Prepared {
@@ -293,6 +307,7 @@ impl Runtime {
             loaded: Mutex::new(HashMap::new()),
             clock: quanta::Clock::new(),
             watchdog: Arc::new(Watchdog::default()),
+            engine_checked: std::sync::OnceLock::new(),
         }
     }
 
@@ -333,12 +348,26 @@ impl Runtime {
     /// # Errors
     /// [`RuntimeError::Compile`] if the module does not compile.
     pub fn prepare(&self, package: &VerifiedPackage) -> Result<Prepared, RuntimeError> {
-        let key = self.artifact_key(package.package().logic());
+        let manifest = package.package().manifest();
+        let js = manifest.runtime() == sandframe_package::AppRuntime::Js1;
+        let logic = if js {
+            // Checked once per runtime: the pinned engine or nothing.
+            if !*self.engine_checked.get_or_init(js::engine_is_pinned) {
+                return Err(RuntimeError::Internal(format!(
+                    "the JS engine this build carries is not the pinned one (blake3 {}); rebuild sandframe-runtime from a clean checkout",
+                    js::JS_ENGINE_DIGEST
+                )));
+            }
+            js::JS_ENGINE
+        } else {
+            package.package().logic()
+        };
+        let key = self.artifact_key(logic);
         let memo = self.loaded.lock().ok().and_then(|m| m.get(&key).cloned());
         let module = match memo.or_else(|| self.load(&key)) {
             Some(module) => module,
             None => {
-                let mut record = self.compile(package.package().logic())?;
+                let mut record = self.compile(logic)?;
                 let mac = self.mac(&key, &record);
                 record.extend_from_slice(mac.as_bytes());
                 self.artifacts.put(&key, &record);
@@ -353,17 +382,32 @@ impl Runtime {
         if let Ok(mut m) = self.loaded.lock() {
             m.entry(key).or_insert_with(|| module.clone());
         }
-        let manifest = package.package().manifest();
+        let (fuel_cap, deadline) = if js {
+            (self.config.js_fuel_per_event, self.config.js_event_deadline)
+        } else {
+            (self.config.fuel_per_event, self.config.event_deadline)
+        };
+        let sources = js.then(|| {
+            let mut files = sandframe_core::Sources::new();
+            if let Some(script) = package.package().script() {
+                files.insert(
+                    sandframe_package::PackagePath::LOGIC_JS.to_owned(),
+                    Arc::from(script),
+                );
+            }
+            Arc::new(files)
+        });
         let caps = Limits {
             memory_pages: Some(self.config.memory_pages),
-            fuel_per_event: Some(self.config.fuel_per_event),
+            fuel_per_event: Some(fuel_cap),
             storage_quota_bytes: None,
             fetch_timeout_ms: None,
         };
         let limits = manifest.limits().clamp_to(&caps);
         Ok(Prepared {
             module,
-            fuel_per_event: limits.fuel_per_event.unwrap_or(self.config.fuel_per_event),
+            fuel_per_event: limits.fuel_per_event.unwrap_or(fuel_cap),
+            deadline,
             context: AppContext {
                 app: manifest.id().clone(),
                 name: manifest.name().to_owned(),
@@ -379,6 +423,7 @@ impl Runtime {
                     .collect(),
                 limits,
                 monitor: sandframe_core::Watch::none(),
+                sources,
             },
         })
     }
@@ -537,7 +582,7 @@ impl Runtime {
             stopped: None,
             terminator,
             watchdog: Arc::clone(&self.watchdog),
-            deadline: self.config.event_deadline,
+            deadline: prepared.deadline,
         };
         // An initial memory beyond the first MiB is touched now, so the kernel's zeroing of
         // its pages happens here, at launch, and is paid from sf_init's budget at the grow

@@ -93,6 +93,8 @@ pub mod codes {
     pub const PINNED_ELSEWHERE: &str = "SF-V006";
     /// The manifest declares a capability the host does not know.
     pub const UNKNOWN_CAPABILITY: &str = "SF-V201";
+    /// The manifest's `runtime` is one this host carries no engine for.
+    pub const NO_ENGINE: &str = "SF-V203";
     /// A view template is larger than its cap.
     pub const VIEW_TOO_LARGE: &str = "SF-V301";
     /// A listed view template is missing.
@@ -321,6 +323,11 @@ pub struct Validator {
     scanner: Scanner,
     definitions_key: Option<PublicKey>,
     checks: Vec<Box<dyn Check>>,
+    /// The JavaScript engine module a `runtime = "js@1"` app runs on, if the host has one.
+    js_engine: Option<&'static [u8]>,
+    /// The engine's static-analysis findings, by the memory limit they were made under (the
+    /// engine is the same for every JS app: analysed once per limit).
+    js_findings: std::sync::Mutex<BTreeMap<u64, Vec<Finding>>>,
 }
 
 impl Default for Validator {
@@ -366,7 +373,18 @@ impl Validator {
             builtin,
             definitions_key: None,
             checks: Vec::new(),
+            js_engine: None,
+            js_findings: std::sync::Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Lets `runtime = "js@1"` apps install: `engine` is the JavaScript engine module they run
+    /// on (the runtime's `js::JS_ENGINE`). It passes the same static analysis as any logic
+    /// module, under each app's memory limit; the app's `logic.js` is scanned with the
+    /// security definitions' byte patterns.
+    pub fn with_js_engine(mut self, engine: &'static [u8]) -> Validator {
+        self.js_engine = Some(engine);
+        self
     }
 
     /// Replaces the caps (a host may lower them; raising them lengthens worst-case compile
@@ -471,7 +489,27 @@ impl Validator {
                 from_manifest: false,
             },
         };
-        report.extend(module::analyze(package.logic(), &self.caps, memory));
+        let js = manifest.runtime() == sandframe_package::AppRuntime::Js1;
+        if js {
+            match self.js_engine {
+                // The engine declares the host's cap (the runtime clamps it there); a JS app's
+                // own `memory_pages` bounds its QuickJS heap inside the instance.
+                Some(engine) => report.extend(self.engine_findings(
+                    engine,
+                    MemoryLimit {
+                        pages: self.caps.memory_pages,
+                        from_manifest: false,
+                    },
+                )),
+                None => report.push(Finding::error(
+                    codes::NO_ENGINE,
+                    Location::file("manifest.toml"),
+                    "runtime = \"js@1\" needs a host that carries the JavaScript engine; this one does not (the sandframe host does)",
+                )),
+            }
+        } else {
+            report.extend(module::analyze(package.logic(), &self.caps, memory));
+        }
 
         // 3. capabilities
         for declared in manifest.capabilities() {
@@ -516,7 +554,13 @@ impl Validator {
         }
 
         // 5. definitions
-        self.scan(package.logic(), &mut report);
+        if js {
+            if let Some(script) = package.script() {
+                self.scan_bytes(script.as_bytes(), Location::file("logic.js"), &mut report);
+            }
+        } else {
+            self.scan(package.logic(), &mut report);
+        }
 
         // 6. version policy
         let added_capabilities =
@@ -732,6 +776,23 @@ impl Validator {
     }
 
     /// Stage 5: blocked patterns in data and custom sections, blocked export names.
+    /// The engine's static-analysis findings under `memory`, computed once per limit.
+    fn engine_findings(&self, engine: &[u8], memory: MemoryLimit) -> Vec<Finding> {
+        let key = memory.pages;
+        if let Ok(cache) = self.js_findings.lock()
+            && let Some(found) = cache.get(&key)
+        {
+            return found.clone();
+        }
+        let mut report = Report::default();
+        report.extend(module::analyze(engine, &self.caps, memory));
+        let found = report.findings().to_vec();
+        if let Ok(mut cache) = self.js_findings.lock() {
+            cache.insert(key, found.clone());
+        }
+        found
+    }
+
     fn scan(&self, wasm: &[u8], report: &mut Report) {
         for payload in Parser::new(0).parse_all(wasm) {
             // An unparsable module was already reported by static analysis.

@@ -1,0 +1,386 @@
+//! Hostile JavaScript through the real host: `runtime = "js@1"` apps run on the engine the
+//! runtime carries (QuickJS in wasm), under the same sandbox, gateway and monitor as a wasm
+//! app, with a neighbour served throughout.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // a test: failing loudly is the point
+
+mod common;
+
+use sandframe_host::{AppId, Host};
+use sandframe_testkit::{example, tap};
+
+/// A signed `runtime = "js@1"` package for `app` with `source` as its logic.js; its view
+/// shows `{{out}}`.
+fn js_package(app: &str, source: &str) -> Vec<u8> {
+    let manifest = sandframe_testkit::manifest(
+        app,
+        "runtime = \"js@1\"\n[[capabilities]]\nname = \"ui:render\"\nreason = \"show it\"\n\n[[capabilities]]\nname = \"storage:local\"\nreason = \"keep it\"\n",
+    );
+    let mut c = sandframe_package::PackageContents::new(manifest.into_bytes());
+    c.add_file("logic.js", source.as_bytes().to_vec()).unwrap();
+    c.add_file(
+        "views/index.xml",
+        b"<view><text>[{{out}}]</text><button bind:tap=\"onTap\">Go</button></view>".to_vec(),
+    )
+    .unwrap();
+    c.sign(&sandframe_testkit::key()).unwrap()
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    host: Host,
+    neighbour: AppId,
+}
+
+fn world() -> World {
+    world_with(|b| b)
+}
+
+/// A host (one logic thread, so that the neighbour shares it with the hostile app) with the
+/// JS counter installed and launched as the neighbour.
+fn world_with(
+    tune: impl FnOnce(sandframe_host::HostBuilder) -> sandframe_host::HostBuilder,
+) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let host = tune(common::host_in(dir.path().join("home")).threads(1))
+        .build()
+        .unwrap();
+    let neighbour = host.install(&example("counter-js")).unwrap().app;
+    assert_eq!(host.launch(&neighbour).unwrap(), 0);
+    World {
+        _dir: dir,
+        host,
+        neighbour,
+    }
+}
+
+impl World {
+    /// Installs and launches `source` as `app`; what `sf_init` answered.
+    fn launch(&self, app: &str, source: &str) -> (AppId, i32) {
+        let id = self.host.install(&js_package(app, source)).unwrap().app;
+        let code = self.host.launch(&id).unwrap();
+        (id, code)
+    }
+
+    /// What the app's view shows between the brackets.
+    fn out(&self, app: &AppId) -> String {
+        let html = self.host.html(app).unwrap().unwrap_or_default();
+        let start = html.find('[').map_or(0, |i| i + 1);
+        let end = html.rfind(']').unwrap_or(html.len());
+        html.get(start..end).unwrap_or_default().to_owned()
+    }
+
+    /// The neighbour still counts, at once.
+    fn neighbour_is_served(&self) {
+        let before = self.out_count();
+        assert_eq!(
+            self.host
+                .surface_event(tap(&self.neighbour, vec![1]))
+                .unwrap(),
+            Some(0)
+        );
+        assert_eq!(self.out_count(), before + 1);
+    }
+
+    fn out_count(&self) -> u64 {
+        let html = self.host.html(&self.neighbour).unwrap().unwrap();
+        let at = html.find("Count: ").unwrap() + 7;
+        html[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap()
+    }
+
+    fn go(&self, app: &AppId) -> Result<i32, sandframe_host::HostError> {
+        self.host
+            .dispatch(app, br#"{"handler":"onTap","detail":{}}"#)
+    }
+}
+
+#[test]
+fn a_spinning_handler_is_stopped_and_its_neighbour_is_served() {
+    let w = world();
+    let (app, code) = w.launch("com.example.spin", "Page({ onTap() { while (true) {} } });");
+    assert_eq!(code, 0);
+    let e = w.go(&app).expect_err("the spinner ran to its end");
+    let text = e.to_string();
+    assert!(
+        text.contains("FuelExhausted") || text.contains("DeadlineExceeded"),
+        "stopped by its budget: {text}"
+    );
+    w.neighbour_is_served();
+    // A spinner in a Promise job is stopped the same way.
+    let (app, _) = w.launch(
+        "com.example.spinlater",
+        "Page({ onTap() { Promise.resolve().then(() => { for (;;) {} }) } });",
+    );
+    assert!(w.go(&app).is_err());
+    w.neighbour_is_served();
+}
+
+#[test]
+fn deep_recursion_json_and_regex_are_js_errors_not_traps() {
+    let w = world();
+    let (app, code) = w.launch(
+        "com.example.deep",
+        r#"
+        const tries = {
+          recursion() { const f = (n) => f(n + 1) + 1; return f(0); },
+          json() { return JSON.parse('['.repeat(100000)); },
+          regex() { return new RegExp('('.repeat(30000) + ')'.repeat(30000)).test('a'); },
+          getter() { const o = { get x() { return this.x; } }; return o.x; },
+          proxy() { const p = new Proxy({}, { get(t, k, r) { return r[k]; } }); return p.x; },
+        };
+        Page({
+          onTap() {
+            const out = Object.keys(tries).map((k) => {
+              try { tries[k](); return k + ':none'; } catch (e) { return k + ':' + e.name; }
+            });
+            this.setData({ out: out.join(',') });
+          },
+          onUncaught() { const f = () => f(); f(); },
+        });
+        "#,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(w.go(&app).unwrap(), 0, "each recursion was caught in JS");
+    let out = w.out(&app);
+    for k in ["recursion", "json", "getter", "proxy"] {
+        assert!(out.contains(&format!("{k}:RangeError")), "{k}: {out}");
+    }
+    assert!(out.contains("regex:SyntaxError"), "{out}");
+    // Uncaught, it is the handler's error (code 4), and the app lives on.
+    assert_eq!(
+        w.host
+            .dispatch(&app, br#"{"handler":"onUncaught","detail":{}}"#)
+            .unwrap(),
+        4
+    );
+    assert_eq!(w.go(&app).unwrap(), 0);
+    w.neighbour_is_served();
+}
+
+#[test]
+fn eval_every_function_constructor_and_import_are_refused() {
+    let w = world();
+    let (app, code) = w.launch(
+        "com.example.evil",
+        r#"
+        const attempts = {
+          eval: () => eval('1 + 1'),
+          indirectEval: () => (0, globalThis['ev' + 'al'])('1'),
+          Function: () => new Function('return 1')(),
+          protoConstructor: () => (function () {}).constructor('return 1')(),
+          async: () => Object.getPrototypeOf(async function () {}).constructor('return 1'),
+          generator: () => Object.getPrototypeOf(function* () {}).constructor('yield 1'),
+          asyncGenerator: () => Object.getPrototypeOf(async function* () {}).constructor('yield 1'),
+          reflect: () => Reflect.construct(Function, ['return 1'])(),
+        };
+        Page({
+          data: { out: '' },
+          onTap() {
+            const out = Object.keys(attempts).map((k) => {
+              try { attempts[k](); return k + ':ran'; } catch (e) { return k + ':' + e.name; }
+            });
+            out.push('instanceof:' + ((() => {}) instanceof Function));
+            out.push('setTimeout:' + typeof setTimeout);
+            this.setData({ out: out.join(',') });
+            import('./other.js').then(
+              () => this.setData({ out: this.data.out + ',import:ran' }),
+              (e) => this.setData({ out: this.data.out + ',import:refused' }),
+            );
+          },
+        });
+        "#,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(w.go(&app).unwrap(), 0);
+    let out = w.out(&app);
+    assert!(!out.contains(":ran"), "code from a string ran: {out}");
+    for k in [
+        "eval",
+        "indirectEval",
+        "Function",
+        "protoConstructor",
+        "async",
+        "generator",
+        "asyncGenerator",
+        "reflect",
+    ] {
+        assert!(out.contains(&format!("{k}:EvalError")), "{k}: {out}");
+    }
+    assert!(out.contains("instanceof:true"), "{out}");
+    assert!(out.contains("setTimeout:undefined"), "{out}");
+    assert!(out.contains("import:refused"), "{out}");
+}
+
+#[test]
+fn memory_bombs_are_js_errors_and_garbage_is_collected() {
+    let w = world();
+    let (app, code) = w.launch(
+        "com.example.bomb",
+        r#"
+        const tries = {
+          gigabyteString: () => 'x'.repeat(2 ** 30).length,
+          hugeBuffer: () => new Uint8Array(2 ** 31).length,
+          growingBuffers: () => { const a = []; for (;;) a.push(new Uint8Array(1 << 20)); },
+          doublingString: () => { let s = 'y'; for (;;) s = s + s; },
+        };
+        Page({
+          onTap() {
+            const out = Object.keys(tries).map((k) => {
+              try { tries[k](); return k + ':none'; } catch (e) { return k + ':' + e.name; }
+            });
+            this.setData({ out: out.join(',') });
+          },
+          onGarbage() {
+            let kept = 0;
+            for (let i = 0; i < 2000; i++) { const o = { a: [i, i + 1], b: 'z' + i, big: new Uint8Array(1 << 16) }; kept += o.a.length; }
+            this.setData({ out: 'garbage:' + kept });
+          },
+        });
+        "#,
+    );
+    assert_eq!(code, 0);
+    // Each bomb ends in a JS error (or, at worst, the event's budget): never the host.
+    match w.go(&app) {
+        Ok(0) => {
+            let out = w.out(&app);
+            for k in [
+                "gigabyteString",
+                "hugeBuffer",
+                "growingBuffers",
+                "doublingString",
+            ] {
+                assert!(
+                    out.contains(&format!("{k}:RangeError"))
+                        || out.contains(&format!("{k}:InternalError")),
+                    "{k}: {out}"
+                );
+            }
+            // Its memory came back: the app still allocates.
+            assert_eq!(
+                w.host
+                    .dispatch(&app, br#"{"handler":"onGarbage","detail":{}}"#)
+                    .unwrap(),
+                0
+            );
+            assert_eq!(w.out(&app), "garbage:4000");
+        }
+        other => panic!("a memory bomb was not a JS error: {other:?}"),
+    }
+    w.neighbour_is_served();
+}
+
+#[test]
+fn a_throwing_handler_is_an_app_error_and_the_app_lives_on() {
+    let w = world();
+    let (app, code) = w.launch(
+        "com.example.thrower",
+        r#"
+        Page({
+          data: { out: 'ready' },
+          onTap() { throw new TypeError('bad <b>input</b>'); },
+          async onLater() { await null; throw new Error('later'); },
+          onFine() { this.setData({ out: 'fine' }); },
+        });
+        "#,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(w.out(&app), "ready");
+    assert_eq!(w.go(&app).unwrap(), 4);
+    // An async handler's rejection nobody handles is an app error too.
+    assert_eq!(
+        w.host
+            .dispatch(&app, br#"{"handler":"onLater","detail":{}}"#)
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        w.host
+            .dispatch(&app, br#"{"handler":"onFine","detail":{}}"#)
+            .unwrap(),
+        0
+    );
+    assert_eq!(w.out(&app), "fine");
+    w.host.flush_audit().unwrap();
+    let failed = w
+        .host
+        .audit_records(Some(&app))
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "event" && r.outcome == "failed")
+        .count();
+    assert_eq!(failed, 2, "each failed handler is audited");
+}
+
+#[test]
+fn an_exception_in_on_launch_stops_the_app_cleanly() {
+    let w = world();
+    let (app, code) = w.launch(
+        "com.example.nolaunch",
+        "App({ onLaunch() { throw new Error('no config'); } }); Page({ onTap() { this.setData({ out: 'ran' }); } });",
+    );
+    assert_eq!(code, 4, "sf_init answers the app error");
+    // No handler of an app that did not start runs.
+    assert_eq!(w.go(&app).unwrap(), 4);
+    assert_ne!(w.out(&app), "ran");
+    w.neighbour_is_served();
+}
+
+#[test]
+fn promises_that_never_settle_or_never_end_are_bounded() {
+    let w = world();
+    let (app, code) = w.launch(
+        "com.example.promises",
+        r#"
+        Page({
+          onTap() { new Promise(() => {}); this.setData({ out: 'waiting' }); },
+          onChain() { const f = () => Promise.resolve().then(f); f(); },
+        });
+        "#,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        w.go(&app).unwrap(),
+        0,
+        "a promise that never settles costs nothing"
+    );
+    assert_eq!(w.out(&app), "waiting");
+    let e = w
+        .host
+        .dispatch(&app, br#"{"handler":"onChain","detail":{}}"#)
+        .expect_err("an endless chain ran to its end");
+    assert!(
+        e.to_string().contains("FuelExhausted") || e.to_string().contains("DeadlineExceeded"),
+        "{e}"
+    );
+    w.neighbour_is_served();
+}
+
+#[test]
+fn a_js_app_flooding_calls_is_stopped_by_the_monitor() {
+    let rules = sandframe_host::Rules {
+        max_rate_denials_per_window: 200,
+        ..sandframe_host::Rules::default()
+    };
+    let w = world_with(|b| b.rules(rules));
+    let (app, code) = w.launch(
+        "com.example.jsflood",
+        "Page({ onTap() { for (let i = 0; i < 5000; i++) { try { sf.call('clock.now') } catch (e) {} } } });",
+    );
+    assert_eq!(code, 0);
+    let e = w.go(&app).expect_err("the flood ran to its end");
+    assert!(
+        e.to_string().contains("Terminated"),
+        "stopped by the monitor: {e}"
+    );
+    w.neighbour_is_served();
+}
