@@ -92,7 +92,8 @@ enum Cmd {
     /// Run the benchmarks (criterion; each figure beside its baseline from the same run).
     Bench {
         /// One benchmark (install, compile_caps, runtime, runaway, launch, home, storage,
-        /// monitor, render, fetch, extism); all but extism when omitted.
+        /// monitor, render, fetch, js, js_density, handler_fuel, extism); all but extism when
+        /// omitted.
         name: Option<String>,
     },
     /// Rebuild the JavaScript engine guest (crates/js-engine) and put it where the runtime
@@ -301,9 +302,76 @@ fn run(cmd: Cmd, out: &mut impl Write) -> Result<(), Failure> {
 /// host clamps it lower for an app that asks for less.
 const JS_ENGINE_MAX_MEMORY: u64 = 16 << 20;
 
+/// Where the engine is built: always the same absolute path, since cargo's hashes of path
+/// packages (and so the order of the linked code) depend on where they sit.
+const JS_ENGINE_BUILD_DIR: &str = "/tmp/sandframe-js-engine-build";
+
+/// Copies `from` into `to`, leaving out `target/` directories.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), Failure> {
+    let io = |what: &Path, e: std::io::Error| env_failure(format!("{}: {e}", what.display()));
+    fs::create_dir_all(to).map_err(|e| io(to, e))?;
+    for entry in fs::read_dir(from).map_err(|e| io(from, e))? {
+        let entry = entry.map_err(|e| io(from, e))?;
+        let path = entry.path();
+        let dest = to.join(entry.file_name());
+        let kind = entry.file_type().map_err(|e| io(&path, e))?;
+        if kind.is_dir() {
+            if entry.file_name() != "target" {
+                copy_tree(&path, &dest)?;
+            }
+        } else if kind.is_file() {
+            fs::copy(&path, &dest).map_err(|e| io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The engine's sources (it, the SDK and the contracts crate, and the workspace manifest
+/// they inherit from, trimmed to those two) copied to [`JS_ENGINE_BUILD_DIR`]; the engine's
+/// directory there.
+fn stage_js_engine(root: &Path) -> Result<PathBuf, Failure> {
+    let stage = PathBuf::from(JS_ENGINE_BUILD_DIR);
+    let keep_target = stage.join("crates/js-engine/target");
+    // Sources are replaced; the build cache is kept.
+    for dir in ["crates/core", "crates/sdk"] {
+        let _ = fs::remove_dir_all(stage.join(dir));
+        copy_tree(&root.join(dir), &stage.join(dir))?;
+    }
+    for sub in ["src", "types"] {
+        let _ = fs::remove_dir_all(stage.join("crates/js-engine").join(sub));
+    }
+    fs::create_dir_all(&keep_target)
+        .map_err(|e| env_failure(format!("{}: {e}", keep_target.display())))?;
+    copy_tree(
+        &root.join("crates/js-engine"),
+        &stage.join("crates/js-engine"),
+    )?;
+    let manifest = fs::read_to_string(root.join("Cargo.toml"))
+        .map_err(|e| env_failure(format!("Cargo.toml: {e}")))?;
+    let trimmed: String = manifest
+        .lines()
+        .filter(|l| {
+            !l.starts_with("sandframe-")
+                || l.starts_with("sandframe-core ")
+                || l.starts_with("sandframe-sdk ")
+        })
+        .map(|l| {
+            if l.starts_with("members = ") {
+                "members = [\"crates/core\", \"crates/sdk\"]"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    fs::write(stage.join("Cargo.toml"), trimmed + "\n")
+        .map_err(|e| env_failure(format!("{}: {e}", stage.display())))?;
+    Ok(stage.join("crates/js-engine"))
+}
+
 fn js_engine(check: bool, out: &mut impl Write) -> Result<(), Failure> {
     let root = repo_root();
-    let crate_dir = root.join("crates/js-engine");
+    let crate_dir = stage_js_engine(&root)?;
     let checked_in = root.join("crates/runtime/js/engine.wasm");
     let record = root.join("crates/runtime/js/engine.toml");
     let cc = std::env::var("CC_wasm32_unknown_unknown").unwrap_or_else(|_| "clang".into());
@@ -328,17 +396,18 @@ fn js_engine(check: bool, out: &mut impl Write) -> Result<(), Failure> {
     // Paths are remapped so that the bytes do not depend on where the repository or cargo's
     // registry sit; the memory maximum is the one the validator expects.
     let rustflags = format!(
-        "-C link-arg=--max-memory={JS_ENGINE_MAX_MEMORY} --remap-path-prefix={}=/sandframe --remap-path-prefix={}=/cargo",
-        root.display(),
+        "-C link-arg=--max-memory={JS_ENGINE_MAX_MEMORY} --remap-path-prefix={JS_ENGINE_BUILD_DIR}=/sandframe --remap-path-prefix={}=/cargo",
         cargo_home.display()
     );
     let cflags = format!(
-        "-ffile-prefix-map={}=/sandframe -ffile-prefix-map={}=/cargo",
-        root.display(),
+        "-ffile-prefix-map={JS_ENGINE_BUILD_DIR}=/sandframe -ffile-prefix-map={}=/cargo",
         cargo_home.display()
     );
     let target_dir = crate_dir.join("target");
-    let _ = writeln!(out, "building crates/js-engine with {clang}");
+    let _ = writeln!(
+        out,
+        "building crates/js-engine in {JS_ENGINE_BUILD_DIR} with {clang}"
+    );
     let _ = out.flush();
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args([
@@ -361,7 +430,7 @@ fn js_engine(check: bool, out: &mut impl Write) -> Result<(), Failure> {
     let built = fs::read(&built_path)
         .map_err(|e| env_failure(format!("cannot read {}: {e}", built_path.display())))?;
     let digest = blake3::hash(&built).to_hex().to_string();
-    let rquickjs = fs::read_to_string(crate_dir.join("Cargo.lock"))
+    let rquickjs = fs::read_to_string(root.join("crates/js-engine/Cargo.lock"))
         .ok()
         .and_then(|lock| {
             lock.split("[[package]]")

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use sandframe_host::AppId;
-use sandframe_package::{PublicKey, SecretKey, TrustStore, source};
+use sandframe_package::{PackageError, PublicKey, SecretKey, TrustStore, source};
 use sandframe_validate::{Context, Installed, Registry, Validator};
 
 use crate::CliError;
@@ -34,6 +34,9 @@ pub(crate) fn pack(src: &Path, key: &Path, dest: &Path, out: &mut Out) -> Result
     );
     let (bytes, p) = source::pack(src, &key, |l| spinner.note(l))?;
     drop(spinner);
+    if let Some(script) = p.script() {
+        check_script(script, out)?;
+    }
     std::fs::write(dest, &bytes).map_err(|source| CliError::Io {
         what: format!("write {}", dest.display()),
         source,
@@ -45,6 +48,36 @@ pub(crate) fn pack(src: &Path, key: &Path, dest: &Path, out: &mut Out) -> Result
     out.set("digest", format!("blake3:{}", p.digest()));
     out.set("package", dest);
     Ok(())
+}
+
+/// A JS app's script, parsed by the engine inside the sandbox: a syntax error is the pack's
+/// failure, with its line and column (nothing is written).
+fn check_script(script: &str, out: &mut Out) -> Result<(), CliError> {
+    let spinner = crate::progress::Spinner::start(
+        out.json(),
+        "checking logic.js on the JS engine (inside the sandbox)".to_owned(),
+    );
+    let checked = sandframe_host::check_script(script)?;
+    drop(spinner);
+    match checked {
+        Ok(()) => Ok(()),
+        Err(sandframe_host::ScriptProblem::Syntax {
+            line,
+            column,
+            message,
+        }) => Err(PackageError::Syntax {
+            path: "logic.js".into(),
+            line,
+            column,
+            message,
+        }
+        .into()),
+        Err(other) => Err(PackageError::BadScript {
+            path: "logic.js".into(),
+            reason: other.to_string(),
+        }
+        .into()),
+    }
 }
 
 /// No app installed yet: `verify` checks a package as a first install would.

@@ -27,7 +27,7 @@ use libtest_mimic::{Arguments, Trial};
 use serde_json::{Value, json};
 
 /// The browser tests, which need Chromium and chromedriver.
-const BROWSER_TESTS: [(&str, fn()); 4] = [
+const BROWSER_TESTS: [(&str, fn()); 5] = [
     (
         "the_counter_counts_in_the_browser_and_the_consent_dialog_grants_the_profile",
         || block_on(the_counter_counts_in_the_browser_and_the_consent_dialog_grants_the_profile()),
@@ -38,6 +38,10 @@ const BROWSER_TESTS: [(&str, fn()); 4] = [
     (
         "a_save_relaunches_and_a_broken_view_shows_its_finding_with_line_and_column",
         || block_on(a_save_relaunches_and_a_broken_view_shows_its_finding_with_line_and_column()),
+    ),
+    (
+        "a_js_apps_proto_data_leaves_the_pages_object_prototype_alone",
+        || block_on(a_js_apps_proto_data_leaves_the_pages_object_prototype_alone()),
     ),
     (
         "the_network_panel_lists_each_request_and_the_prompt_its_origins",
@@ -427,6 +431,63 @@ async fn the_counter_counts_in_the_browser_and_the_consent_dialog_grants_the_pro
 const DOT_PNG: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\x0d\x49\x44\x41\x54\x78\xda\x63\x64\x60\xf8\x5f\x0f\x00\x02\x87\x01\x80\xeb\x47\xba\x92\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
 
 /// A mini-app whose view data is hostile: markup, an attribute break-out, a script URL.
+/// A JS app whose data carries `__proto__` and `constructor` keys at every level, sent with
+/// `sf.call` past `setData`'s own refusal (a hostile app would): the render side and the
+/// simulator page get them as plain keys.
+async fn a_js_apps_proto_data_leaves_the_pages_object_prototype_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("proto");
+    std::fs::create_dir_all(src.join("views")).unwrap();
+    std::fs::write(
+        src.join("manifest.toml"),
+        "id = \"com.example.proto\"\nname = \"Proto\"\nversion = \"1.0.0\"\nviews = [\"index\"]\n\
+         runtime = \"js@1\"\n[[capabilities]]\nname = \"ui:render\"\nreason = \"Show things\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("views/index.xml"),
+        "<view><text>shown: {{label}}</text>\
+         <button bind:tap=\"onTap\">Again</button></view>",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("logic.js"),
+        r#"
+        const hostile = () => JSON.parse('{"label": "proto data", "nested": {"__proto__": {"polluted": "p1"}, "constructor": {"prototype": {"polluted": "p2"}}}, "list": [{"__proto__": {"polluted": "p3"}}]}');
+        Page({
+          onLoad() {
+            sf.call('ui.setData', hostile());
+            try { sf.call('ui.setData', JSON.parse('{"__proto__": {"polluted": "p4"}}')); } catch (e) {}
+            try { sf.call('ui.setData', JSON.parse('{"constructor.prototype.polluted": "p5"}')); } catch (e) {}
+          },
+          onTap() { sf.call('ui.setData', hostile()); },
+        });
+        "#,
+    )
+    .unwrap();
+    let b = Browser::start().await;
+    let (_sim, url) = dev(&src);
+    b.client.goto(&url).await.unwrap();
+    b.screen_text("the proto app's view", "shown: proto data")
+        .await;
+    b.tap("Again").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let clean = b
+        .client
+        .execute(
+            "return [({}).polluted, Object.prototype.polluted, [].polluted, Object.keys(Object.prototype).length, typeof Object.prototype.constructor]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        clean,
+        json!([null, null, null, 0, "function"]),
+        "the page's Object.prototype changed"
+    );
+    b.client.close().await.unwrap();
+}
+
 fn hostile_source(dir: &Path) -> PathBuf {
     let src = dir.join("hostile");
     std::fs::create_dir_all(src.join("views")).unwrap();

@@ -88,6 +88,28 @@ fn each_template_packs_installs_and_runs_as_it_is() {
         let shown = ok(dir, &["run", &id, "--events", events.to_str().unwrap()]);
         assert!(shown.contains(shows), "{name}: {shown}");
     }
+    // A JS app whose script does not parse is refused at pack with its line and column, and
+    // nothing is written.
+    std::fs::write(
+        dir.join("my-js-app/logic.js"),
+        "Page({\n  onTap() {\n    let x = ;\n  },\n});\n",
+    )
+    .unwrap();
+    let out = sf(
+        dir,
+        &[
+            "pack",
+            "my-js-app",
+            "--key",
+            "keys/publisher.key",
+            "--out",
+            "broken.sfpkg",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("logic.js:3:13: SyntaxError"), "{err}");
+    assert!(!dir.join("broken.sfpkg").exists());
     // A second `new` of a name in use changes nothing and says so.
     let again = sf(dir, &["new", "my-app"]);
     assert_eq!(again.status.code(), Some(2));

@@ -84,6 +84,23 @@ pub struct AppContext {
 /// by the validator at install.
 pub type Sources = std::collections::BTreeMap<String, Arc<str>>;
 
+/// Most characters of a script one `app.source` answer carries: JSON-escaped at six bytes
+/// each at worst, the answer stays under the 64 KiB cap.
+pub const SOURCE_CHUNK_CHARS: usize = 8192;
+
+/// The `app.source` answer for `text` from byte `offset`: at most [`SOURCE_CHUNK_CHARS`]
+/// characters, and where the next chunk starts (`None` at the end); `None` if `offset` is
+/// past the end or inside a character.
+pub fn source_chunk(text: &str, offset: usize) -> Option<(&str, Option<usize>)> {
+    let rest = text.get(offset..)?;
+    let end = rest
+        .char_indices()
+        .nth(SOURCE_CHUNK_CHARS)
+        .map_or(rest.len(), |(i, _)| i);
+    let (chunk, after) = rest.split_at(end);
+    Some((chunk, (!after.is_empty()).then_some(offset + end)))
+}
+
 /// The one door every call from a mini-app goes through.
 ///
 /// The host opens one [`GatewaySession`] per launched app and hands it to the runtime, which

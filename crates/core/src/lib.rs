@@ -40,7 +40,10 @@ pub use audit::{AuditBatch, AuditOutcome, AuditRecord, AuditSink, Layer};
 pub use capability::{Capability, Grant, GrantSource};
 pub use consent::{Consent, ConsentDecision, ConsentRequest, DenyAll};
 pub use error::Error;
-pub use gateway::{AppContext, Declared, EventSender, Gateway, GatewaySession, Sources};
+pub use gateway::{
+    AppContext, Declared, EventSender, Gateway, GatewaySession, SOURCE_CHUNK_CHARS, Sources,
+    source_chunk,
+};
 pub use id::AppId;
 pub use limits::Limits;
 pub use monitor::{

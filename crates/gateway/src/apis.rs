@@ -16,7 +16,7 @@ pub const MAX_RANDOM_BYTES: usize = 1024;
 pub const MAX_LOG_BYTES: usize = 4096;
 /// Most characters of source one `app.source` call returns (escaped as JSON, at most six
 /// bytes each: the answer stays under [`MAX_RESPONSE_BYTES`]).
-pub const MAX_SOURCE_CHARS: usize = 8192;
+pub const MAX_SOURCE_CHARS: usize = sandframe_core::SOURCE_CHUNK_CHARS;
 
 /// One API: its name and the capability it needs (`None`: every app may call it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,20 +197,26 @@ fn source(app: &AppContext, request: &[u8], response: &mut Vec<u8>) -> Result<()
             ),
         ));
     };
-    let rest = text
-        .get(req.offset..)
+    let (chunk, next) = sandframe_core::source_chunk(text, req.offset)
         .ok_or_else(|| bad("offset is past the end of the script or inside a character"))?;
-    let end = rest
-        .char_indices()
-        .nth(MAX_SOURCE_CHARS)
-        .map_or(rest.len(), |(i, _)| i);
-    let (chunk, next) = rest.split_at(end);
-    let next = (!next.is_empty()).then_some(req.offset + end);
     serde_json::to_writer(
         &mut *response,
         &serde_json::json!({"text": chunk, "next": next, "size": text.len()}),
     )
     .map_err(|_| ApiError::new(ErrorCode::Internal, "the source did not encode"))
+}
+
+/// Most characters of an error log's text kept in its audit record.
+pub const MAX_AUDITED_LOG_CHARS: usize = 512;
+
+/// The text of a `log` request at level `error`, escaped and cut to
+/// [`MAX_AUDITED_LOG_CHARS`], for its audit record; `None` for any other level.
+pub(crate) fn error_text(request: &[u8]) -> Option<String> {
+    let req: LogRequest = json(request).ok()?;
+    (req.level.as_deref() == Some("error")).then(|| {
+        let cut: String = req.message.chars().take(MAX_AUDITED_LOG_CHARS).collect();
+        cut.escape_debug().to_string()
+    })
 }
 
 fn log(app: &AppContext, request: &[u8], response: &mut Vec<u8>) -> Result<(), ApiError> {

@@ -1091,8 +1091,14 @@ impl GatewaySession for Session {
         let cap = entry
             .and_then(|e| e.capability.as_ref())
             .map_or("", Capability::as_str);
+        // An app's error log is kept with its text (a JS engine logs an uncaught exception
+        // there, with where it was thrown): escaped, and cut.
+        let logged = match (&result, subject) {
+            (Ok(()), "log") => crate::apis::error_text(request),
+            _ => None,
+        };
         let (outcome, detail) = match &result {
-            Ok(()) => (AuditOutcome::Allowed, ""),
+            Ok(()) => (AuditOutcome::Allowed, logged.as_deref().unwrap_or("")),
             Err(e) => match e.code() {
                 ErrorCode::Internal | ErrorCode::Unavailable => (AuditOutcome::Failed, e.message()),
                 _ => (AuditOutcome::Denied, e.message()),

@@ -33,8 +33,8 @@ mod policy;
 mod state;
 
 pub use apis::{
-    APIS, ApiSpec, MAX_LOG_BYTES, MAX_RANDOM_BYTES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
-    MAX_SOURCE_CHARS,
+    APIS, ApiSpec, MAX_AUDITED_LOG_CHARS, MAX_LOG_BYTES, MAX_RANDOM_BYTES, MAX_REQUEST_BYTES,
+    MAX_RESPONSE_BYTES, MAX_SOURCE_CHARS,
 };
 pub use audit::{
     Anchor, AuditLog, FileAnchor, Head, HomeSecret, MemoryAnchor, Migration, StateHead,

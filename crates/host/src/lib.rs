@@ -106,7 +106,29 @@ pub use sandframe_package::{PackageError, PublicKey, SecretKey, TrustStore};
 pub use sandframe_render::{
     HtmlSurface, RecordingSurface, RenderError, TextSurface, identity_text, terminal_text,
 };
-pub use sandframe_runtime::{RuntimeConfig, RuntimeError, js::JS_ENGINE};
+pub use sandframe_runtime::{
+    RuntimeConfig, RuntimeError,
+    js::{JS_ENGINE, ScriptProblem},
+};
+
+/// Checks a JavaScript app's script as the engine reads it, on a runtime of its own
+/// ([`sandframe_runtime::Runtime::check_script`]: parsed and evaluated inside the sandbox,
+/// no API but the clock, randomness and `log`). Compiling the engine for it takes about a
+/// second and a half, every call.
+///
+/// # Errors
+/// [`HostError`] when the engine cannot run at all; the script's own problem is the inner
+/// `Err`.
+pub fn check_script(source: &str) -> Result<Result<(), ScriptProblem>, HostError> {
+    // The artifacts stay in this process's memory and die with the runtime, so the key
+    // that authenticates them needs no secrecy.
+    let runtime = sandframe_runtime::Runtime::new(
+        RuntimeConfig::default(),
+        [0; 32],
+        std::sync::Arc::new(sandframe_runtime::MemoryArtifacts::default()),
+    );
+    Ok(runtime.check_script(source)?)
+}
 pub use sandframe_storage::{
     DiskStorage, FileKeySource, KeySource, MemoryKeySource, Resealed, StorageConfig,
 };

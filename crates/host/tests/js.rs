@@ -319,6 +319,31 @@ fn a_throwing_handler_is_an_app_error_and_the_app_lives_on() {
         .filter(|r| r.action == "event" && r.outcome == "failed")
         .count();
     assert_eq!(failed, 2, "each failed handler is audited");
+    // With its message and where it was thrown, escaped.
+    let logged: Vec<String> = w
+        .host
+        .audit_records(Some(&app))
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.subject == "log" && r.detail.contains("Uncaught"))
+        .map(|r| r.detail)
+        .collect();
+    assert!(
+        logged
+            .iter()
+            .any(|d| d.contains("Uncaught TypeError: bad <b>input</b>") && d.contains("logic.js:")),
+        "{logged:?}"
+    );
+    assert!(
+        logged
+            .iter()
+            .any(|d| d.contains("Uncaught (in promise) Error: later")),
+        "{logged:?}"
+    );
+    assert!(
+        logged.iter().all(|d| !d.contains('\n')),
+        "escaped: {logged:?}"
+    );
 }
 
 #[test]

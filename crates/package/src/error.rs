@@ -67,6 +67,19 @@ pub enum PackageError {
     /// (or a wasm package carrying `logic.js`).
     #[error("{0}")]
     WrongLogic(String),
+    /// A script that does not parse: found by the host's JavaScript engine, which parses it
+    /// inside the sandbox (`sandframe pack` and `dev` run it on every JS app).
+    #[error("{path}:{line}:{column}: {message}; fix it and pack again")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: u32,
+        /// 1-based column.
+        column: u32,
+        /// The engine's message (`SyntaxError: …`).
+        message: String,
+    },
     /// A script (`logic.js`) that is not UTF-8 or is over [`crate::limits::MAX_SCRIPT_BYTES`].
     #[error("{path}: {reason}")]
     BadScript {

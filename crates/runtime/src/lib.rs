@@ -343,25 +343,9 @@ impl Runtime {
         h.finalize()
     }
 
-    /// Compiles (or loads from the artifact store) the package's logic module.
-    ///
-    /// # Errors
-    /// [`RuntimeError::Compile`] if the module does not compile.
-    pub fn prepare(&self, package: &VerifiedPackage) -> Result<Prepared, RuntimeError> {
-        let manifest = package.package().manifest();
-        let js = manifest.runtime() == sandframe_package::AppRuntime::Js1;
-        let logic = if js {
-            // Checked once per runtime: the pinned engine or nothing.
-            if !*self.engine_checked.get_or_init(js::engine_is_pinned) {
-                return Err(RuntimeError::Internal(format!(
-                    "the JS engine this build carries is not the pinned one (blake3 {}); rebuild sandframe-runtime from a clean checkout",
-                    js::JS_ENGINE_DIGEST
-                )));
-            }
-            js::JS_ENGINE
-        } else {
-            package.package().logic()
-        };
+    /// The compiled module of `logic`: memoised, or loaded from an authenticated artifact, or
+    /// compiled (and its artifact stored).
+    fn module(&self, logic: &[u8]) -> Result<Module, RuntimeError> {
         let key = self.artifact_key(logic);
         let memo = self.loaded.lock().ok().and_then(|m| m.get(&key).cloned());
         let module = match memo.or_else(|| self.load(&key)) {
@@ -382,6 +366,81 @@ impl Runtime {
         if let Ok(mut m) = self.loaded.lock() {
             m.entry(key).or_insert_with(|| module.clone());
         }
+        Ok(module)
+    }
+
+    /// Checks a JavaScript app's script the way the engine will read it, without a package
+    /// or a host: the engine parses and evaluates it (inside the sandbox, under a JS app's
+    /// fuel) with every API but the clock, randomness and `log` unavailable (`onLaunch` and
+    /// `onLoad` run against them; no event is sent). A syntax error comes back with its line and column; a script whose
+    /// evaluation the sandbox stopped (a loop at its top level, say) as
+    /// [`js::ScriptProblem::Stopped`]. Errors a script throws once running (an API it calls
+    /// at launch being unavailable here) are not problems of the script's form.
+    ///
+    /// # Errors
+    /// [`RuntimeError`] when the engine itself cannot run (it does not compile, or is not
+    /// the pinned one).
+    pub fn check_script(
+        &self,
+        source: &str,
+    ) -> Result<Result<(), js::ScriptProblem>, RuntimeError> {
+        if !*self.engine_checked.get_or_init(js::engine_is_pinned) {
+            return Err(RuntimeError::Internal(
+                "the JS engine this build carries is not the pinned one; rebuild sandframe-runtime from a clean checkout".into(),
+            ));
+        }
+        let module = self.module(js::JS_ENGINE)?;
+        let mut sources = sandframe_core::Sources::new();
+        sources.insert("logic.js".to_owned(), Arc::from(source));
+        let context = AppContext {
+            app: js::CHECK_APP
+                .parse()
+                .map_err(|e| RuntimeError::Internal(format!("the check's app id: {e}")))?,
+            name: "script check".into(),
+            version: "0.0.0".into(),
+            declared: Vec::new(),
+            limits: Limits {
+                memory_pages: Some(self.config.memory_pages),
+                fuel_per_event: Some(self.config.js_fuel_per_event),
+                storage_quota_bytes: None,
+                fetch_timeout_ms: None,
+            },
+            monitor: sandframe_core::Watch::none(),
+            sources: Some(Arc::new(sources)),
+        };
+        let prepared = Prepared {
+            module,
+            fuel_per_event: self.config.js_fuel_per_event,
+            deadline: self.config.js_event_deadline,
+            context: context.clone(),
+        };
+        let logged = Arc::new(Mutex::new(Vec::new()));
+        let session = js::CheckSession::new(context, Arc::clone(&logged));
+        let outcome = self.launch(&prepared, Box::new(session));
+        let logged = logged.lock().map(|l| l.clone()).unwrap_or_default();
+        Ok(js::judge(outcome.map(|_| ()), &logged))
+    }
+
+    /// Compiles (or loads from the artifact store) the package's logic module.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Compile`] if the module does not compile.
+    pub fn prepare(&self, package: &VerifiedPackage) -> Result<Prepared, RuntimeError> {
+        let manifest = package.package().manifest();
+        let js = manifest.runtime() == sandframe_package::AppRuntime::Js1;
+        let logic = if js {
+            // Checked once per runtime: the pinned engine or nothing.
+            if !*self.engine_checked.get_or_init(js::engine_is_pinned) {
+                return Err(RuntimeError::Internal(format!(
+                    "the JS engine this build carries is not the pinned one (blake3 {}); rebuild sandframe-runtime from a clean checkout",
+                    js::JS_ENGINE_DIGEST
+                )));
+            }
+            js::JS_ENGINE
+        } else {
+            package.package().logic()
+        };
+        let module = self.module(logic)?;
         let (fuel_cap, deadline) = if js {
             (self.config.js_fuel_per_event, self.config.js_event_deadline)
         } else {

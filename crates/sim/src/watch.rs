@@ -49,6 +49,42 @@ fn pack_findings(e: &PackageError) -> Value {
     }
 }
 
+/// A JS app's syntax error, as findings with its line and column (the engine parses the
+/// script inside the sandbox); `None` for a script that parses, or a wasm app.
+fn script_findings(bytes: &[u8], shared: &Shared) -> Option<Value> {
+    let package = sandframe_package::Package::parse(bytes).ok()?;
+    let script = package.script()?;
+    shared.set_status("checking logic.js on the JS engine…");
+    match sandframe_host::check_script(script) {
+        Ok(Ok(())) => None,
+        Ok(Err(sandframe_host::ScriptProblem::Syntax {
+            line,
+            column,
+            message,
+        })) => Some(Value::Array(vec![finding(
+            "pack",
+            Some("logic.js"),
+            Some(line),
+            Some(column),
+            &message,
+        )])),
+        Ok(Err(other)) => Some(Value::Array(vec![finding(
+            "pack",
+            Some("logic.js"),
+            None,
+            None,
+            &other.to_string(),
+        )])),
+        Err(e) => Some(Value::Array(vec![finding(
+            "pack",
+            None,
+            None,
+            None,
+            &e.to_string(),
+        )])),
+    }
+}
+
 impl Source {
     /// Packs, installs and relaunches; a failure shows in the page as findings.
     pub(crate) fn rebuild(&self, shared: &Shared) {
@@ -58,8 +94,13 @@ impl Source {
             eprintln!("sandframe: {line}");
         })
         .and_then(|c| c.sign(&self.key));
+        let problem = match &packed {
+            Ok(bytes) => script_findings(bytes, shared),
+            Err(_) => None,
+        };
         let result = match packed {
             Err(e) => Err(pack_findings(&e)),
+            Ok(_) if problem.is_some() => Err(problem.unwrap_or(Value::Null)),
             Ok(bytes) => match shared.host.install(&bytes) {
                 Ok(done) => Ok(done.app),
                 Err(e) if e.report().is_some() => Err(e.report().map_or(Value::Null, |r| {
