@@ -7,7 +7,8 @@
 //!   what is left is instantiate + `sf_init`, which for JS evaluates the prelude and the
 //!   script);
 //! - **round trip**: a tap on "+1" through the surface to the handler, its `storage.set` and
-//!   `setData`, and the patch applied on the render side (both counters write storage);
+//!   `setData`, and the patch applied on the render side (both counters write storage); and
+//!   the same without storage: the hello example (WebAssembly text) beside its JS twin;
 //! - **the engine's one-time compile**: a cold launch of the JS counter, artifact store
 //!   emptied.
 //!
@@ -87,7 +88,17 @@ fn js(c: &mut Criterion) {
     let mut g = c.benchmark_group("js/round trip (tap, handler, storage.set, setData, patch)");
     g.sample_size(50).measurement_time(Duration::from_secs(8));
     for (example, (dir, app)) in examples.iter().zip(&homes) {
-        let h = host(dir.path());
+        // Thousands of taps a second write storage past the monitor's write-flood rule,
+        // which is not what this measures.
+        let rules = sandframe_host::Rules {
+            max_writes_per_window: u64::MAX,
+            ..sandframe_host::Rules::default()
+        };
+        let h = common::host_in(dir.path().join("home"))
+            .threads(1)
+            .rules(rules)
+            .build()
+            .unwrap();
         h.launch(app).unwrap();
         g.bench_function(*example, |b| {
             b.iter(|| {
@@ -95,6 +106,39 @@ fn js(c: &mut Criterion) {
                     .surface_event(sandframe_testkit::tap(app, vec![1]))
                     .unwrap();
                 assert_eq!(code, Some(0));
+            })
+        });
+    }
+    g.finish();
+
+    // Without storage: the hello example (WebAssembly text) beside the same app in JS.
+    let mut g = c.benchmark_group("js/round trip (tap, handler, setData, patch)");
+    g.sample_size(50).measurement_time(Duration::from_secs(8));
+    for (name, package) in [
+        ("hello (wat)", sandframe_testkit::example("hello")),
+        ("hello-js", hello_js()),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        // Taps back to back pass the default rate of ui.setData (10,000 a second), which is
+        // not what this measures.
+        let h = common::host_in(dir.path().join("home"))
+            .threads(1)
+            .configure_gateway(|g| {
+                g.default_rate(sandframe_host::Rate {
+                    burst: u32::MAX,
+                    period: Duration::from_nanos(1),
+                })
+            })
+            .build()
+            .unwrap();
+        let app = h.install(&package).unwrap().app;
+        h.launch(&app).unwrap();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let code = h
+                    .surface_event(sandframe_testkit::tap(&app, vec![2]))
+                    .unwrap();
+                assert_eq!(code, Some(0), "{name}: {:?}", h.html(&app));
             })
         });
     }
@@ -120,6 +164,31 @@ fn js(c: &mut Criterion) {
         )
     });
     g.finish();
+}
+
+/// The hello example's twin in JavaScript: its view, a tap counted in memory.
+fn hello_js() -> Vec<u8> {
+    let manifest = sandframe_testkit::manifest(
+        "dev.sandframe.hello-js",
+        "runtime = \"js@1\"\n[[capabilities]]\nname = \"ui:render\"\nreason = \"r\"\n",
+    );
+    let mut c = sandframe_package::PackageContents::new(manifest.into_bytes());
+    c.add_file(
+        "logic.js",
+        b"Page({ data: { taps: 0 }, onTap() { this.setData({ taps: this.data.taps + 1 }); } });"
+            .to_vec(),
+    )
+    .unwrap();
+    c.add_file(
+        "views/index.xml",
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/hello/views/index.xml"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    c.sign(&sandframe_testkit::key()).unwrap()
 }
 
 criterion_group!(benches, js);
