@@ -409,3 +409,67 @@ fn a_js_app_flooding_calls_is_stopped_by_the_monitor() {
     );
     w.neighbour_is_served();
 }
+
+#[test]
+fn sf_request_posts_and_reads_json_from_the_apps_own_service_and_is_refused_elsewhere() {
+    const NAME: &str = "notes.js.test.example";
+    let service = sandframe_testkit::https::LocalService::start(&[NAME]).unwrap();
+    let origin = format!("https://{NAME}:{}", service.port());
+    let lo: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let net = sandframe_host::NetConfig::new()
+        .without_public_roots()
+        .trust_root(service.ca_der())
+        .resolver(std::sync::Arc::new(
+            sandframe_host::StaticResolver::new().with(NAME, [lo]),
+        ))
+        .allow_range("127.0.0.1/32".parse().unwrap());
+    let w = world_with(|b| b.net(net));
+    let manifest = sandframe_testkit::manifest(
+        "com.example.jsnotes",
+        &format!(
+            "runtime = \"js@1\"\n[[capabilities]]\nname = \"ui:render\"\nreason = \"show it\"\n\n[[capabilities]]\nname = \"net:fetch\"\nreason = \"its notes\"\norigins = [\"{origin}\"]\n"
+        ),
+    );
+    let source = format!(
+        r#"
+        const api = '{origin}/notes';
+        Page({{
+          data: {{ out: '' }},
+          async onTap() {{
+            const posted = await sf.request({{ url: api, method: 'POST', data: {{ text: 'from JS' }} }});
+            const listed = await sf.request({{ url: api }});
+            let refused = 'no';
+            try {{ await sf.request({{ url: 'https://elsewhere.example/' }}); }} catch (e) {{ refused = e.code; }}
+            this.setData({{ out: posted.statusCode + ',' + listed.statusCode + ',' + listed.data.notes.join('|') + ',' + refused }});
+          }},
+        }});
+        "#
+    );
+    let mut c = sandframe_package::PackageContents::new(manifest.into_bytes());
+    c.add_file("logic.js", source.into_bytes()).unwrap();
+    c.add_file(
+        "views/index.xml",
+        b"<view><text>[{{out}}]</text></view>".to_vec(),
+    )
+    .unwrap();
+    let app = w
+        .host
+        .install(&c.sign(&sandframe_testkit::key()).unwrap())
+        .unwrap()
+        .app;
+    w.host
+        .grant(
+            &app,
+            &sandframe_host::Capability::NET_FETCH.parse().unwrap(),
+        )
+        .unwrap();
+    assert_eq!(w.host.launch(&app).unwrap(), 0);
+    assert_eq!(w.go(&app).unwrap(), 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while w.out(&app).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no answer shown");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(w.out(&app), "201,200,from JS,denied");
+    assert_eq!(service.seen().len(), 2, "only its own origin was reached");
+}
