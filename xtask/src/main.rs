@@ -369,6 +369,32 @@ fn stage_js_engine(root: &Path) -> Result<PathBuf, Failure> {
     Ok(stage.join("crates/js-engine"))
 }
 
+/// Fails, saying how to mend it, when the toolchain has no standard library for wasm32
+/// (a fresh machine whose rustup installed the channel without its targets).
+fn wasm32_target_installed() -> Result<(), Failure> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| PathBuf::from(s.trim()))
+        .ok_or_else(|| env_failure("cannot run rustc --print sysroot".into()))?;
+    if sysroot
+        .join("lib/rustlib/wasm32-unknown-unknown/lib")
+        .is_dir()
+    {
+        Ok(())
+    } else {
+        Err(env_failure(format!(
+            "rebuilding the JS engine needs the wasm32-unknown-unknown target, which the toolchain at {} lacks: \
+             run `rustup target add wasm32-unknown-unknown` (rust-toolchain.toml lists it; `rustup toolchain install` adds it)",
+            sysroot.display()
+        )))
+    }
+}
+
 fn js_engine(check: bool, out: &mut impl Write) -> Result<(), Failure> {
     let root = repo_root();
     let crate_dir = stage_js_engine(&root)?;
@@ -389,6 +415,7 @@ fn js_engine(check: bool, out: &mut impl Write) -> Result<(), Failure> {
                  Nothing else needs clang: the engine's bytes are checked in."
             ))
         })?;
+    wasm32_target_installed()?;
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))

@@ -87,6 +87,7 @@ fn context(app: &str, scope: &[OriginPattern]) -> AppContext {
         limits: Default::default(),
         monitor: Watch::none(),
         sources: None,
+        views: None,
     }
 }
 

@@ -78,7 +78,15 @@ pub struct AppContext {
     /// `logic.js`, by package path), served to it by the `app.source` API; `None` for an app
     /// whose package carries its own logic module.
     pub sources: Option<Arc<Sources>>,
+    /// The views the app's manifest lists, entry first, each with its template text: what
+    /// `ui.showView` switches between and `app.views` names. `None` where no package backs
+    /// the context (a test's gateway).
+    pub views: Option<Arc<Views>>,
 }
+
+/// An app's views in manifest order (the entry first): each view's name and template text
+/// (`views/NAME.xml`, UTF-8, parsed by the validator at install). See [`AppContext::views`].
+pub type Views = Vec<(String, Arc<str>)>;
 
 /// An app's script sources by package path (see [`AppContext::sources`]): UTF-8, checked
 /// by the validator at install.

@@ -41,7 +41,7 @@ pub use capability::{Capability, Grant, GrantSource};
 pub use consent::{Consent, ConsentDecision, ConsentRequest, DenyAll};
 pub use error::Error;
 pub use gateway::{
-    AppContext, Declared, EventSender, Gateway, GatewaySession, SOURCE_CHUNK_CHARS, Sources,
+    AppContext, Declared, EventSender, Gateway, GatewaySession, SOURCE_CHUNK_CHARS, Sources, Views,
     source_chunk,
 };
 pub use id::AppId;

@@ -50,6 +50,10 @@ pub const APIS: &[ApiSpec] = &[
         capability: None,
     },
     ApiSpec {
+        name: "app.views",
+        capability: None,
+    },
+    ApiSpec {
         name: "capability.request",
         capability: None,
     },
@@ -95,6 +99,10 @@ pub const APIS: &[ApiSpec] = &[
     },
     ApiSpec {
         name: "ui.setData",
+        capability: Some(Capability::UI_RENDER),
+    },
+    ApiSpec {
+        name: "ui.showView",
         capability: Some(Capability::UI_RENDER),
     },
     ApiSpec {
@@ -157,6 +165,15 @@ pub(crate) fn builtin(
         "app.limits" => serde_json::to_writer(&mut *response, &app.limits)
             .map_err(|_| ApiError::new(ErrorCode::Internal, "the limits did not encode")),
         "app.source" => source(app, request, response),
+        "app.views" => {
+            let names: Vec<&str> = app
+                .views
+                .iter()
+                .flat_map(|v| v.iter().map(|(name, _)| name.as_str()))
+                .collect();
+            serde_json::to_writer(&mut *response, &serde_json::json!({ "views": names }))
+                .map_err(|_| ApiError::new(ErrorCode::Internal, "the views did not encode"))
+        }
         _ => return None,
     })
 }

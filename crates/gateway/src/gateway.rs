@@ -179,9 +179,8 @@ impl GatewayBuilder {
                 None => None,
             };
             let handler = match spec.name {
-                "clock.now" | "random.bytes" | "log" | "app.limits" | "app.source" => {
-                    Handler::Builtin
-                }
+                "clock.now" | "random.bytes" | "log" | "app.limits" | "app.source"
+                | "app.views" => Handler::Builtin,
                 "capability.request" => Handler::Request,
                 "capability.list" => Handler::List,
                 _ => Handler::Unavailable,

@@ -90,6 +90,7 @@ mod tests {
                     limits: Default::default(),
                     monitor: Default::default(),
                     sources: None,
+                    views: None,
                 },
                 EventSender::none(),
             )

@@ -99,6 +99,7 @@ fn context(declared: &[&str]) -> AppContext {
         limits: Default::default(),
         monitor: Default::default(),
         sources: None,
+        views: None,
     }
 }
 
@@ -702,6 +703,7 @@ fn the_monitor_sees_calls_and_the_gateways_refusals_not_an_apis_own_answers() {
     let ctx = AppContext {
         monitor: sandframe_core::Watch::new(seen.clone()),
         sources: None,
+        views: None,
         ..context(&[])
     };
     let mut s = gw.open(&ctx, EventSender::none()).unwrap();

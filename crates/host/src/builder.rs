@@ -18,7 +18,7 @@ use sandframe_storage::{DiskStorage, MemoryKeySource, StorageConfig};
 use sandframe_validate::{Caps, Check, Validator};
 
 use crate::error::{HostError, Misuse, home_err};
-use crate::glue::UiApi;
+use crate::glue::{ShowViewApi, UiApi};
 use crate::home::DiskArtifacts;
 use crate::keys::HomeKeys;
 use crate::lifecycle::Live;
@@ -365,13 +365,22 @@ impl HostBuilder {
         let (gateway, sandframe): (Arc<dyn Gateway>, _) = match self.gateway {
             Some(g) => (g, None),
             None => {
-                let mut configure = self.configure.api(
-                    "ui.setData",
-                    Some("ui:render"),
-                    Arc::new(UiApi {
-                        render: Arc::clone(&render),
-                    }),
-                );
+                let mut configure = self
+                    .configure
+                    .api(
+                        "ui.setData",
+                        Some("ui:render"),
+                        Arc::new(UiApi {
+                            render: Arc::clone(&render),
+                        }),
+                    )
+                    .api(
+                        "ui.showView",
+                        Some("ui:render"),
+                        Arc::new(ShowViewApi {
+                            render: Arc::clone(&render),
+                        }),
+                    );
                 if let Some(config) = self.net.take() {
                     let door = sandframe_net::Net::new(config.audit(audit.clone()))?;
                     for (name, api) in [

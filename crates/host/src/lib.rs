@@ -202,6 +202,15 @@ impl std::fmt::Debug for Host {
 }
 
 impl Host {
+    /// [`check_script`] on this host's runtime: the engine it compiled for its JS apps is
+    /// reused (from the second check on, no compile), under this host's JS budget.
+    ///
+    /// # Errors
+    /// As [`check_script`].
+    pub fn check_script(&self, source: &str) -> Result<Result<(), ScriptProblem>, HostError> {
+        Ok(self.runtime.check_script(source)?)
+    }
+
     /// The storage layer (for the embedder: apps reach it only through `storage.*`).
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.storage

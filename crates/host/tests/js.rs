@@ -17,17 +17,29 @@ use sandframe_testkit::{example, tap};
 /// A signed `runtime = "js@1"` package for `app` with `source` as its logic.js; its view
 /// shows `{{out}}`.
 fn js_package(app: &str, source: &str) -> Vec<u8> {
-    let manifest = sandframe_testkit::manifest(
+    js_package_with_views(
         app,
-        "runtime = \"js@1\"\n[[capabilities]]\nname = \"ui:render\"\nreason = \"show it\"\n\n[[capabilities]]\nname = \"storage:local\"\nreason = \"keep it\"\n",
+        source,
+        &[(
+            "index",
+            "<view><text>[{{out}}]</text><button bind:tap=\"onTap\">Go</button></view>",
+        )],
+    )
+}
+
+/// [`js_package`] whose manifest lists `views` (name and template), the first the entry.
+fn js_package_with_views(app: &str, source: &str, views: &[(&str, &str)]) -> Vec<u8> {
+    let names: Vec<String> = views.iter().map(|(name, _)| format!("{name:?}")).collect();
+    let manifest = format!(
+        "id = \"{app}\"\nname = \"Test\"\nversion = \"1.0.0\"\nviews = [{}]\nruntime = \"js@1\"\n[[capabilities]]\nname = \"ui:render\"\nreason = \"show it\"\n\n[[capabilities]]\nname = \"storage:local\"\nreason = \"keep it\"\n",
+        names.join(", ")
     );
     let mut c = sandframe_package::PackageContents::new(manifest.into_bytes());
     c.add_file("logic.js", source.as_bytes().to_vec()).unwrap();
-    c.add_file(
-        "views/index.xml",
-        b"<view><text>[{{out}}]</text><button bind:tap=\"onTap\">Go</button></view>".to_vec(),
-    )
-    .unwrap();
+    for (name, template) in views {
+        c.add_file(&format!("views/{name}.xml"), template.as_bytes().to_vec())
+            .unwrap();
+    }
     c.sign(&sandframe_testkit::key()).unwrap()
 }
 
@@ -62,7 +74,11 @@ fn world_with(
 impl World {
     /// Installs and launches `source` as `app`; what `sf_init` answered.
     fn launch(&self, app: &str, source: &str) -> (AppId, i32) {
-        let id = self.host.install(&js_package(app, source)).unwrap().app;
+        self.launch_package(&js_package(app, source))
+    }
+
+    fn launch_package(&self, package: &[u8]) -> (AppId, i32) {
+        let id = self.host.install(package).unwrap().app;
         let code = self.host.launch(&id).unwrap();
         (id, code)
     }
@@ -361,7 +377,7 @@ fn an_exception_in_on_launch_stops_the_app_cleanly() {
 }
 
 #[test]
-fn promises_that_never_settle_or_never_end_are_bounded() {
+fn promises_and_finalizers_that_never_settle_or_never_end_are_bounded() {
     let w = world();
     let (app, code) = w.launch(
         "com.example.promises",
@@ -383,6 +399,32 @@ fn promises_that_never_settle_or_never_end_are_bounded() {
         .host
         .dispatch(&app, br#"{"handler":"onChain","detail":{}}"#)
         .expect_err("an endless chain ran to its end");
+    assert!(
+        e.to_string().contains("FuelExhausted") || e.to_string().contains("DeadlineExceeded"),
+        "{e}"
+    );
+    w.neighbour_is_served();
+    // FinalizationRegistry callbacks are jobs too: run inside the event that freed the
+    // object, under its budget.
+    let (app, code) = w.launch(
+        "com.example.finalize",
+        r#"
+        const told = new FinalizationRegistry((held) => { getCurrentPages()[0].setData({ out: 'finalized ' + held }); });
+        const spin = new FinalizationRegistry(() => { for (;;) {} });
+        Page({
+          data: { out: 'none' },
+          onTap() { let o = {}; told.register(o, 'x'); o = null; },
+          onSpin() { let o = {}; spin.register(o, 'y'); o = null; },
+        });
+        "#,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(w.go(&app).unwrap(), 0);
+    assert_eq!(w.out(&app), "finalized x");
+    let e = w
+        .host
+        .dispatch(&app, br#"{"handler":"onSpin","detail":{}}"#)
+        .expect_err("a spinning finalizer ran to its end");
     assert!(
         e.to_string().contains("FuelExhausted") || e.to_string().contains("DeadlineExceeded"),
         "{e}"
@@ -472,4 +514,119 @@ fn sf_request_posts_and_reads_json_from_the_apps_own_service_and_is_refused_else
     }
     assert_eq!(w.out(&app), "201,200,from JS,denied");
     assert_eq!(service.seen().len(), 2, "only its own origin was reached");
+}
+
+const HOME: &str = "<view><text>[{{out}}]</text><button bind:tap=\"onTap\">+</button><button bind:tap=\"onOpen\">Open</button></view>";
+const DETAIL: &str = "<view><text>[{{out}}]</text><button bind:tap=\"onBack\">Back</button></view>";
+
+#[test]
+fn pages_navigate_between_the_views_the_manifest_lists_and_keep_their_data() {
+    let w = world();
+    let source = r#"
+        Page({
+          data: { out: 'home 0', n: 0 },
+          onTap() { this.setData({ n: this.data.n + 1, out: 'home ' + (this.data.n + 1) }); },
+          onOpen() { sf.navigateTo('/detail?id=7&name=a%20b&__proto__=x'); },
+          onNowhere() {
+            sf.navigateTo('nope').catch((e) => this.setData({ out: e.errMsg }));
+          },
+          onRaw() {
+            try { sf.call('ui.showView', { view: 'gone' }); } catch (e) { this.setData({ out: e.code + ': ' + e.message }); }
+          },
+          onDeep() {
+            let refused = 0;
+            for (let i = 0; i < 12; i++) {
+              sf.navigateTo({ url: 'detail?id=' + i, fail: () => { refused += 1; } });
+            }
+            const pages = getCurrentPages();
+            pages[pages.length - 1].setData({ out: `${pages.length} pages, ${refused} refused` });
+          },
+          onUp() { sf.navigateBack().catch((e) => this.setData({ out: e.errMsg })); },
+        });
+        Page('detail', {
+          data: { out: 'detail' },
+          onLoad(q) {
+            const own = Object.getPrototypeOf(q) === Object.prototype;
+            this.setData({ out: `detail ${q.id} ${q.name} ${getCurrentPages().length} ${own} ${this.route}` });
+          },
+          onBack() { sf.navigateBack({ delta: 100 }); },
+        });
+    "#;
+    let (app, code) = w.launch_package(&js_package_with_views(
+        "com.example.pages",
+        source,
+        &[("index", HOME), ("detail", DETAIL)],
+    ));
+    assert_eq!(code, 0);
+    assert_eq!(w.out(&app), "home 0");
+    let tap_at = |path: Vec<u32>| w.host.surface_event(tap(&app, path)).unwrap();
+    assert_eq!(tap_at(vec![1]), Some(0));
+    assert_eq!(w.out(&app), "home 1");
+    // The Open button opens the detail view with its query (the __proto__ key dropped).
+    assert_eq!(tap_at(vec![2]), Some(0));
+    assert_eq!(w.out(&app), "detail 7 a b 2 true detail");
+    let html = w.host.html(&app).unwrap().unwrap();
+    assert!(
+        html.contains(">Back<") && !html.contains(">Open<"),
+        "{html}"
+    );
+    // The detail view's own button (path 1) runs the detail page's handler: back home, with
+    // the home page's data as it was.
+    assert_eq!(tap_at(vec![1]), Some(0));
+    assert_eq!(w.out(&app), "home 1");
+    assert_eq!(tap_at(vec![1]), Some(0));
+    assert_eq!(w.out(&app), "home 2");
+    let dispatch = |handler: &str| {
+        w.host
+            .dispatch(
+                &app,
+                format!("{{\"handler\":\"{handler}\",\"detail\":{{}}}}").as_bytes(),
+            )
+            .unwrap()
+    };
+    // A view the manifest does not list is refused, by the prelude and by the host.
+    assert_eq!(dispatch("onNowhere"), 0);
+    assert_eq!(
+        w.out(&app),
+        "navigateTo:fail the manifest lists no view named &quot;nope&quot;; it lists index, detail",
+        "refused through the rejection, which the handler catches: no app error"
+    );
+    assert_eq!(dispatch("onRaw"), 0);
+    assert!(
+        w.out(&app)
+            .starts_with("bad_request: ui.showView: the manifest lists no view named &quot;gone&quot;; it lists [&quot;index&quot;, &quot;detail&quot;]"),
+        "{}",
+        w.out(&app)
+    );
+    // At most 10 pages: 9 of the 12 open, 3 are refused.
+    assert_eq!(dispatch("onDeep"), 0);
+    assert_eq!(w.out(&app), "10 pages, 3 refused");
+    // Back 100 pages stops at the entry page, shown with its data (onRaw's text).
+    assert_eq!(tap_at(vec![1]), Some(0));
+    assert!(w.out(&app).starts_with("bad_request"), "{}", w.out(&app));
+    assert_eq!(dispatch("onUp"), 0);
+    assert_eq!(
+        w.out(&app),
+        "navigateBack:fail there is no page to go back to"
+    );
+    w.neighbour_is_served();
+}
+
+#[test]
+fn a_page_for_a_view_the_manifest_does_not_list_stops_the_app_at_launch() {
+    let w = world();
+    let (app, code) = w.launch(
+        "com.example.ghost",
+        "Page({ onTap() {} }); Page('ghost', { onLoad() {} });",
+    );
+    assert_eq!(code, 4, "sf_init answers the app error");
+    w.host.flush_audit().unwrap();
+    let said = w
+        .host
+        .audit_records(Some(&app))
+        .unwrap()
+        .into_iter()
+        .any(|r| r.detail.contains("Page(\\\"ghost\\\", options): the manifest lists no view by that name; it lists index"));
+    assert!(said, "the author is told why");
+    w.neighbour_is_served();
 }

@@ -279,8 +279,8 @@ fn a_fetch_flood_is_stopped_by_the_monitor_while_a_neighbour_is_served() {
     }
     assert_eq!(w.host.launch(&flooder).unwrap(), 0);
     assert_eq!(w.host.launch(&neighbour).unwrap(), 0);
-    // The flood: one event calling net.fetch 2,000 times. The in-flight cap holds it to 10
-    // requests, the rate limit refuses the rest, and the monitor stops the app.
+    // The flood: one event calling net.fetch 2,000 times. The caps on requests in flight and
+    // answers held refuse all but a few, and the monitor stops the app.
     let r = w
         .host
         .dispatch(&flooder, br#"{"handler":"go","detail":{}}"#);
@@ -302,8 +302,11 @@ fn a_fetch_flood_is_stopped_by_the_monitor_while_a_neighbour_is_served() {
         verdicts.iter().any(|v| v.contains("rate")),
         "no rate verdict: {verdicts:?}"
     );
+    // At most 10 in flight, and 16 answers held and in flight together (an answer held
+    // until the flooder reads it, which it never does): the flooder's 16 and the neighbour's
+    // one, however fast the service answers.
     assert!(
-        w.service.seen().len() <= 11,
+        w.service.seen().len() <= 17,
         "{} requests reached the service",
         w.service.seen().len()
     );

@@ -29,6 +29,7 @@ fn context() -> AppContext {
         limits: Default::default(),
         monitor: Watch::none(),
         sources: None,
+        views: None,
     }
 }
 

@@ -22,7 +22,7 @@ mod alloc;
 use std::cell::RefCell;
 
 use rquickjs::function::Func;
-use rquickjs::{Context, Ctx, Exception, Function, Object, Runtime, Value};
+use rquickjs::{Context, Ctx, Exception, Function, Object, Persistent, Runtime, Value};
 
 /// The API the prelude installs: the app's logic runs after it.
 const PRELUDE: &str = include_str!("prelude.js");
@@ -77,7 +77,9 @@ pub extern "C" fn sf_event(len: i32) -> i32 {
     ENGINE.with(|engine| {
         let engine = engine.borrow();
         let Some(engine) = engine.as_ref() else {
-            sandframe_sdk::log("the app did not start (its logic.js or onLaunch threw): no handler runs");
+            sandframe_sdk::log(
+                "the app did not start (its logic.js or onLaunch threw): no handler runs",
+            );
             return JS_ERROR;
         };
         engine.context.with(|ctx| {
@@ -142,30 +144,59 @@ fn init() -> Result<(), i32> {
 /// (under its fuel), and answers the entry point's exit code: [`JS_ERROR`] for an exception
 /// or a promise rejected with nobody to handle it.
 fn finish(ctx: &Ctx<'_>, result: rquickjs::Result<()>) -> i32 {
-    let code = match result {
+    let mut code = match result {
         Ok(()) => 0,
         Err(e) => report(ctx, &e),
     };
     while ctx.execute_pending_job() {}
-    if UNHANDLED.with(|u| u.replace(false)) {
+    let (unhandled, overflowed) = UNHANDLED.with(|u| {
+        let mut u = u.borrow_mut();
+        (std::mem::take(&mut u.0), std::mem::replace(&mut u.1, false))
+    });
+    for (_, reason) in unhandled.into_iter().take(MAX_UNHANDLED_REPORTS) {
+        if let Ok(reason) = reason.restore(ctx) {
+            let _ = ctx.throw(reason);
+            let _ = report_as(ctx, &rquickjs::Error::Exception, "Uncaught (in promise)");
+        }
+        code = JS_ERROR;
+    }
+    if overflowed {
         return JS_ERROR;
     }
     code
 }
 
+/// Most promises rejected with no handler that one entry point keeps track of; past it, the
+/// entry point is an app error whatever handlers come later.
+const MAX_UNHANDLED: usize = 10_000;
+/// Most of them one entry point reports through `log`.
+const MAX_UNHANDLED_REPORTS: usize = 8;
+
+type Rejection = (Persistent<Value<'static>>, Persistent<Value<'static>>);
+
 thread_local! {
-    /// Set when a promise was rejected with no handler during the current entry point.
-    static UNHANDLED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The promises rejected with no handler during the current entry point, with their
+    /// reasons, and whether there were more than [`MAX_UNHANDLED`]. One that gains a handler
+    /// before the entry point ends (`Promise.reject(e).catch(...)`) leaves the list.
+    static UNHANDLED: RefCell<(Vec<Rejection>, bool)> = const { RefCell::new((Vec::new(), false)) };
 }
 
-/// Logs a promise rejected with no handler (an `async` handler that threw, say).
-fn rejected<'js>(ctx: Ctx<'js>, _promise: Value<'js>, reason: Value<'js>, handled: bool) {
-    if handled {
-        return;
-    }
-    UNHANDLED.with(|u| u.set(true));
-    let _ = ctx.throw(reason);
-    let _ = report_as(&ctx, &rquickjs::Error::Exception, "Uncaught (in promise)");
+/// QuickJS's rejection tracker: called with `handled = false` when a promise is rejected
+/// with no handler, and with `handled = true` when one is added later.
+fn rejected<'js>(ctx: Ctx<'js>, promise: Value<'js>, reason: Value<'js>, handled: bool) {
+    UNHANDLED.with(|u| {
+        let mut u = u.borrow_mut();
+        if handled {
+            u.0.retain(|(p, _)| p.clone().restore(&ctx).map_or(true, |p| p != promise));
+        } else if u.0.len() < MAX_UNHANDLED {
+            u.0.push((
+                Persistent::save(&ctx, promise),
+                Persistent::save(&ctx, reason),
+            ));
+        } else {
+            u.1 = true;
+        }
+    });
 }
 
 /// Logs the pending exception (its message and where it was thrown) and answers

@@ -112,25 +112,47 @@
       place(this.data, parts, value);
       flat[path] = value;
     }
-    call('ui.setData', flat);
+    // A page under the top one keeps its data; it is shown again by navigateBack.
+    if (this === top()) call('ui.setData', flat);
     if (typeof callback === 'function') callback();
   }
 
   let app = null;
-  let page = null;
   globalThis.App = function App(options) {
     if (app !== null) throw new Error('App() is called once, in logic.js');
     app = Object.assign({}, options || {});
   };
   globalThis.getApp = () => app;
-  globalThis.Page = function Page(options) {
-    if (page !== null) throw new Error('Page() is called once, in logic.js');
-    page = Object.assign({}, options || {});
-    page.data = plain(page.data || {});
-    page.setData = setData;
-  };
-  globalThis.getCurrentPages = () => (page === null ? [] : [page]);
 
+  // Pages: `Page(options)` is the entry view's (the first the manifest lists),
+  // `Page('about', options)` another view's. Each navigateTo makes a new instance of its
+  // view's page; the stack holds at most MAX_PAGES, the top one shown.
+  const MAX_PAGES = 10;
+  const pages = new Map();
+  const stack = [];
+  let views = null; // the manifest's views, entry first (app.views), read at start
+  globalThis.Page = function Page(name, options) {
+    if (typeof name !== 'string') {
+      options = name;
+      name = '';
+    }
+    if (pages.has(name)) {
+      throw new Error(name === '' ? 'Page(options) is called once, for the entry view' : `Page(${JSON.stringify(name)}, options) is called once`);
+    }
+    pages.set(name, Object.assign({}, options || {}));
+  };
+  globalThis.getCurrentPages = () => stack.slice();
+  const top = () => (stack.length === 0 ? null : stack[stack.length - 1]);
+
+  function instance(view) {
+    const options = pages.get(view) || (view === views[0] ? pages.get('') : undefined);
+    if (options === undefined) return null;
+    const page = Object.assign({}, options);
+    page.data = plain(options.data || {});
+    page.route = view;
+    page.setData = setData;
+    return page;
+  }
   function hook(target, name, arg) {
     if (target !== null && typeof target[name] === 'function') target[name].call(target, arg);
   }
@@ -225,6 +247,96 @@
     for (const resolve of waiting) resolve({ capability: detail.capability, granted: detail.granted === true });
   }
 
+  // Navigation between the views the manifest lists (ui.showView switches the render side;
+  // each page's data lives here and is sent again when its page is shown again). A refusal
+  // (no such view, too many pages, nowhere to go back to) goes to `fail` or rejects; an
+  // exception in the author's own hooks is thrown as in any handler.
+  function navigation(what, options, check, perform) {
+    const o = Object.assign({}, options || {});
+    const callbacks = typeof o.success === 'function' || typeof o.fail === 'function' || typeof o.complete === 'function';
+    let planned;
+    try {
+      if (views === null) throw new Error(`${what} runs once logic.js has run (in a hook or a handler)`);
+      planned = check(o);
+      call('ui.showView', { view: planned.view });
+    } catch (e) {
+      const error = e instanceof Error ? e : new Error(String(e));
+      error.errMsg = `${what}:fail ${error.message}`;
+      if (!callbacks) return Promise.reject(error);
+      if (typeof o.fail === 'function') o.fail(error);
+      if (typeof o.complete === 'function') o.complete(error);
+      return undefined;
+    }
+    perform(planned);
+    const done = { errMsg: `${what}:ok` };
+    if (!callbacks) return Promise.resolve(done);
+    if (typeof o.success === 'function') o.success(done);
+    if (typeof o.complete === 'function') o.complete(done);
+    return undefined;
+  }
+
+  function decode(text) {
+    try {
+      return decodeURIComponent(text.replace(/\+/g, ' '));
+    } catch (e) {
+      return text;
+    }
+  }
+
+  /** `about`, `/about` or `about?id=3&tab=x`: the view and its query (onLoad's argument). */
+  function route(url) {
+    const text = String(url);
+    const q = text.indexOf('?');
+    const view = (q < 0 ? text : text.slice(0, q)).replace(/^\/+/, '');
+    const query = {};
+    if (q >= 0) {
+      for (const part of text.slice(q + 1).split('&')) {
+        if (part === '') continue;
+        const eq = part.indexOf('=');
+        const key = decode(eq < 0 ? part : part.slice(0, eq));
+        if (REFUSED_KEYS.includes(key)) continue;
+        query[key] = decode(eq < 0 ? '' : part.slice(eq + 1));
+      }
+    }
+    return { view, query };
+  }
+
+  function present(page, query, load) {
+    stack.push(page);
+    if (Object.keys(page.data).length > 0) call('ui.setData', page.data);
+    if (load) hook(page, 'onLoad', query);
+    hook(page, 'onShow', {});
+  }
+
+  function navigateTo(options) {
+    const o = typeof options === 'string' ? { url: options } : options;
+    return navigation('navigateTo', o, (opts) => {
+      const { view, query } = route(opts.url);
+      if (!views.includes(view)) {
+        throw new Error(`the manifest lists no view named ${JSON.stringify(view)}; it lists ${views.join(', ')}`);
+      }
+      if (stack.length >= MAX_PAGES) throw new Error(`at most ${MAX_PAGES} pages are open at once; navigateBack first`);
+      return { view, query };
+    }, ({ view, query }) => {
+      hook(top(), 'onHide', {});
+      const page = instance(view) || { data: {}, route: view, setData };
+      present(page, query, true);
+    });
+  }
+
+  function navigateBack(options) {
+    return navigation('navigateBack', options, (opts) => {
+      if (stack.length < 2) throw new Error('there is no page to go back to');
+      const delta = Math.max(1, Math.floor(Number(opts.delta) || 1));
+      const n = Math.min(delta, stack.length - 1);
+      return { view: stack[stack.length - 1 - n].route, n };
+    }, ({ n }) => {
+      const gone = stack.splice(stack.length - n, n);
+      for (let i = gone.length - 1; i >= 0; i--) hook(gone[i], 'onUnload', {});
+      present(stack.pop(), {}, false);
+    });
+  }
+
   const storage = freeze({
     get(key) {
       const v = call('storage.get', { key: String(key) }).value;
@@ -248,6 +360,8 @@
     removeStorageSync: storage.remove,
     request,
     requestCapability,
+    navigateTo,
+    navigateBack,
     getUserProfile: () => call('user.getProfile', {}),
     call,
   });
@@ -273,19 +387,32 @@
   // What the engine calls: start after logic.js ran, and each event.
   return freeze({
     start() {
+      views = call('app.views', {}).views;
+      for (const name of pages.keys()) {
+        if (name !== '' && !views.includes(name)) {
+          throw new Error(`Page(${JSON.stringify(name)}, options): the manifest lists no view by that name; it lists ${views.join(', ')}`);
+        }
+      }
+      if (pages.has('') && pages.has(views[0])) {
+        throw new Error(`the entry view ${JSON.stringify(views[0])} has two pages: Page(options) and Page(${JSON.stringify(views[0])}, options)`);
+      }
       hook(app, 'onLaunch', {});
       // The page's initial data renders first, then onLoad may change it (as in WeChat).
-      if (page !== null && Object.keys(page.data).length > 0) call('ui.setData', page.data);
-      hook(page, 'onLoad', {});
+      const entry = views.length > 0 ? instance(views[0]) : null;
+      if (entry !== null) {
+        stack.push(entry);
+        if (Object.keys(entry.data).length > 0) call('ui.setData', entry.data);
+        hook(entry, 'onLoad', {});
+      }
       hook(app, 'onShow', {});
-      hook(page, 'onShow', {});
+      hook(entry, 'onShow', {});
     },
     dispatch(handler, detail) {
       switch (handler) {
         case 'onShow':
         case 'onHide':
           hook(app, handler, {});
-          hook(page, handler, {});
+          hook(top(), handler, {});
           return;
         case 'sf.fetch':
           answered(detail);
@@ -296,6 +423,7 @@
         default:
           break;
       }
+      const page = top();
       if (page === null || !hasOwn(page, handler) || typeof page[handler] !== 'function') {
         throw new TypeError(`the page has no handler named ${JSON.stringify(handler)}`);
       }

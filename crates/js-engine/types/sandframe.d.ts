@@ -26,6 +26,8 @@ type SfJson = null | boolean | number | string | SfJson[] | { [key: string]: SfJ
 interface SfPageInstance<Data extends Record<string, unknown>> {
   /** The page's data, updated at once by `setData`. */
   data: Data;
+  /** The view this page shows (a name the manifest's `views` lists). */
+  route: string;
   /**
    * Sends a patch to the view: paths as `"a.b"`, `"list[2].done"` or `"list.2.done"`.
    * Values travel as JSON. `__proto__`, `constructor` and `prototype` are refused as keys.
@@ -38,6 +40,8 @@ type SfPageOptions<Data extends Record<string, unknown>> = {
   onLoad?(this: SfPageInstance<Data>, query: Record<string, string>): void;
   onShow?(this: SfPageInstance<Data>): void;
   onHide?(this: SfPageInstance<Data>): void;
+  /** The page leaves the stack (`navigateBack`). */
+  onUnload?(this: SfPageInstance<Data>): void;
 } & {
   [handler: string]: unknown;
 } & ThisType<SfPageInstance<Data> & Record<string, any>>;
@@ -49,8 +53,10 @@ interface SfAppOptions {
   [key: string]: unknown;
 }
 
-/** Registers the page (once, in logic.js). */
+/** Registers the entry view's page (the first view the manifest lists), once. */
 declare function Page<Data extends Record<string, unknown>>(options: SfPageOptions<Data>): void;
+/** Registers the page of the view named `view` (one the manifest lists), once. */
+declare function Page<Data extends Record<string, unknown>>(view: string, options: SfPageOptions<Data>): void;
 /** Registers the app's lifecycle hooks (at most once). */
 declare function App(options: SfAppOptions): void;
 declare function getApp(): SfAppOptions | null;
@@ -81,6 +87,28 @@ interface SfResponse {
   data: any;
 }
 
+/** A navigation's answer: `errMsg` is `"navigateTo:ok"` or names why it was refused. */
+interface SfNavigation {
+  errMsg: string;
+}
+
+interface SfNavigationCallbacks {
+  /** With any callback given, no Promise is returned. */
+  success?(result: SfNavigation): void;
+  fail?(error: Error & SfNavigation): void;
+  complete?(result: SfNavigation): void;
+}
+
+interface SfNavigateToOptions extends SfNavigationCallbacks {
+  /** A view the manifest lists, with an optional query for its `onLoad`: `"about?id=3"`. */
+  url: string;
+}
+
+interface SfNavigateBackOptions extends SfNavigationCallbacks {
+  /** How many pages to close (default 1; never the entry page). */
+  delta?: number;
+}
+
 interface SfStorage {
   get(key: string): SfJson | undefined;
   set(key: string, value: unknown): void;
@@ -98,8 +126,33 @@ declare const sf: {
   request(options: SfRequestOptions): Promise<SfResponse>;
   /** Asks for a capability the manifest declares; settles when it is answered. */
   requestCapability(capability: string): Promise<{ capability: string; granted: boolean }>;
+  /**
+   * Opens a view the manifest lists on top of the current page (at most 10 pages deep); the
+   * current page's `onHide` runs, then the new page's `onLoad(query)` and `onShow`.
+   */
+  navigateTo(options: string | SfNavigateToOptions & { success?: undefined; fail?: undefined; complete?: undefined }): Promise<SfNavigation>;
+  navigateTo(options: SfNavigateToOptions): void;
+  /** Closes the top page (or `delta` pages) and shows the one below with its data. */
+  navigateBack(options?: SfNavigateBackOptions & { success?: undefined; fail?: undefined; complete?: undefined }): Promise<SfNavigation>;
+  navigateBack(options: SfNavigateBackOptions): void;
   /** `user.getProfile` (`user:readProfile`). */
   getUserProfile(): { name: string };
   /** Any host API by name: its JSON answer; throws an `SfError`. */
   call(api: string, request?: unknown): any;
+};
+
+/** The host's `log` (each message escaped there and cut at 4,096 characters). */
+declare const console: {
+  log(...args: unknown[]): void;
+  info(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+  debug(...args: unknown[]): void;
+};
+
+/** `random.bytes`: fills an integer typed array of at most 65,536 bytes. */
+declare const crypto: {
+  getRandomValues<
+    T extends Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array,
+  >(array: T): T;
 };

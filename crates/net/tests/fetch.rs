@@ -92,6 +92,7 @@ fn context(scope: &[OriginPattern]) -> AppContext {
         limits: Default::default(),
         monitor: Watch::none(),
         sources: None,
+        views: None,
     }
 }
 

@@ -87,6 +87,10 @@ enum Command {
         patch: Vec<u8>,
         reply: Option<SyncSender<Result<(), RenderError>>>,
     },
+    Show {
+        app: AppId,
+        template: Box<Template>,
+    },
     Event {
         event: SurfaceEvent,
         reply: SyncSender<Result<Option<Vec<u8>>, RenderError>>,
@@ -143,6 +147,20 @@ impl RenderSide {
             .map_err(|_| RenderError::Stopped)
     }
 
+    /// Queues `c` without waiting: [`RenderError::Busy`] when the queue is full.
+    fn queue(&self, c: Command) -> Result<(), RenderError> {
+        match self
+            .commands
+            .as_ref()
+            .ok_or(RenderError::Stopped)?
+            .try_send(c)
+        {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(RenderError::Busy),
+            Err(TrySendError::Disconnected(_)) => Err(RenderError::Stopped),
+        }
+    }
+
     /// Opens `app`'s view of `template`, renders it over empty data and sends the first tree.
     ///
     /// # Errors
@@ -174,16 +192,23 @@ impl RenderSide {
             patch,
             reply: None,
         };
-        match self
-            .commands
-            .as_ref()
-            .ok_or(RenderError::Stopped)?
-            .try_send(command)
-        {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(RenderError::Busy),
-            Err(TrySendError::Disconnected(_)) => Err(RenderError::Stopped),
-        }
+        self.queue(command)
+    }
+
+    /// Queues a switch of `app`'s open view to `template` (`ui.showView`) and returns at
+    /// once: the new view starts over empty data, and the surface gets its whole tree (one
+    /// `Replace` of the root). Patches queued before it apply to the old view, those after
+    /// to the new one. A switch that fails (the app has no open view, the first render is
+    /// too large) is logged and changes nothing.
+    ///
+    /// # Errors
+    /// [`RenderError::Busy`] (the queue is full) or [`RenderError::Stopped`].
+    pub fn show(&self, app: &AppId, template: Template) -> Result<(), RenderError> {
+        let command = Command::Show {
+            app: app.clone(),
+            template: Box::new(template),
+        };
+        self.queue(command)
     }
 
     /// [`RenderSide::set_data`], waiting until the patch has reached the surface.
@@ -291,6 +316,21 @@ fn serve<S: Surface>(surface: &Mutex<S>, commands: &Receiver<Command>) {
                             tracing::warn!(target: "sandframe::render", app = app.as_str(), error = %e, "a setData patch was refused");
                         }
                     }
+                }
+            }
+            Command::Show { app, template } => {
+                let result = if views.contains_key(&app) {
+                    let mut view = View::new(*template);
+                    let shown = view.render().and_then(|p| push(&app, &p));
+                    if shown.is_ok() {
+                        views.insert(app.clone(), view);
+                    }
+                    shown
+                } else {
+                    Err(RenderError::NoView(app.clone()))
+                };
+                if let Err(e) = result {
+                    tracing::warn!(target: "sandframe::render", app = app.as_str(), error = %e, "a view switch was refused");
                 }
             }
             Command::Event { event, reply } => {

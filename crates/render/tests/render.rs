@@ -284,6 +284,57 @@ fn a_render_thread_serves_apps_apart_and_maps_events() {
     ));
 }
 
+#[test]
+fn a_view_switch_replaces_the_tree_and_its_handlers_and_never_opens_a_view() {
+    let surface = Arc::new(Mutex::new(RecordingSurface::new()));
+    let side = RenderSide::spawn(surface.clone()).unwrap();
+    let a = app("com.example.a");
+    side.open(&a, Template::parse(HELLO).unwrap()).unwrap();
+    side.set_data(&a, br#"{"taps": 4}"#.to_vec()).unwrap();
+    side.show(&a, Template::parse(TODO).unwrap()).unwrap();
+    // Queued after the switch: applies to the new view, whose data started empty.
+    side.set_data_and_wait(&a, br#"{"draft": "x"}"#.to_vec())
+        .unwrap();
+    assert_eq!(
+        side.data(&a).unwrap(),
+        Some(serde_json::json!({"draft": "x"}))
+    );
+    {
+        let s = surface.lock().unwrap();
+        let mut t = Vec::new();
+        texts(s.tree(&a).unwrap(), &mut t);
+        assert_eq!(t, ["Nothing to do"], "the old view's text is gone");
+        // The open and the switch each reached the surface as one replace of the root.
+        let roots = s
+            .batches
+            .iter()
+            .filter(|(app, p)| {
+                app == &a
+                    && matches!(p.as_slice(), [ViewPatch::Replace { path, .. }] if path.is_empty())
+            })
+            .count();
+        assert_eq!(roots, 2, "the open and the switch each send the whole tree");
+    }
+    let tap = |target: Vec<u32>| SurfaceEvent {
+        app: a.clone(),
+        target,
+        kind: EventKind::Tap,
+        value: None,
+    };
+    // The old view's button (node 2, bound to onTap) is the new view's input: no tap handler.
+    assert_eq!(side.event(tap(vec![2])).unwrap(), None);
+    // A switch for an app with no open view (never opened, or closed) opens nothing.
+    let b = app("com.example.b");
+    side.show(&b, Template::parse(HELLO).unwrap()).unwrap();
+    side.close(&a);
+    side.show(&a, Template::parse(HELLO).unwrap()).unwrap();
+    side.sync().unwrap();
+    assert_eq!(side.data(&b).unwrap(), None);
+    assert_eq!(side.data(&a).unwrap(), None);
+    let s = surface.lock().unwrap();
+    assert!(s.tree(&b).is_none() && s.tree(&a).is_none());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 

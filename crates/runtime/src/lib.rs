@@ -407,6 +407,7 @@ impl Runtime {
             },
             monitor: sandframe_core::Watch::none(),
             sources: Some(Arc::new(sources)),
+            views: None,
         };
         let prepared = Prepared {
             module,
@@ -456,6 +457,16 @@ impl Runtime {
             }
             Arc::new(files)
         });
+        // Every view's template text, entry first (validated UTF-8 XML at install): what
+        // `ui.showView` switches between.
+        let views: sandframe_core::Views = manifest
+            .views()
+            .iter()
+            .filter_map(|name| {
+                let text = std::str::from_utf8(package.package().view(name)?).ok()?;
+                Some((name.clone(), Arc::from(text)))
+            })
+            .collect();
         let caps = Limits {
             memory_pages: Some(self.config.memory_pages),
             fuel_per_event: Some(fuel_cap),
@@ -483,6 +494,7 @@ impl Runtime {
                 limits,
                 monitor: sandframe_core::Watch::none(),
                 sources,
+                views: Some(Arc::new(views)),
             },
         })
     }

@@ -72,9 +72,8 @@ pub enum HostPrice {
 /// at all, is `Measured`: a refused name costs its microsecond or less).
 pub fn host_call(api: &[u8]) -> HostPrice {
     match api {
-        b"clock.now" | b"random.bytes" | b"log" | b"capability.list" | b"app.limits" => {
-            HostPrice::Fixed(0)
-        }
+        b"clock.now" | b"random.bytes" | b"log" | b"capability.list" | b"app.limits"
+        | b"app.views" => HostPrice::Fixed(0),
         b"storage.get" | b"storage.usage" | b"storage.getShared" => HostPrice::Fixed(STORAGE_READ),
         // Their work grows with what is stored: a floor, and the measured time above it.
         b"storage.list" | b"storage.listShares" => HostPrice::AtLeast(STORAGE_READ),

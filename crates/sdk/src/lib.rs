@@ -235,6 +235,23 @@ pub mod ui {
     pub fn set_data(patch: &impl Serialize) -> Result<()> {
         call_json::<serde_json::Value>("ui.setData", patch).map(|_| ())
     }
+
+    /// Switches the app's view to another view its manifest lists (`views = ["index",
+    /// "about"]`), over empty data: send the new view's data with [`set_data`] after it.
+    /// Needs the `ui:render` capability. Returns at once.
+    ///
+    /// ```no_run
+    /// sandframe_sdk::ui::show_view("about")?;
+    /// sandframe_sdk::ui::set_data(&serde_json::json!({ "version": "1.0" }))?;
+    /// # Ok::<(), sandframe_sdk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The host's answer (`bad_request` for a view the manifest does not list).
+    pub fn show_view(view: &str) -> Result<()> {
+        call_json::<serde_json::Value>("ui.showView", &serde_json::json!({ "view": view }))
+            .map(|_| ())
+    }
 }
 
 /// The app's own storage (capability `storage:local`): JSON values under string keys,

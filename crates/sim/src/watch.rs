@@ -55,7 +55,7 @@ fn script_findings(bytes: &[u8], shared: &Shared) -> Option<Value> {
     let package = sandframe_package::Package::parse(bytes).ok()?;
     let script = package.script()?;
     shared.set_status("checking logic.js on the JS engine…");
-    match sandframe_host::check_script(script) {
+    match shared.host.check_script(script) {
         Ok(Ok(())) => None,
         Ok(Err(sandframe_host::ScriptProblem::Syntax {
             line,
