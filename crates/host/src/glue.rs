@@ -1,5 +1,5 @@
-//! Layer glue: the `ui.setData` API over the render side, and the watch that applies the
-//! monitor's verdicts.
+//! Layer glue: the `ui.setData` and `ui.showView` APIs over the render side, and the watch that
+//! applies the monitor's verdicts.
 
 use std::sync::Arc;
 

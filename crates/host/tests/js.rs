@@ -613,6 +613,44 @@ fn pages_navigate_between_the_views_the_manifest_lists_and_keep_their_data() {
 }
 
 #[test]
+fn navigation_waits_for_the_entry_page_and_a_view_without_a_page_is_still_one() {
+    let w = world();
+    // No Page for the entry view. onLaunch tries to navigate before the entry page is
+    // there (refused); App's onShow, after it, opens the detail view.
+    let source = r#"
+        App({
+          onLaunch() {
+            sf.navigateTo({ url: 'detail', fail: (e) => sf.setStorageSync('launch', e.errMsg) });
+          },
+          onShow() { if (getCurrentPages().length === 1) sf.navigateTo('detail'); },
+        });
+        Page('detail', {
+          onLoad() { this.setData({ out: 'detail ' + getCurrentPages().length }); },
+          onBack() { sf.navigateBack(); },
+        });
+    "#;
+    let (app, code) = w.launch_package(&js_package_with_views(
+        "com.example.blank",
+        source,
+        &[("index", HOME), ("detail", DETAIL)],
+    ));
+    assert_eq!(code, 0);
+    assert_eq!(w.out(&app), "detail 2");
+    // Back to the entry view, whose page has no handlers: its buttons are app errors.
+    assert_eq!(w.host.surface_event(tap(&app, vec![1])).unwrap(), Some(0));
+    let html = w.host.html(&app).unwrap().unwrap();
+    assert!(html.contains(">Open<"), "the entry view shows: {html}");
+    assert_eq!(w.host.surface_event(tap(&app, vec![2])).unwrap(), Some(4));
+    let told = w.host.storage().get(&app, "launch").unwrap().unwrap();
+    let told: serde_json::Value = serde_json::from_slice(&told).unwrap();
+    assert_eq!(
+        told,
+        "navigateTo:fail navigateTo runs once the entry page is loaded (in its onLoad, onShow or a handler)"
+    );
+    w.neighbour_is_served();
+}
+
+#[test]
 fn a_page_for_a_view_the_manifest_does_not_list_stops_the_app_at_launch() {
     let w = world();
     let (app, code) = w.launch(

@@ -144,9 +144,9 @@
   globalThis.getCurrentPages = () => stack.slice();
   const top = () => (stack.length === 0 ? null : stack[stack.length - 1]);
 
+  /** A new page for `view`: its `Page` options' copy, or a page with no handlers. */
   function instance(view) {
-    const options = pages.get(view) || (view === views[0] ? pages.get('') : undefined);
-    if (options === undefined) return null;
+    const options = pages.get(view) || (view === views[0] ? pages.get('') : undefined) || {};
     const page = Object.assign({}, options);
     page.data = plain(options.data || {});
     page.route = view;
@@ -256,7 +256,8 @@
     const callbacks = typeof o.success === 'function' || typeof o.fail === 'function' || typeof o.complete === 'function';
     let planned;
     try {
-      if (views === null) throw new Error(`${what} runs once logic.js has run (in a hook or a handler)`);
+      // Not from logic.js's top level or App's onLaunch: the entry page is not there yet.
+      if (stack.length === 0) throw new Error(`${what} runs once the entry page is loaded (in its onLoad, onShow or a handler)`);
       planned = check(o);
       call('ui.showView', { view: planned.view });
     } catch (e) {
@@ -319,8 +320,7 @@
       return { view, query };
     }, ({ view, query }) => {
       hook(top(), 'onHide', {});
-      const page = instance(view) || { data: {}, route: view, setData };
-      present(page, query, true);
+      present(instance(view), query, true);
     });
   }
 

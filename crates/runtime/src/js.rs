@@ -12,7 +12,7 @@ pub const JS_ENGINE: &[u8] = include_bytes!("../js/engine.wasm");
 /// The BLAKE3 digest of [`JS_ENGINE`], hex (also in crates/runtime/js/engine.toml, which
 /// records the clang and rquickjs that built it).
 pub const JS_ENGINE_DIGEST: &str =
-    "fc0125fc3d540d7e1ebd1c6a5cf1663db5ea173d03fbc958915fd28aea0895df";
+    "b8b34eeedb36c299c808a54a0a8cc0f8c4314e504cf359668fc0e97110d2176a";
 
 /// Fuel per event for a JS app, unless its manifest asks for less. An interpreter burns far
 /// more fuel per line than compiled code: rendering a list of 1,000 items costs about 55M
