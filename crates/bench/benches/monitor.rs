@@ -6,7 +6,8 @@
 //! - **neighbour isolation** (printed after the criterion groups): a benign app's event
 //!   latency alone (p50, p99 over 2,000 events) and while 100 apps each spin one event until
 //!   their own fuel stops them, on the same host; every spinner must be stopped by its own
-//!   budget (`FuelExhausted`). docs/targets.md's target: p99 during the storm ≤ p99 alone + one
+//!   budget (`FuelExhausted`, or `DeadlineExceeded` when a loaded machine reaches the CPU
+//!   deadline first). docs/targets.md's target: p99 during the storm ≤ p99 alone + one
 //!   default event budget. The same beside 10 JS spinners, each stopped by the JS budget
 //!   (200M fuel or 40 ms, whichever comes first).
 //!
@@ -140,7 +141,7 @@ fn storms() {
         100,
         &|id| sign(&manifest(id, ""), wasm(SPINNER)),
         b"{}",
-        &[TrapKind::FuelExhausted],
+        &[TrapKind::FuelExhausted, TrapKind::DeadlineExceeded],
     );
     storm(
         "10 JS spinners, JS event budget 200M fuel or 40 ms",
